@@ -1,0 +1,149 @@
+//! PVH entry: the ELF note QEMU looks for and the 32-bit code it jumps to.
+//!
+//! QEMU's PVH loader enters `pvh_start32` in 32-bit protected mode with paging off and
+//! `%ebx` holding the physical address of `hvm_start_info`. This file builds the boot
+//! page tables (the first 4 GiB identity-mapped, and mirrored at the direct-map offset),
+//! enables PAE, long mode and NX, loads a 64-bit GDT and calls the kernel's
+//! `kernel_main(start_info_phys: u64)` on the boot stack. It allocates nothing: the
+//! tables and the stack are static.
+
+/// Size of the stack `kernel_main` starts on.
+pub const BOOT_STACK_BYTES: usize = 512 * 1024;
+
+/// Where the boot tables mirror the low 4 GiB in the upper half (PML4 slot 256).
+pub const BOOT_DIRECT_MAP_OFFSET: u64 = 0xFFFF_8000_0000_0000;
+
+/// TSC value read by the first instruction of the 32-bit entry, for the boot benchmark.
+#[unsafe(no_mangle)]
+pub static mut BOOT_ENTRY_TSC: u64 = 0;
+
+#[repr(C, align(4096))]
+struct BootStack([u8; BOOT_STACK_BYTES]);
+
+#[unsafe(no_mangle)]
+static mut BOOT_STACK: BootStack = BootStack([0; BOOT_STACK_BYTES]);
+
+#[repr(C, align(4096))]
+struct BootTables {
+    pml4: [u64; 512],
+    pdpt: [u64; 512],
+    pd: [[u64; 512]; 4],
+}
+
+#[unsafe(no_mangle)]
+static mut BOOT_TABLES: BootTables = BootTables {
+    pml4: [0; 512],
+    pdpt: [0; 512],
+    pd: [[0; 512]; 4],
+};
+
+// XEN_ELFNOTE_PHYS32_ENTRY = 18. The note lives in its own PT_NOTE segment
+// (kernel/linker.ld), which is where QEMU's loader looks for it.
+core::arch::global_asm!(
+    r#"
+    .pushsection .note.Xen, "a", @note
+    .balign 4
+    .long 4
+    .long 4
+    .long 18
+    .asciz "Xen"
+    .balign 4
+    .long pvh_start32
+    .balign 4
+    .popsection
+
+    .pushsection .text.pvh, "ax"
+    .code32
+    .global pvh_start32
+pvh_start32:
+    cli
+    cld
+    mov %ebx, %esi
+    rdtsc
+    mov %eax, BOOT_ENTRY_TSC
+    mov %edx, BOOT_ENTRY_TSC + 4
+
+    /* 2048 2 MiB pages: present | writable | huge, identity over 0..4 GiB */
+    mov $BOOT_TABLES + 8192, %edi
+    mov $0x83, %eax
+    xor %edx, %edx
+    mov $2048, %ecx
+1:
+    mov %eax, (%edi)
+    mov %edx, 4(%edi)
+    add $0x200000, %eax
+    adc $0, %edx
+    add $8, %edi
+    loop 1b
+
+    /* PDPT[0..4] -> the four page directories */
+    mov $BOOT_TABLES + 4096, %edi
+    mov $BOOT_TABLES + 8192 + 3, %eax
+    mov %eax, 0(%edi)
+    add $4096, %eax
+    mov %eax, 8(%edi)
+    add $4096, %eax
+    mov %eax, 16(%edi)
+    add $4096, %eax
+    mov %eax, 24(%edi)
+
+    /* PML4[0] and PML4[256] -> the PDPT */
+    mov $BOOT_TABLES + 4096 + 3, %eax
+    mov %eax, BOOT_TABLES
+    mov %eax, BOOT_TABLES + 256 * 8
+
+    /* CR4.PAE */
+    mov %cr4, %eax
+    or $(1 << 5), %eax
+    mov %eax, %cr4
+    mov $BOOT_TABLES, %eax
+    mov %eax, %cr3
+
+    /* EFER.LME | EFER.NXE */
+    mov $0xC0000080, %ecx
+    rdmsr
+    or $((1 << 8) | (1 << 11)), %eax
+    wrmsr
+
+    /* CR0.PG | CR0.WP | CR0.PE */
+    mov %cr0, %eax
+    or $((1 << 31) | (1 << 16) | 1), %eax
+    mov %eax, %cr0
+
+    lgdt pvh_gdt_pointer
+    ljmp $0x08, $pvh_start64
+
+    .code64
+pvh_start64:
+    mov $0x10, %eax
+    mov %eax, %ds
+    mov %eax, %es
+    mov %eax, %ss
+    xor %eax, %eax
+    mov %eax, %fs
+    mov %eax, %gs
+    lea BOOT_STACK + {stack_bytes}(%rip), %rsp
+    xor %ebp, %ebp
+    mov %esi, %edi
+    call kernel_main
+2:
+    hlt
+    jmp 2b
+    .popsection
+
+    .pushsection .rodata.pvh_gdt, "a"
+    .balign 16
+pvh_gdt:
+    .quad 0
+    .quad 0x00AF9A000000FFFF   /* 0x08: 64-bit code, DPL 0 */
+    .quad 0x00CF92000000FFFF   /* 0x10: data */
+pvh_gdt_end:
+    .balign 4
+pvh_gdt_pointer:
+    .word pvh_gdt_end - pvh_gdt - 1
+    .long pvh_gdt
+    .popsection
+    "#,
+    stack_bytes = const BOOT_STACK_BYTES,
+    options(att_syntax)
+);

@@ -1,0 +1,29 @@
+//! x86_64 hardware access for wasmetal: privileged instructions live here and only here.
+//!
+//! Boot entry (PVH), GDT/TSS/IDT and the interrupt entry stubs, CPU feature enabling,
+//! paging primitives, the local APIC timer and its calibration clocks, the serial UART.
+//! Policy (what to map, what a fault means, what to print) belongs to the kernel.
+//!
+//! # Safety
+//!
+//! Blanket assumptions of every `unsafe` here: the code runs in ring 0 on one CPU; the
+//! boot page tables (or the kernel's) identity-map the kernel image; nothing else drives
+//! the devices these modules program. Nothing in this crate allocates.
+//! Privileged code is gated on `target_os = "none"` where it cannot build or mean
+//! anything on the host, so the data-structure parts unit-test there.
+#![no_std]
+
+pub mod apic;
+pub mod boot;
+pub mod cpu;
+pub mod gdt;
+pub mod idt;
+pub mod kvmclock;
+pub mod paging;
+pub mod pit;
+pub mod port;
+pub mod probe;
+pub mod serial;
+pub mod trap_frame;
+
+pub use trap_frame::TrapFrame;

@@ -1,0 +1,74 @@
+//! 16550 UART driver for the serial console (polled, no interrupts).
+//!
+//! Owns the register protocol only; what gets printed and the lock around it belong to
+//! the kernel's console.
+
+use crate::port::{inb, outb};
+
+/// Base port of COM1, where QEMU's `-serial` device sits.
+pub const COM1: u16 = 0x3F8;
+
+const DATA: u16 = 0;
+const INTERRUPT_ENABLE: u16 = 1;
+const FIFO_CONTROL: u16 = 2;
+const LINE_CONTROL: u16 = 3;
+const MODEM_CONTROL: u16 = 4;
+const LINE_STATUS: u16 = 5;
+const LINE_STATUS_THR_EMPTY: u8 = 1 << 5;
+
+/// A 16550-compatible UART at a fixed I/O base.
+pub struct SerialPort {
+    base: u16,
+}
+
+impl SerialPort {
+    /// Names the UART at `base`, without touching it.
+    ///
+    /// # Safety
+    /// `base` must be a 16550 UART that nothing else drives.
+    pub const unsafe fn new(base: u16) -> Self {
+        Self { base }
+    }
+
+    /// Programs 115200 baud, 8N1, FIFOs on, interrupts off.
+    pub fn init(&mut self) {
+        // SAFETY: `new`'s contract gives us exclusive use of the UART's ports.
+        unsafe {
+            outb(self.base + INTERRUPT_ENABLE, 0x00);
+            outb(self.base + LINE_CONTROL, 0x80); // DLAB: next two writes set the divisor
+            outb(self.base + DATA, 0x01); // divisor 1 = 115200 baud
+            outb(self.base + INTERRUPT_ENABLE, 0x00);
+            outb(self.base + LINE_CONTROL, 0x03); // 8 bits, no parity, one stop bit
+            outb(self.base + FIFO_CONTROL, 0xC7); // enable and clear FIFOs
+            outb(self.base + MODEM_CONTROL, 0x03); // DTR | RTS
+        }
+    }
+
+    /// Sends one byte, waiting for the transmit holding register to drain.
+    pub fn send(&mut self, byte: u8) {
+        // SAFETY: exclusive use of the UART's ports, per `new`.
+        unsafe {
+            while inb(self.base + LINE_STATUS) & LINE_STATUS_THR_EMPTY == 0 {
+                core::hint::spin_loop();
+            }
+            outb(self.base + DATA, byte);
+        }
+    }
+
+    /// Sends a byte string, turning `\n` into `\r\n`.
+    pub fn send_str(&mut self, text: &str) {
+        for byte in text.bytes() {
+            if byte == b'\n' {
+                self.send(b'\r');
+            }
+            self.send(byte);
+        }
+    }
+}
+
+impl core::fmt::Write for SerialPort {
+    fn write_str(&mut self, text: &str) -> core::fmt::Result {
+        self.send_str(text);
+        Ok(())
+    }
+}

@@ -1,0 +1,72 @@
+//! `wasmetal bench boot`: the kernel's boot-to-exit time against an empty PVH kernel.
+//!
+//! Both are booted `runs` times with identical QEMU settings; the median wall time of
+//! each (spawn to exit) and their ratio are printed, plus the kernel's own cycle count
+//! from its first instruction to the end of init (TSC, printed by the kernel).
+
+
+use anyhow::{Context, Result, bail};
+
+use crate::cli::VmArgs;
+use crate::empty_kernel;
+use crate::exit_status::Outcome;
+use crate::qemu::ConsoleSink;
+use crate::workspace;
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    let mid = values.len() / 2;
+    if values.len() % 2 == 0 { (values[mid - 1] + values[mid]) / 2.0 } else { values[mid] }
+}
+
+/// Parses `boot: entry to init done <cycles> cycles (<us> us)`.
+fn init_figures(console: &str) -> Option<(u64, u64)> {
+    let line = console.lines().find(|line| line.starts_with("boot: entry to init done "))?;
+    let mut words = line.split_whitespace();
+    let cycles = words.nth(5)?.parse().ok()?;
+    let micros = words.nth(1)?.trim_start_matches('(').parse().ok()?;
+    Some((cycles, micros))
+}
+
+/// Runs the boot benchmark and prints its report.
+pub fn boot(vm: &VmArgs, runs: usize) -> Result<u8> {
+    let runs = runs.max(1);
+    let kernel = vm.kernel_path()?;
+    let empty = workspace::target_dir().join("wasmetal-empty-pvh.elf");
+    std::fs::write(&empty, empty_kernel::image()).with_context(|| format!("writing {}", empty.display()))?;
+    let kernel_config = vm.config(kernel, "quiet".into(), None)?;
+    let empty_config = vm.config(empty, String::new(), None)?;
+    println!("boot benchmark: {runs} boots each, accel {:?}, {} MiB", kernel_config.accel, vm.memory);
+
+    let mut kernel_ms = Vec::new();
+    let mut empty_ms = Vec::new();
+    let mut init_us = Vec::new();
+    let mut init_cycles = Vec::new();
+    for _ in 0..runs {
+        let result = kernel_config.run(ConsoleSink::Capture)?;
+        if result.outcome != Outcome::Status(0) {
+            bail!("the kernel did not boot cleanly ({:?}):\n{}", result.outcome, result.console);
+        }
+        let (cycles, micros) = init_figures(&result.console).context("the kernel did not print its init time")?;
+        kernel_ms.push(result.wall.as_secs_f64() * 1000.0);
+        init_us.push(micros as f64);
+        init_cycles.push(cycles as f64);
+
+        let result = empty_config.run(ConsoleSink::Capture)?;
+        if result.outcome != Outcome::Status(0) {
+            bail!("the empty kernel did not exit cleanly: {:?}", result.outcome);
+        }
+        empty_ms.push(result.wall.as_secs_f64() * 1000.0);
+    }
+    let kernel = median(&mut kernel_ms);
+    let empty = median(&mut empty_ms);
+    println!("boot wasmetal: median {kernel:.1} ms wall to exit");
+    println!("boot empty-pvh: median {empty:.1} ms wall to exit");
+    println!("boot ratio: {:.2}x the empty kernel", kernel / empty);
+    println!(
+        "boot init: median {:.0} us ({:.0} cycles) from the PVH entry to init done",
+        median(&mut init_us),
+        median(&mut init_cycles)
+    );
+    Ok(0)
+}

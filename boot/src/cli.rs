@@ -1,0 +1,162 @@
+//! The command line: what the launcher can be asked to do, and doing it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::exit_status::Outcome;
+use crate::qemu::{self, Accel, ConsoleSink, VmConfig};
+use crate::{bench, kernel_build, workspace};
+
+#[derive(Parser, Debug)]
+#[command(name = "wasmetal", version, about = "WebAssembly on bare metal: boot the wasmetal kernel under QEMU")]
+pub struct Cli {
+    #[command(flatten)]
+    pub vm: VmArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options of every command that boots a VM.
+#[derive(Args, Debug, Clone)]
+pub struct VmArgs {
+    /// Accelerator: KVM when hardware-assisted and usable, else TCG.
+    #[arg(long, value_enum, default_value_t = Accel::Auto, global = true)]
+    pub accel: Accel,
+    /// Guest memory in MiB.
+    #[arg(long, default_value_t = 2048, global = true)]
+    pub memory: u32,
+    /// Kill the VM after this many seconds (exit code 124).
+    #[arg(long, global = true)]
+    pub timeout: Option<f64>,
+    /// Use this kernel ELF instead of building one.
+    #[arg(long, env = "WASMETAL_KERNEL", global = true)]
+    pub kernel: Option<PathBuf>,
+    /// Show the kernel log and the launcher's choices.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Boot the kernel with a raw command line (self-tests: `--append test=timer`).
+    Kernel {
+        /// The kernel command line.
+        #[arg(long, default_value = "")]
+        append: String,
+        /// Pack a host file into the initrd: HOST or HOST::NAME.
+        #[arg(long = "file")]
+        files: Vec<String>,
+    },
+    /// Build the kernel (if needed) and print the ELF's path.
+    BuildKernel,
+    /// Measure something against a reference.
+    Bench {
+        #[command(subcommand)]
+        which: BenchCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Boot-to-exit wall time of the kernel against an empty PVH kernel, and the kernel's
+    /// own init time.
+    Boot {
+        /// Boots per kernel.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+    },
+}
+
+impl VmArgs {
+    /// The kernel ELF: the one given, or a fresh build.
+    pub fn kernel_path(&self) -> Result<PathBuf> {
+        match &self.kernel {
+            Some(path) => Ok(path.clone()),
+            None => kernel_build::build(!self.verbose),
+        }
+    }
+
+    /// A VM configuration for `cmdline` with these options.
+    pub fn config(&self, kernel: PathBuf, cmdline: String, initrd: Option<PathBuf>) -> Result<VmConfig> {
+        let qemu = qemu::ensure_installed()?;
+        let chosen = qemu::choose(self.accel);
+        if self.verbose
+            && let Some(note) = &chosen.note
+        {
+            eprintln!("wasmetal: {note}");
+        }
+        Ok(VmConfig {
+            qemu,
+            kernel,
+            cmdline,
+            initrd,
+            memory_mib: self.memory,
+            accel: chosen.accel,
+            timeout: self.timeout.map(Duration::from_secs_f64),
+        })
+    }
+}
+
+/// Packs files into a fresh initrd under the target directory.
+fn write_initrd(files: &[(String, Vec<u8>)]) -> Result<PathBuf> {
+    let mut writer = wasmetal_initrd::Writer::new();
+    for (name, data) in files {
+        writer.add_file(name, data).map_err(|error| anyhow::anyhow!("cannot pack {name}: {error:?}"))?;
+    }
+    let dir = workspace::target_dir().join("wasmetal-initrd");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("initrd-{}.cpio", std::process::id()));
+    std::fs::write(&path, writer.finish()).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// Reads `HOST` or `HOST::NAME` into (name, bytes).
+fn read_file_spec(spec: &str) -> Result<(String, Vec<u8>)> {
+    let (host, name) = match spec.split_once("::") {
+        Some((host, name)) => (host, name.to_string()),
+        None => {
+            let name = std::path::Path::new(spec).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            (spec, name)
+        }
+    };
+    let data = std::fs::read(host).with_context(|| format!("reading {host}"))?;
+    Ok((name, data))
+}
+
+/// Boots once with the console streamed to stdout; returns the launcher's exit code.
+fn boot_streaming(vm: &VmArgs, cmdline: String, files: Vec<(String, Vec<u8>)>) -> Result<u8> {
+    let kernel = vm.kernel_path()?;
+    let initrd = if files.is_empty() { None } else { Some(write_initrd(&files)?) };
+    let config = vm.config(kernel, cmdline, initrd.clone())?;
+    let result = config.run(ConsoleSink::Stdout);
+    if let Some(path) = initrd {
+        let _ = std::fs::remove_file(path);
+    }
+    let result = result?;
+    match &result.outcome {
+        Outcome::NoVerdict(why) => eprintln!("wasmetal: {why}"),
+        Outcome::KernelFailure => eprintln!("wasmetal: the kernel failed (see its log above)"),
+        Outcome::Timeout => eprintln!("wasmetal: timed out after {:.1} s", result.wall.as_secs_f64()),
+        Outcome::Status(_) => {}
+    }
+    Ok(result.outcome.exit_code())
+}
+
+/// Runs the parsed command line.
+pub fn dispatch(cli: Cli) -> Result<u8> {
+    match cli.command {
+        None => boot_streaming(&cli.vm, String::new(), Vec::new()),
+        Some(Command::Kernel { append, files }) => {
+            let files = files.iter().map(|spec| read_file_spec(spec)).collect::<Result<Vec<_>>>()?;
+            boot_streaming(&cli.vm, append, files)
+        }
+        Some(Command::BuildKernel) => {
+            println!("{}", kernel_build::build(!cli.vm.verbose)?.display());
+            Ok(0)
+        }
+        Some(Command::Bench { which: BenchCommand::Boot { runs } }) => bench::boot(&cli.vm, runs),
+    }
+}

@@ -1,0 +1,26 @@
+//! The wasmetal launcher as a library: the `wasmetal` binary is [`main`], and the
+//! integration tests link the same entry point into their own binary.
+
+pub mod bench;
+pub mod cli;
+pub mod empty_kernel;
+pub mod exit_status;
+pub mod kernel_build;
+pub mod qemu;
+pub mod workspace;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Parses the process's arguments, runs the command, returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cli::dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("wasmetal: error: {error:#}");
+            ExitCode::from(exit_status::LAUNCHER_FAILURE)
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Interrupt and exception policy: what each vector means to the kernel.
+//!
+//! Timer ticks go to `timer`; a fault at a probe instruction resumes at its fixup; a
+//! fault on an unbacked page of the wasm region is a guard-page hit; anything else is a
+//! kernel bug and panics with the frame (which ends the VM with the failure code).
+
+use wasmetal_arch::trap_frame::{TrapFrame, page_fault_error, vector};
+
+/// Loads the GDT/TSS and IDT and routes every vector to [`handle`].
+///
+/// # Safety
+/// Call once, early, with interrupts disabled.
+pub unsafe fn init() {
+    // SAFETY: per the caller's contract (once, interrupts off, gdt before idt).
+    unsafe {
+        wasmetal_arch::gdt::init();
+        wasmetal_arch::idt::init();
+    }
+    wasmetal_arch::idt::set_handler(handle);
+}
+
+fn handle(frame: &mut TrapFrame) {
+    match frame.vector {
+        vector::TIMER => crate::timer::on_tick(),
+        vector::SPURIOUS => {}
+        v if v > vector::TIMER => crate::timer::end_of_interrupt(),
+        vector::PAGE_FAULT => page_fault(frame),
+        _ => exception(frame),
+    }
+}
+
+/// Describes a page-fault error code in words.
+pub struct PageFaultKind(pub u64);
+
+impl core::fmt::Display for PageFaultKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let code = self.0;
+        let access = if code & page_fault_error::INSTRUCTION_FETCH != 0 {
+            "execute"
+        } else if code & page_fault_error::WRITE != 0 {
+            "write"
+        } else {
+            "read"
+        };
+        let cause = if code & page_fault_error::PRESENT != 0 { "protection violation" } else { "not present" };
+        write!(f, "{access}, {cause}")
+    }
+}
+
+fn page_fault(frame: &mut TrapFrame) {
+    let addr = wasmetal_arch::cpu::page_fault_address();
+    let guard_hit = crate::memory::wasm_region::is_unbacked(addr);
+    if let Some(fixup) = wasmetal_arch::probe::fixup_for(frame.rip) {
+        if guard_hit {
+            crate::log!("guard page hit at {addr:#x} ({}), probe resumed", PageFaultKind(frame.error_code));
+        } else {
+            crate::log!("page fault at {addr:#x} ({}), probe resumed", PageFaultKind(frame.error_code));
+        }
+        frame.rip = fixup;
+        return;
+    }
+    if guard_hit {
+        panic!(
+            "guard page hit at {addr:#x} ({}) by kernel code at rip {:#x}",
+            PageFaultKind(frame.error_code),
+            frame.rip
+        );
+    }
+    panic!(
+        "kernel page fault at {addr:#x} ({}), rip {:#x}, rsp {:#x}",
+        PageFaultKind(frame.error_code),
+        frame.rip,
+        frame.rsp
+    );
+}
+
+fn exception(frame: &mut TrapFrame) {
+    if let Some(fixup) = wasmetal_arch::probe::fixup_for(frame.rip) {
+        frame.rip = fixup;
+        return;
+    }
+    panic!(
+        "unhandled {} (vector {}, error {:#x}) at rip {:#x}, rsp {:#x}",
+        vector::name(frame.vector),
+        frame.vector,
+        frame.error_code,
+        frame.rip,
+        frame.rsp
+    );
+}

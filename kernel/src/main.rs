@@ -1,0 +1,244 @@
+//! The wasmetal kernel: boot sequence and top-level policy.
+//!
+//! `kernel_main` is entered from the PVH entry (arch) on the boot stack with paging on
+//! (boot tables) and interrupts off. It brings up the machine in the order of
+//! DESIGN.md's boot flow, then runs what the command line asks for and exits QEMU.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod boot_info;
+mod console;
+mod exit;
+mod interrupts;
+mod memory;
+mod panic;
+mod selftest;
+mod timer;
+
+use boot_info::BootInfo;
+use memory::frames::{self, PhysRange};
+use memory::layout::{self, PAGE_SIZE, phys_to_virt};
+
+/// Default timer rate when the command line does not say `timer_hz=`.
+const DEFAULT_TIMER_HZ: u32 = 100;
+
+#[unsafe(no_mangle)]
+extern "C" fn kernel_main(start_info_phys: u64) -> ! {
+    // SAFETY: written once by the 32-bit entry before we got here.
+    let entry_tsc = unsafe { core::ptr::read_volatile(&raw const wasmetal_arch::boot::pvh_entry::BOOT_ENTRY_TSC) };
+    let main_tsc = wasmetal_arch::cpu::rdtsc();
+    console::init();
+    let mut phases = BootPhases::new(entry_tsc);
+    phases.mark("console");
+    let boot = match BootInfo::parse(start_info_phys) {
+        Ok(boot) => boot,
+        Err(error) => panic!("not booted through PVH: {error:?}"),
+    };
+    let quiet = boot.option("quiet").is_some();
+    if !quiet {
+        log!("wasmetal {}: WebAssembly on bare metal", env!("CARGO_PKG_VERSION"));
+        log!("cmdline: {}", boot.cmdline());
+    }
+
+    phases.mark("boot-info");
+    // SAFETY: once, interrupts off.
+    unsafe { interrupts::init() };
+    phases.mark("gdt-idt");
+    let features = wasmetal_arch::cpu::features();
+    let vector_state = wasmetal_arch::cpu::enable_vector_state(&features);
+
+    phases.mark("cpu");
+    let image = layout::kernel_image();
+    let ram = init_frames(&boot, &image, quiet);
+    phases.mark("frames");
+    // SAFETY: once, on the boot tables; `ram` lists every RAM range.
+    if let Err(error) = unsafe { memory::address_space::init(&image, &ram[..], features.pdpe1gb) } {
+        panic!("building the kernel page tables: {error}");
+    }
+    phases.mark("page-tables");
+    init_heap(quiet);
+    phases.mark("heap");
+
+    let hz = boot.option("timer_hz").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_TIMER_HZ);
+    let tsc_khz = boot.option("tsc_khz").and_then(|v| v.parse().ok());
+    let clock = match timer::init(&features, hz, tsc_khz) {
+        Ok(clock) => clock,
+        Err(error) => panic!("timer setup failed: {error:?}"),
+    };
+    phases.mark("timer");
+    let done_tsc = wasmetal_arch::cpu::rdtsc();
+    let init_ns = timer::cycles_to_ns(done_tsc - entry_tsc);
+    if !quiet {
+        log!(
+            "cpu: sse4.2={} avx={} avx2={} bmi2={} x2apic={} save area {} bytes",
+            features.sse42,
+            vector_state.avx,
+            features.avx2,
+            features.bmi2,
+            features.x2apic,
+            vector_state.save_area_bytes
+        );
+        log!(
+            "clock: tsc {} kHz ({:?}), apic timer {} kHz, tick {} Hz",
+            clock.tsc_hz / 1000,
+            clock.tsc_source,
+            clock.apic_hz / 1000,
+            clock.timer_hz
+        );
+    }
+    if !quiet {
+        phases.report();
+    }
+    log!(
+        "boot: entry to init done {} cycles ({} us); kernel_main start at {} cycles",
+        done_tsc - entry_tsc,
+        init_ns / 1000,
+        main_tsc - entry_tsc
+    );
+
+    let status = match (boot.option("test"), boot.option("exit")) {
+        (Some(name), _) => selftest::run(name).unwrap_or_else(|| {
+            log!("no such selftest: {name}");
+            1
+        }),
+        // `exit=N`: report status N at once (exercises the exit protocol end to end).
+        (None, Some(value)) => value.parse().unwrap_or(1),
+        (None, None) => demo(&boot),
+    };
+    timer::stop();
+    exit::exit(status)
+}
+
+/// Builds the frame allocator from the memory map, keeping the kernel image, the low
+/// MiB and the initrd out of it. Returns the RAM ranges for the direct map.
+fn init_frames(boot: &BootInfo, image: &layout::KernelImage, quiet: bool) -> heapless_ranges::Ranges {
+    let mut reserved = [PhysRange::default(); 4];
+    reserved[0] = PhysRange { start: 0, end: 0x10_0000 };
+    reserved[1] = PhysRange { start: image.start, end: image.end };
+    reserved[2] = boot.initrd.unwrap_or_default();
+    reserved[3] = boot.start_info;
+    let mut ram = heapless_ranges::Ranges::new();
+    frames::with(|allocator| {
+        for entry in boot.memory_map() {
+            if !quiet {
+                log!(
+                    "memory: {:#014x}-{:#014x} {:>8} KiB {}",
+                    entry.addr,
+                    entry.addr + entry.size,
+                    entry.size / 1024,
+                    entry.kind_name()
+                );
+            }
+            if entry.is_ram() {
+                let range = PhysRange { start: entry.addr, end: entry.addr + entry.size };
+                allocator.add_ram(range, &reserved);
+                ram.push(range);
+            }
+        }
+    });
+    if !quiet {
+        let stats = frames::with(|allocator| allocator.stats());
+        log!("memory: {} MiB usable in {} frames", stats.free_frames * PAGE_SIZE >> 20, stats.free_frames);
+    }
+    ram
+}
+
+/// Gives the heap a quarter of RAM (at least 16 MiB, at most 1 GiB).
+fn init_heap(quiet: bool) {
+    let free = frames::with(|allocator| allocator.stats()).free_frames * PAGE_SIZE;
+    let size = (free / 4).clamp(16 << 20, 1 << 30).min(free / 2);
+    let Some(range) = frames::with(|allocator| allocator.allocate_contiguous(size)) else {
+        panic!("no contiguous {} MiB for the kernel heap", size >> 20);
+    };
+    // SAFETY: the range is fresh RAM, mapped RW in the direct map, never handed out again.
+    unsafe { memory::heap::HEAP.init(phys_to_virt(range.start) as *mut u8, range.len() as usize) };
+    if !quiet {
+        log!("heap: {} MiB at {:#x}", range.len() >> 20, range.start);
+    }
+}
+
+/// What the kernel does when asked for nothing in particular: list the initrd.
+fn demo(boot: &BootInfo) -> u32 {
+    let Some(initrd) = boot.initrd_bytes() else {
+        log!("demo: kernel up, no initrd");
+        return 0;
+    };
+    log!("demo: initrd of {} bytes", initrd.len());
+    for entry in wasmetal_initrd::entries(initrd) {
+        match entry {
+            Ok(file) => log!("initrd: {} {} bytes fnv1a {:016x}", file.name, file.data.len(), fnv1a(file.data)),
+            Err(error) => {
+                log!("{error}");
+                return 1;
+            }
+        }
+    }
+    0
+}
+
+/// FNV-1a, 64-bit: a checksum the host side can recompute to check the bytes arrived.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+/// TSC stamps of the init phases, for `boot phases:` in the log.
+struct BootPhases {
+    last: u64,
+    phases: [(&'static str, u64); 12],
+    len: usize,
+}
+
+impl BootPhases {
+    fn new(entry_tsc: u64) -> Self {
+        Self { last: entry_tsc, phases: [("", 0); 12], len: 0 }
+    }
+
+    fn mark(&mut self, name: &'static str) {
+        let now = wasmetal_arch::cpu::rdtsc();
+        if self.len < self.phases.len() {
+            self.phases[self.len] = (name, now - self.last);
+            self.len += 1;
+        }
+        self.last = now;
+    }
+
+    fn report(&self) {
+        let mut line = alloc::string::String::from("boot phases (us):");
+        for (name, cycles) in &self.phases[..self.len] {
+            line.push_str(&alloc::format!(" {name} {}", timer::cycles_to_ns(*cycles) / 1000));
+        }
+        log!("{line}");
+    }
+}
+
+/// A fixed-capacity list of RAM ranges, needed before the heap exists.
+mod heapless_ranges {
+    use crate::memory::frames::PhysRange;
+
+    pub struct Ranges {
+        items: [PhysRange; 64],
+        len: usize,
+    }
+
+    impl Ranges {
+        pub fn new() -> Self {
+            Self { items: [PhysRange::default(); 64], len: 0 }
+        }
+
+        pub fn push(&mut self, range: PhysRange) {
+            if self.len < self.items.len() {
+                self.items[self.len] = range;
+                self.len += 1;
+            }
+        }
+    }
+
+    impl core::ops::Deref for Ranges {
+        type Target = [PhysRange];
+        fn deref(&self) -> &[PhysRange] {
+            &self.items[..self.len]
+        }
+    }
+}

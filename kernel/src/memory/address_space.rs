@@ -1,0 +1,237 @@
+//! The kernel's one address space: its page tables and the operations on them.
+//!
+//! Built once at boot to replace the PVH boot tables: the kernel image with W^X
+//! (text RX, rodata R, data RW NX), a direct map of RAM (RW NX), a device window for
+//! MMIO, and an initially empty wasm region filled page by page through [`map`],
+//! [`unmap`] and [`protect`]. All changes take one lock with interrupts off.
+
+use spin::Mutex;
+use wasmetal_arch::paging::{
+    Mapper, OffsetPageTable, Page, PageSize, PageTable, PageTableFlags, PhysAddr, PhysFrame, Size1GiB, Size2MiB, Size4KiB,
+    Translate, VirtAddr,
+};
+
+use super::frames::{self, FrameAddr, PageTableFrames, PhysRange};
+use super::layout::{DEVICE_WINDOW, DIRECT_MAP_OFFSET, KernelImage, PAGE_SIZE, phys_to_virt};
+
+/// Access rights of a mapped page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protection {
+    ReadOnly,
+    ReadWrite,
+    ReadExecute,
+}
+
+impl Protection {
+    fn flags(self) -> PageTableFlags {
+        let base = PageTableFlags::PRESENT | PageTableFlags::GLOBAL;
+        match self {
+            Protection::ReadOnly => base | PageTableFlags::NO_EXECUTE,
+            Protection::ReadWrite => base | PageTableFlags::WRITABLE | PageTableFlags::NO_EXECUTE,
+            Protection::ReadExecute => base,
+        }
+    }
+}
+
+/// Why a mapping change failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// No frame left for the page or for a page table.
+    OutOfFrames,
+    /// The page is already mapped.
+    AlreadyMapped,
+    /// The page is not mapped.
+    NotMapped,
+    /// A huge page covers the address (never the case in the wasm region).
+    HugePage,
+}
+
+impl core::fmt::Display for MapError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            MapError::OutOfFrames => "out of physical memory",
+            MapError::AlreadyMapped => "page already mapped",
+            MapError::NotMapped => "page not mapped",
+            MapError::HugePage => "address inside a huge page",
+        })
+    }
+}
+
+struct AddressSpace {
+    root: u64,
+    device_next: u64,
+}
+
+static SPACE: Mutex<AddressSpace> = Mutex::new(AddressSpace { root: 0, device_next: DEVICE_WINDOW });
+
+fn mapper(root: u64) -> OffsetPageTable<'static> {
+    // SAFETY: `root` is the kernel's PML4 frame, reached through the direct map, and is
+    // only ever used under the SPACE lock (with interrupts off), so no alias is live.
+    unsafe { OffsetPageTable::new(&mut *(phys_to_virt(root) as *mut PageTable), VirtAddr::new(DIRECT_MAP_OFFSET)) }
+}
+
+fn with_space<R>(f: impl FnOnce(&mut AddressSpace, &mut OffsetPageTable<'static>) -> R) -> R {
+    wasmetal_arch::cpu::without_interrupts(|| {
+        let mut space = SPACE.lock();
+        let mut tables = mapper(space.root);
+        f(&mut space, &mut tables)
+    })
+}
+
+fn page(addr: u64) -> Page<Size4KiB> {
+    Page::containing_address(VirtAddr::new(addr))
+}
+
+fn frame(phys: u64) -> PhysFrame<Size4KiB> {
+    PhysFrame::containing_address(PhysAddr::new(phys))
+}
+
+/// Builds the kernel's page tables and switches to them.
+///
+/// Page tables come from the frame allocator, which hands out low frames first, so the
+/// boot tables' direct map of the first 4 GiB reaches them while building.
+///
+/// # Safety
+/// Call once, early, on the boot page tables; `image` must describe the running kernel
+/// and `ram` every RAM range the kernel will touch through the direct map.
+pub unsafe fn init(image: &KernelImage, ram: &[PhysRange], gigabyte_pages: bool) -> Result<(), MapError> {
+    let root = frames::allocate_zeroed().ok_or(MapError::OutOfFrames)?;
+    let mut tables = mapper(root.phys());
+    let mut alloc = PageTableFrames;
+    let global = PageTableFlags::GLOBAL;
+    let sections = [
+        (image.text, PageTableFlags::PRESENT | global),
+        (image.rodata, PageTableFlags::PRESENT | PageTableFlags::NO_EXECUTE | global),
+        (image.data, PageTableFlags::PRESENT | PageTableFlags::WRITABLE | PageTableFlags::NO_EXECUTE | global),
+    ];
+    for ((start, end), flags) in sections {
+        let mut addr = start;
+        while addr < end {
+            // SAFETY: identity-mapping the kernel's own pages with the rights its sections
+            // need; the tables are not active yet.
+            unsafe { tables.map_to(page(addr), frame(addr), flags, &mut alloc) }
+                .map_err(|_| MapError::OutOfFrames)?
+                .ignore();
+            addr += PAGE_SIZE;
+        }
+    }
+    let direct = PageTableFlags::PRESENT | PageTableFlags::WRITABLE | PageTableFlags::NO_EXECUTE | global;
+    for range in ram {
+        let huge = if gigabyte_pages { Size1GiB::SIZE } else { Size2MiB::SIZE };
+        let mut phys = range.start & !(huge - 1);
+        while phys < range.end {
+            let virt = VirtAddr::new(phys + DIRECT_MAP_OFFSET);
+            let already = matches!(tables.translate(virt), wasmetal_arch::paging::TranslateResult::Mapped { .. });
+            if !already {
+                // SAFETY: the direct map aliases RAM as data (NX); nothing else maps these
+                // virtual addresses.
+                let result = unsafe {
+                    if gigabyte_pages {
+                        tables
+                            .map_to(
+                                Page::<Size1GiB>::containing_address(virt),
+                                PhysFrame::<Size1GiB>::containing_address(PhysAddr::new(phys)),
+                                direct,
+                                &mut alloc,
+                            )
+                            .map(|flush| flush.ignore())
+                            .map_err(|_| MapError::OutOfFrames)
+                    } else {
+                        tables
+                            .map_to(
+                                Page::<Size2MiB>::containing_address(virt),
+                                PhysFrame::<Size2MiB>::containing_address(PhysAddr::new(phys)),
+                                direct,
+                                &mut alloc,
+                            )
+                            .map(|flush| flush.ignore())
+                            .map_err(|_| MapError::OutOfFrames)
+                    }
+                };
+                result?;
+            }
+            phys += huge;
+        }
+    }
+    SPACE.lock().root = root.phys();
+    // SAFETY: the new tables map the kernel image at the same (identity) addresses,
+    // including the boot stack we are running on, and RAM at the same direct-map offset.
+    unsafe {
+        wasmetal_arch::paging::activate(PhysFrame::containing_address(PhysAddr::new(root.phys())));
+        wasmetal_arch::paging::enable_protection();
+    }
+    Ok(())
+}
+
+/// Maps the 4 KiB page at `addr` to `frame` with `protection`.
+pub fn map(addr: u64, frame_addr: FrameAddr, protection: Protection) -> Result<(), MapError> {
+    with_space(|_, tables| {
+        // SAFETY: callers map fresh frames they own at addresses of the wasm region or
+        // device window, which no kernel reference points into.
+        match unsafe { tables.map_to(page(addr), frame(frame_addr.phys()), protection.flags(), &mut PageTableFrames) } {
+            Ok(flush) => {
+                flush.flush();
+                Ok(())
+            }
+            Err(x86_64::structures::paging::mapper::MapToError::PageAlreadyMapped(_)) => Err(MapError::AlreadyMapped),
+            Err(x86_64::structures::paging::mapper::MapToError::ParentEntryHugePage) => Err(MapError::HugePage),
+            Err(x86_64::structures::paging::mapper::MapToError::FrameAllocationFailed) => Err(MapError::OutOfFrames),
+        }
+    })
+}
+
+/// Unmaps the page at `addr`, returning the frame that backed it.
+pub fn unmap(addr: u64) -> Result<FrameAddr, MapError> {
+    with_space(|_, tables| match tables.unmap(page(addr)) {
+        Ok((frame, flush)) => {
+            flush.flush();
+            Ok(FrameAddr::from_phys(frame.start_address().as_u64()))
+        }
+        Err(x86_64::structures::paging::mapper::UnmapError::ParentEntryHugePage) => Err(MapError::HugePage),
+        Err(_) => Err(MapError::NotMapped),
+    })
+}
+
+/// Changes the rights of the mapped page at `addr`.
+pub fn protect(addr: u64, protection: Protection) -> Result<(), MapError> {
+    with_space(|_, tables| {
+        // SAFETY: changing rights of a wasm-region page; the runtime that owns it asked.
+        match unsafe { tables.update_flags(page(addr), protection.flags()) } {
+            Ok(flush) => {
+                flush.flush();
+                Ok(())
+            }
+            Err(x86_64::structures::paging::mapper::FlagUpdateError::ParentEntryHugePage) => Err(MapError::HugePage),
+            Err(_) => Err(MapError::NotMapped),
+        }
+    })
+}
+
+/// The physical address and rights behind `addr`, if mapped.
+pub fn translate(addr: u64) -> Option<(u64, PageTableFlags)> {
+    with_space(|_, tables| match tables.translate(VirtAddr::new(addr)) {
+        wasmetal_arch::paging::TranslateResult::Mapped { frame, offset, flags } => {
+            Some((frame.start_address().as_u64() + offset, flags))
+        }
+        _ => None,
+    })
+}
+
+/// Maps one page of MMIO at `phys`, uncached, into the device window; returns its
+/// virtual address.
+pub fn map_device(phys: u64) -> Result<u64, MapError> {
+    with_space(|space, tables| {
+        let virt = space.device_next;
+        let flags = PageTableFlags::PRESENT
+            | PageTableFlags::WRITABLE
+            | PageTableFlags::NO_EXECUTE
+            | PageTableFlags::NO_CACHE
+            | PageTableFlags::WRITE_THROUGH;
+        // SAFETY: a fresh address in the device window; the device page is not RAM.
+        unsafe { tables.map_to(page(virt), frame(phys), flags, &mut PageTableFrames) }
+            .map_err(|_| MapError::OutOfFrames)?
+            .flush();
+        space.device_next += PAGE_SIZE;
+        Ok(virt)
+    })
+}
