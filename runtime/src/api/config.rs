@@ -1,0 +1,96 @@
+//! Engine configuration.
+
+use crate::compiler::{CpuFeatures, OptLevel};
+use crate::platform::Platform;
+
+/// How instances, memories and tables are allocated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InstanceAllocationStrategy {
+    /// Allocate on demand for every instantiation.
+    #[default]
+    OnDemand,
+}
+
+/// Settings of an [`Engine`](crate::Engine).
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) cpu_features: Option<CpuFeatures>,
+    pub(crate) opt_level: OptLevel,
+    pub(crate) platform: Option<&'static dyn Platform>,
+    pub(crate) max_wasm_stack: usize,
+    pub(crate) epoch_interruption: bool,
+    pub(crate) consume_fuel: bool,
+    pub(crate) max_memory_bytes: u64,
+    pub(crate) allocation_strategy: InstanceAllocationStrategy,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            cpu_features: None,
+            opt_level: OptLevel::Speed,
+            platform: None,
+            max_wasm_stack: 512 * 1024,
+            epoch_interruption: false,
+            consume_fuel: false,
+            max_memory_bytes: 4 << 30,
+            allocation_strategy: InstanceAllocationStrategy::OnDemand,
+        }
+    }
+}
+
+impl Config {
+    /// The default configuration.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The CPU features generated code may use (default: detected on the host; the
+    /// x86-64-v2 baseline without `std`).
+    pub fn cpu_features(&mut self, features: CpuFeatures) -> &mut Self {
+        self.cpu_features = Some(features);
+        self
+    }
+
+    /// Whether Cranelift optimizes (default: yes).
+    pub fn optimize(&mut self, optimize: bool) -> &mut Self {
+        self.opt_level = if optimize { OptLevel::Speed } else { OptLevel::None };
+        self
+    }
+
+    /// The platform the engine runs on (required without `std`).
+    pub fn platform(&mut self, platform: &'static dyn Platform) -> &mut Self {
+        self.platform = Some(platform);
+        self
+    }
+
+    /// Stack bytes wasm may use before trapping with `StackOverflow` (default 512 KiB).
+    pub fn max_wasm_stack(&mut self, bytes: usize) -> &mut Self {
+        self.max_wasm_stack = bytes;
+        self
+    }
+
+    /// Largest size any one linear memory may grow to (default 4 GiB).
+    pub fn max_memory_bytes(&mut self, bytes: u64) -> &mut Self {
+        self.max_memory_bytes = bytes;
+        self
+    }
+
+    /// Epoch-based interruption checks in generated code.
+    pub fn epoch_interruption(&mut self, enable: bool) -> &mut Self {
+        self.epoch_interruption = enable;
+        self
+    }
+
+    /// Fuel metering in generated code.
+    pub fn consume_fuel(&mut self, enable: bool) -> &mut Self {
+        self.consume_fuel = enable;
+        self
+    }
+
+    /// The allocation strategy.
+    pub fn allocation_strategy(&mut self, strategy: InstanceAllocationStrategy) -> &mut Self {
+        self.allocation_strategy = strategy;
+        self
+    }
+}

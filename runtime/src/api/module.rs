@@ -1,0 +1,106 @@
+//! A compiled module: validated, translated, compiled and linked into executable memory.
+
+use hashbrown::HashMap;
+
+use crate::api::engine::Engine;
+use crate::error::Result;
+use crate::module::environ;
+use crate::module::info::{EntityIndex, ModuleInfo};
+use crate::prelude::*;
+use crate::types::{ExternType, SharedTypeIndex};
+use crate::vm::code_memory::CodeMemory;
+use crate::vm::offsets::VMOffsets;
+
+pub(crate) struct ModuleInner {
+    pub engine: Engine,
+    pub info: ModuleInfo,
+    pub offsets: VMOffsets,
+    pub code: CodeMemory,
+    /// Engine-wide id of each of the module's types.
+    pub type_ids: Vec<SharedTypeIndex>,
+    /// Array-to-wasm trampoline per type of escaping function.
+    pub array_trampolines: HashMap<SharedTypeIndex, usize>,
+}
+
+/// A compiled WebAssembly module, ready to instantiate any number of times.
+#[derive(Clone)]
+pub struct Module {
+    pub(crate) inner: Arc<ModuleInner>,
+}
+
+/// An import a module requires.
+#[derive(Clone, Debug)]
+pub struct ImportType<'module> {
+    pub module: &'module str,
+    pub name: &'module str,
+    pub ty: ExternType,
+}
+
+/// An export a module provides.
+#[derive(Clone, Debug)]
+pub struct ExportType<'module> {
+    pub name: &'module str,
+    pub ty: ExternType,
+}
+
+impl Module {
+    /// Validates and compiles a binary module. Malformed or invalid input gives an
+    /// error with the validator's message and byte offset.
+    pub fn new(engine: &Engine, bytes: impl AsRef<[u8]>) -> Result<Module> {
+        let translation = environ::translate(bytes.as_ref())?;
+        let type_ids: Vec<SharedTypeIndex> = translation.info.types.iter().map(|ty| engine.register_type(ty)).collect();
+        let offsets = VMOffsets::new(&translation.info);
+        let (info, artifact) = engine.inner.compiler.compile_module(translation, &offsets, &type_ids)?;
+        let code = CodeMemory::new(
+            &engine.inner.allocator,
+            &artifact,
+            info.num_imported_funcs as u32,
+            info.module_name.clone(),
+            info.func_names.clone(),
+        )?;
+        let array_trampolines = artifact
+            .array_trampolines
+            .iter()
+            .map(|&(ty, offset)| (ty, code.address(offset) as usize))
+            .collect();
+        Ok(Module { inner: Arc::new(ModuleInner { engine: engine.clone(), info, offsets, code, type_ids, array_trampolines }) })
+    }
+
+    /// Checks that `bytes` is a valid module this runtime supports, without compiling.
+    pub fn validate(_engine: &Engine, bytes: impl AsRef<[u8]>) -> Result<()> {
+        let mut validator = wasmparser::Validator::new_with_features(environ::supported_features());
+        validator.validate_all(bytes.as_ref())?;
+        environ::translate(bytes.as_ref()).map(|_| ())
+    }
+
+    /// The module's name from its name section, if any.
+    pub fn name(&self) -> Option<&str> {
+        self.inner.info.module_name.as_deref()
+    }
+
+    /// The engine the module was compiled for.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// The imports, in order.
+    pub fn imports(&self) -> impl ExactSizeIterator<Item = ImportType<'_>> {
+        let info = &self.inner.info;
+        info.imports.iter().map(move |import| ImportType {
+            module: &import.module,
+            name: &import.name,
+            ty: info.entity_type(import.index),
+        })
+    }
+
+    /// The exports, in order.
+    pub fn exports(&self) -> impl ExactSizeIterator<Item = ExportType<'_>> {
+        let info = &self.inner.info;
+        info.exports.iter().map(move |(name, index)| ExportType { name, ty: info.entity_type(*index) })
+    }
+
+    /// The type of export `name`.
+    pub fn get_export(&self, name: &str) -> Option<ExternType> {
+        self.inner.info.export(name).map(|index: EntityIndex| self.inner.info.entity_type(index))
+    }
+}

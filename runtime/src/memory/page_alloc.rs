@@ -1,0 +1,153 @@
+//! The runtime's own page allocator: carves big platform reservations into the slots
+//! linear memories, code and stacks live in.
+//!
+//! Address space is reserved from the platform in large chunks (at least 64 GiB) and
+//! handed out first-fit from a free list of ranges, coalesced on free. A freed range is
+//! decommitted first, so it reads as zero and faults when touched until it is handed
+//! out and committed again.
+
+use alloc::collections::BTreeMap;
+use core::ptr::NonNull;
+
+use spin::Mutex;
+
+use crate::error::{Error, Result};
+use crate::platform::{Platform, Protection};
+use crate::prelude::*;
+
+/// Address space reserved from the platform at a time.
+const CHUNK_BYTES: usize = 64 << 30;
+
+/// A range of reserved address space owned by one user.
+#[derive(Debug)]
+pub struct Region {
+    base: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: a region is just an owned address range; access is coordinated by its owner.
+unsafe impl Send for Region {}
+// SAFETY: as above.
+unsafe impl Sync for Region {}
+
+impl Region {
+    pub fn base(&self) -> *mut u8 {
+        self.base.as_ptr()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// An empty region owning nothing (a placeholder in destructors).
+    pub fn dangling() -> Region {
+        Region { base: NonNull::dangling(), len: 0 }
+    }
+}
+
+/// First-fit allocator of page-aligned address ranges.
+pub struct PageAllocator {
+    platform: &'static dyn Platform,
+    /// Free ranges: start address -> length.
+    free: Mutex<BTreeMap<usize, usize>>,
+}
+
+impl PageAllocator {
+    pub fn new(platform: &'static dyn Platform) -> Self {
+        Self { platform, free: Mutex::new(BTreeMap::new()) }
+    }
+
+    pub fn platform(&self) -> &'static dyn Platform {
+        self.platform
+    }
+
+    fn round(&self, bytes: usize) -> usize {
+        bytes.next_multiple_of(self.platform.page_size())
+    }
+
+    /// Takes `bytes` (rounded up to pages) of inaccessible address space.
+    pub fn allocate(&self, bytes: usize) -> Result<Region> {
+        let len = self.round(bytes.max(1));
+        let mut free = self.free.lock();
+        let found = free.iter().find(|&(_, &size)| size >= len).map(|(&start, &size)| (start, size));
+        let (start, size) = match found {
+            Some(found) => found,
+            None => {
+                let chunk = len.max(CHUNK_BYTES);
+                let base = self
+                    .platform
+                    .reserve(chunk)
+                    .map_err(|error| Error::resource(format!("address space: {error}")))?;
+                (base.as_ptr() as usize, chunk)
+            }
+        };
+        free.remove(&start);
+        if size > len {
+            free.insert(start + len, size - len);
+        }
+        Ok(Region { base: NonNull::new(start as *mut u8).expect("non-null reservation"), len })
+    }
+
+    /// Makes `bytes` at `offset` into `region` accessible with `protection`.
+    pub fn commit(&self, region: &Region, offset: usize, bytes: usize, protection: Protection) -> Result<()> {
+        if bytes == 0 {
+            return Ok(());
+        }
+        debug_assert!(offset + bytes <= region.len);
+        // SAFETY: the range lies inside a region this allocator handed out.
+        unsafe {
+            self.platform
+                .commit(NonNull::new_unchecked(region.base().add(offset)), self.round(bytes), protection)
+                .map_err(|error| Error::resource(format!("memory: {error}")))
+        }
+    }
+
+    /// Changes the rights of committed pages of `region`.
+    pub fn protect(&self, region: &Region, offset: usize, bytes: usize, protection: Protection) -> Result<()> {
+        // SAFETY: as in commit.
+        unsafe {
+            self.platform
+                .protect(NonNull::new_unchecked(region.base().add(offset)), self.round(bytes), protection)
+                .map_err(|error| Error::resource(format!("memory: {error}")))
+        }
+    }
+
+    /// Decommits `bytes` at `offset` (they read as zero when committed again).
+    pub fn decommit(&self, region: &Region, offset: usize, bytes: usize) -> Result<()> {
+        if bytes == 0 {
+            return Ok(());
+        }
+        // SAFETY: as in commit.
+        unsafe {
+            self.platform
+                .decommit(NonNull::new_unchecked(region.base().add(offset)), self.round(bytes))
+                .map_err(|error| Error::resource(format!("memory: {error}")))
+        }
+    }
+
+    /// Returns a region: its pages are decommitted and the range joins the free list.
+    pub fn free(&self, region: Region, committed: usize) {
+        let _ = self.decommit(&region, 0, committed.min(region.len));
+        let mut free = self.free.lock();
+        let mut start = region.base() as usize;
+        let mut len = region.len;
+        if let Some((&next_start, &next_len)) = free.range(start + len..).next()
+            && next_start == start + len
+        {
+            free.remove(&next_start);
+            len += next_len;
+        }
+        if let Some((&prev_start, &prev_len)) = free.range(..start).next_back()
+            && prev_start + prev_len == start
+        {
+            free.remove(&prev_start);
+            start = prev_start;
+            len += prev_len;
+        }
+        free.insert(start, len);
+    }
+}

@@ -1,0 +1,189 @@
+//! The hosted platform (Linux, feature `std`): mmap/mprotect/madvise for memory,
+//! signal handlers on an alternate stack for traps, a thread-local activation slot.
+//!
+//! Faults in wasm code (SIGSEGV, SIGBUS, SIGILL, SIGFPE) are redirected to the trap
+//! landing by rewriting the signal context; any other fault is passed on to whatever
+//! handler was installed before.
+
+use core::cell::Cell;
+use core::ptr::NonNull;
+use std::sync::Once;
+
+use super::{Platform, PlatformError, Protection};
+use crate::vm::traphandler::{FaultKind, handle_fault};
+
+/// The Linux implementation of [`Platform`].
+#[derive(Debug, Default)]
+pub struct HostedPlatform;
+
+/// The one hosted platform instance.
+pub static HOSTED: HostedPlatform = HostedPlatform;
+
+std::thread_local! {
+    static ACTIVATION: Cell<*mut u8> = const { Cell::new(core::ptr::null_mut()) };
+    static ALT_STACK: Cell<bool> = const { Cell::new(false) };
+}
+
+fn prot_flags(protection: Protection) -> libc::c_int {
+    match protection {
+        Protection::None => libc::PROT_NONE,
+        Protection::ReadOnly => libc::PROT_READ,
+        Protection::ReadWrite => libc::PROT_READ | libc::PROT_WRITE,
+        Protection::ReadExecute => libc::PROT_READ | libc::PROT_EXEC,
+    }
+}
+
+const SIGNALS: [libc::c_int; 4] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE];
+static mut PREVIOUS: [core::mem::MaybeUninit<libc::sigaction>; 4] = [core::mem::MaybeUninit::uninit(); 4];
+static INSTALL: Once = Once::new();
+
+const ALT_STACK_BYTES: usize = 64 * 1024;
+
+unsafe extern "C" fn on_signal(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid ucontext_t for SA_SIGINFO handlers.
+    let context = unsafe { &mut *(context as *mut libc::ucontext_t) };
+    let gregs = &mut context.uc_mcontext.gregs;
+    let pc = gregs[libc::REG_RIP as usize] as usize;
+    let fp = gregs[libc::REG_RBP as usize] as usize;
+    // SAFETY: `info` is valid for SA_SIGINFO handlers; si_addr is the faulting address.
+    let fault_addr = unsafe { (*info).si_addr() } as usize;
+    let kind = match signal {
+        libc::SIGILL => FaultKind::IllegalInstruction,
+        libc::SIGFPE => FaultKind::Arithmetic,
+        _ => FaultKind::Memory { addr: fault_addr },
+    };
+    if let Some(resume) = handle_fault(&HOSTED, pc, fp, kind) {
+        gregs[libc::REG_RIP as usize] = resume.pc as i64;
+        gregs[libc::REG_RSP as usize] = resume.sp as i64;
+        gregs[libc::REG_RDI as usize] = resume.arg as i64;
+        return;
+    }
+    // Not ours: hand it to the previous handler, or restore the default and return so
+    // the fault repeats and kills the process as it would have.
+    let slot = SIGNALS.iter().position(|&s| s == signal).unwrap_or(0);
+    // SAFETY: PREVIOUS[slot] was written by sigaction before this handler was installed.
+    let previous = unsafe { (*(&raw const PREVIOUS))[slot].assume_init_ref() };
+    let handler = previous.sa_sigaction;
+    if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
+        // SAFETY: restoring the previous disposition for this signal.
+        unsafe { libc::sigaction(signal, previous, core::ptr::null_mut()) };
+    } else if previous.sa_flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: the previous handler was installed with SA_SIGINFO, so it has this type.
+        let chained: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+            unsafe { core::mem::transmute(handler) };
+        chained(signal, info, context as *mut libc::ucontext_t as *mut libc::c_void);
+    } else {
+        // SAFETY: a plain handler takes just the signal number.
+        let chained: extern "C" fn(libc::c_int) = unsafe { core::mem::transmute(handler) };
+        chained(signal);
+    }
+}
+
+impl Platform for HostedPlatform {
+    fn page_size(&self) -> usize {
+        4096
+    }
+
+    fn reserve(&self, bytes: usize) -> Result<NonNull<u8>, PlatformError> {
+        // SAFETY: a fresh anonymous mapping; no existing memory is affected.
+        let ptr = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                bytes,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(PlatformError { operation: "reserve", bytes });
+        }
+        NonNull::new(ptr as *mut u8).ok_or(PlatformError { operation: "reserve", bytes })
+    }
+
+    unsafe fn release(&self, base: NonNull<u8>, bytes: usize) {
+        // SAFETY: per the contract, the range is a whole unused reservation.
+        unsafe { libc::munmap(base.as_ptr() as *mut libc::c_void, bytes) };
+    }
+
+    unsafe fn commit(&self, addr: NonNull<u8>, bytes: usize, protection: Protection) -> Result<(), PlatformError> {
+        // SAFETY: the range is in a reservation the caller owns.
+        let result = unsafe { libc::mprotect(addr.as_ptr() as *mut libc::c_void, bytes, prot_flags(protection)) };
+        if result != 0 { Err(PlatformError { operation: "commit", bytes }) } else { Ok(()) }
+    }
+
+    unsafe fn protect(&self, addr: NonNull<u8>, bytes: usize, protection: Protection) -> Result<(), PlatformError> {
+        // SAFETY: as for commit.
+        let result = unsafe { libc::mprotect(addr.as_ptr() as *mut libc::c_void, bytes, prot_flags(protection)) };
+        if result != 0 { Err(PlatformError { operation: "protect", bytes }) } else { Ok(()) }
+    }
+
+    unsafe fn decommit(&self, addr: NonNull<u8>, bytes: usize) -> Result<(), PlatformError> {
+        // SAFETY: the caller owns the range; DONTNEED on private anonymous memory makes
+        // it read as zero again, and PROT_NONE makes it a guard.
+        unsafe {
+            if libc::madvise(addr.as_ptr() as *mut libc::c_void, bytes, libc::MADV_DONTNEED) != 0 {
+                return Err(PlatformError { operation: "decommit", bytes });
+            }
+            if libc::mprotect(addr.as_ptr() as *mut libc::c_void, bytes, libc::PROT_NONE) != 0 {
+                return Err(PlatformError { operation: "decommit", bytes });
+            }
+        }
+        Ok(())
+    }
+
+    fn activation(&self) -> *mut u8 {
+        ACTIVATION.with(|slot| slot.get())
+    }
+
+    fn set_activation(&self, activation: *mut u8) {
+        ACTIVATION.with(|slot| slot.set(activation));
+    }
+
+    fn init_trap_handling(&self) -> Result<(), PlatformError> {
+        INSTALL.call_once(|| {
+            for (slot, &signal) in SIGNALS.iter().enumerate() {
+                // SAFETY: installing a SA_SIGINFO handler with an empty mask; the old
+                // disposition is saved for chaining before the new one can run.
+                unsafe {
+                    let mut action: libc::sigaction = core::mem::zeroed();
+                    action.sa_sigaction = on_signal as *const () as usize;
+                    action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
+                    libc::sigemptyset(&mut action.sa_mask);
+                    let previous = (*(&raw mut PREVIOUS))[slot].as_mut_ptr();
+                    libc::sigaction(signal, &action, previous);
+                }
+            }
+        });
+        Ok(())
+    }
+
+    fn prepare_thread(&self) {
+        if ALT_STACK.with(|done| done.replace(true)) {
+            return;
+        }
+        // SAFETY: a fresh mapping becomes this thread's alternate signal stack; it is
+        // leaked on purpose (threads may exit while the handler could still need it).
+        unsafe {
+            let mut current: libc::stack_t = core::mem::zeroed();
+            libc::sigaltstack(core::ptr::null(), &mut current);
+            if current.ss_flags & libc::SS_DISABLE == 0 && current.ss_size >= ALT_STACK_BYTES {
+                return;
+            }
+            let stack = libc::mmap(
+                core::ptr::null_mut(),
+                ALT_STACK_BYTES,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            if stack == libc::MAP_FAILED {
+                return;
+            }
+            let new = libc::stack_t { ss_sp: stack, ss_flags: 0, ss_size: ALT_STACK_BYTES };
+            libc::sigaltstack(&new, core::ptr::null_mut());
+        }
+    }
+}

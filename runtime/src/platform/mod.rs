@@ -1,0 +1,83 @@
+//! The platform seam: the one trait a kernel implements to host this runtime.
+//!
+//! Reserve / commit / protect / decommit pages, a per-CPU (or per-thread) slot for the
+//! innermost wasm activation, and installing fault handlers that ask
+//! [`crate::vm::traphandler::handle_fault`] what a fault means. The runtime never names
+//! page tables or signals; `hosted` (feature `std`) implements this on Linux.
+
+#[cfg(feature = "std")]
+pub mod hosted;
+
+use core::ptr::NonNull;
+
+/// Access rights for committed pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protection {
+    None,
+    ReadOnly,
+    ReadWrite,
+    ReadExecute,
+}
+
+/// A platform operation failed (out of memory or address space).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlatformError {
+    pub operation: &'static str,
+    pub bytes: usize,
+}
+
+impl core::fmt::Display for PlatformError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{} of {} bytes failed", self.operation, self.bytes)
+    }
+}
+
+/// What the runtime needs from the machine it runs on.
+///
+/// Addresses and lengths are multiples of [`Platform::page_size`].
+pub trait Platform: Send + Sync + 'static {
+    /// The base page size in bytes.
+    fn page_size(&self) -> usize;
+
+    /// Reserves `bytes` of inaccessible address space.
+    fn reserve(&self, bytes: usize) -> Result<NonNull<u8>, PlatformError>;
+
+    /// Gives a reservation back.
+    ///
+    /// # Safety
+    /// `base..base + bytes` must be a whole reservation from [`reserve`](Self::reserve)
+    /// that nothing uses any more.
+    unsafe fn release(&self, base: NonNull<u8>, bytes: usize);
+
+    /// Makes reserved pages accessible with `protection`. Pages never written since
+    /// reservation or the last decommit read as zero (a kernel may back them lazily).
+    ///
+    /// # Safety
+    /// The range must lie in a live reservation owned by the caller.
+    unsafe fn commit(&self, addr: NonNull<u8>, bytes: usize, protection: Protection) -> Result<(), PlatformError>;
+
+    /// Changes the rights of committed pages.
+    ///
+    /// # Safety
+    /// As for [`commit`](Self::commit); no live reference may rely on the old rights.
+    unsafe fn protect(&self, addr: NonNull<u8>, bytes: usize, protection: Protection) -> Result<(), PlatformError>;
+
+    /// Makes pages inaccessible and drops their contents.
+    ///
+    /// # Safety
+    /// As for [`protect`](Self::protect).
+    unsafe fn decommit(&self, addr: NonNull<u8>, bytes: usize) -> Result<(), PlatformError>;
+
+    /// The innermost wasm activation of the current thread or CPU (null if none).
+    fn activation(&self) -> *mut u8;
+
+    /// Replaces the current activation pointer.
+    fn set_activation(&self, activation: *mut u8);
+
+    /// Installs the fault handlers (once per platform; later calls do nothing).
+    fn init_trap_handling(&self) -> Result<(), PlatformError>;
+
+    /// Per-thread preparation before the first wasm call on a thread (an alternate
+    /// signal stack, say).
+    fn prepare_thread(&self) {}
+}

@@ -1,0 +1,138 @@
+//! Executable memory for compiled code, and the global registry that maps a program
+//! counter back to its module (for trap handling and backtraces).
+//!
+//! Code is written while its pages are read-write, then flipped to read-execute: never
+//! writable and executable at once.
+
+use alloc::collections::BTreeMap;
+use core::ops::Range;
+
+use spin::RwLock;
+
+use crate::compiler::{CodeArtifact, TrapSite};
+use crate::error::Result;
+use crate::memory::page_alloc::{PageAllocator, Region};
+use crate::platform::Protection;
+use crate::prelude::*;
+use crate::trap::{FrameInfo, TrapCode};
+
+/// What the trap handler and backtraces need to know about one piece of code.
+#[derive(Debug)]
+pub struct CodeInfo {
+    pub start: usize,
+    pub end: usize,
+    pub traps: Vec<TrapSite>,
+    /// Code ranges of defined functions (offsets from `start`), in definition order.
+    pub functions: Vec<Range<u32>>,
+    /// Index of the first defined function in the module's function space.
+    pub first_defined_func: u32,
+    pub module_name: Option<String>,
+    pub func_names: hashbrown::HashMap<u32, String>,
+}
+
+impl CodeInfo {
+    /// The trap code of the instruction at `pc`, if it is a trap site.
+    pub fn trap_at(&self, pc: usize) -> Option<TrapCode> {
+        let offset = (pc - self.start) as u32;
+        let index = self.traps.binary_search_by_key(&offset, |site| site.offset).ok()?;
+        Some(self.traps[index].code)
+    }
+
+    /// The defined function containing `pc` and the offset inside it.
+    pub fn function_at(&self, pc: usize) -> Option<(u32, u32)> {
+        let offset = (pc.checked_sub(self.start)?) as u32;
+        let index = self.functions.partition_point(|range| range.end <= offset);
+        let range = self.functions.get(index)?;
+        range.contains(&offset).then(|| (self.first_defined_func + index as u32, offset - range.start))
+    }
+
+    /// A backtrace frame for `pc`, if it lies in a function.
+    pub fn frame_info(&self, pc: usize) -> Option<FrameInfo> {
+        let (func_index, code_offset) = self.function_at(pc)?;
+        Some(FrameInfo {
+            func_index,
+            func_name: self.func_names.get(&func_index).cloned(),
+            module_name: self.module_name.clone(),
+            code_offset,
+        })
+    }
+}
+
+static REGISTRY: RwLock<BTreeMap<usize, Arc<CodeInfo>>> = RwLock::new(BTreeMap::new());
+
+/// Runs `f` on the code containing `pc`, without blocking (for fault handlers): when the
+/// registry is being changed at that instant, the answer is "not wasm".
+pub fn with_code_at<R>(pc: usize, f: impl FnOnce(&CodeInfo) -> R) -> Option<R> {
+    let registry = REGISTRY.try_read()?;
+    let (_, info) = registry.range(..=pc).next_back()?;
+    (pc < info.end).then(|| f(info))
+}
+
+/// Whether `pc` is inside registered code.
+pub fn is_wasm_pc(pc: usize) -> bool {
+    with_code_at(pc, |_| ()).is_some()
+}
+
+/// Finds the code containing `pc` (blocking; not for fault handlers).
+pub fn lookup(pc: usize) -> Option<Arc<CodeInfo>> {
+    let registry = REGISTRY.read();
+    let (_, info) = registry.range(..=pc).next_back()?;
+    (pc < info.end).then(|| Arc::clone(info))
+}
+
+/// Compiled code in executable memory, registered for trap handling while it lives.
+pub struct CodeMemory {
+    region: Region,
+    allocator: Arc<PageAllocator>,
+    info: Arc<CodeInfo>,
+}
+
+impl CodeMemory {
+    /// Copies `artifact` into fresh memory, makes it executable and registers it.
+    pub fn new(
+        allocator: &Arc<PageAllocator>,
+        artifact: &CodeArtifact,
+        first_defined_func: u32,
+        module_name: Option<String>,
+        func_names: hashbrown::HashMap<u32, String>,
+    ) -> Result<Self> {
+        let len = artifact.text.len().max(1);
+        let region = allocator.allocate(len)?;
+        allocator.commit(&region, 0, len, Protection::ReadWrite)?;
+        // SAFETY: the region was just committed read-write for at least `len` bytes and
+        // nothing else refers to it.
+        unsafe { core::ptr::copy_nonoverlapping(artifact.text.as_ptr(), region.base(), artifact.text.len()) };
+        allocator.protect(&region, 0, len, Protection::ReadExecute)?;
+        let start = region.base() as usize;
+        let info = Arc::new(CodeInfo {
+            start,
+            end: start + artifact.text.len(),
+            traps: artifact.traps.clone(),
+            functions: artifact.functions.clone(),
+            first_defined_func,
+            module_name,
+            func_names,
+        });
+        REGISTRY.write().insert(start, Arc::clone(&info));
+        Ok(Self { region, allocator: Arc::clone(allocator), info })
+    }
+
+    /// Address of `offset` in the code.
+    pub fn address(&self, offset: u32) -> *const u8 {
+        // SAFETY: offsets come from the artifact this memory holds.
+        unsafe { self.region.base().add(offset as usize) }
+    }
+
+    pub fn info(&self) -> &Arc<CodeInfo> {
+        &self.info
+    }
+}
+
+impl Drop for CodeMemory {
+    fn drop(&mut self) {
+        REGISTRY.write().remove(&self.info.start);
+        let region = core::mem::replace(&mut self.region, Region::dangling());
+        let len = region.len();
+        self.allocator.free(region, len);
+    }
+}

@@ -1,0 +1,45 @@
+//! Calling a function reference from the host, with traps caught.
+
+use crate::error::Result;
+use crate::trap::TrapCode;
+use crate::vm::host_func::HostFuncContext;
+use crate::vm::store::StoreOpaque;
+use crate::vm::traphandler::catch_traps;
+use crate::vm::vmcontext::{VMContext, VMFuncRef, ValRaw};
+
+/// The array-call entry of wasm functions (an array-to-wasm trampoline).
+type ArrayCall = unsafe extern "C" fn(*const u8, *mut VMContext, *mut VMContext, *mut ValRaw);
+
+/// Calls `func_ref` with parameters in `values`; results are written back to `values`
+/// (which must have room for the larger of the two).
+///
+/// # Safety
+/// `store` must own `func_ref`, and `values` must match its type.
+pub unsafe fn call_func_ref(store: *mut StoreOpaque, func_ref: *mut VMFuncRef, values: &mut [ValRaw]) -> Result<()> {
+    // SAFETY: per the contract, func_ref is live.
+    if let Some(host) = unsafe { HostFuncContext::of(func_ref) } {
+        // SAFETY: the host context is live in the store.
+        return unsafe { (*host).call(values) };
+    }
+    // SAFETY: per the contract.
+    let (func, platform, max_stack, limits) = unsafe {
+        let store = &mut *store;
+        (*func_ref, store.engine.inner.platform, store.engine.inner.config.max_wasm_stack, &mut *store.limits as *mut _)
+    };
+    // SAFETY: wasm functions' `array_call` is the array-to-wasm trampoline for their type.
+    let trampoline: ArrayCall = unsafe { core::mem::transmute::<*const u8, ArrayCall>(func.array_call) };
+    let values_ptr = values.as_mut_ptr();
+    // SAFETY: the closure holds only plain data; the trampoline reads params from and
+    // writes results to `values`, which outlives the call.
+    let result = unsafe {
+        catch_traps(platform, limits, max_stack, move || {
+            trampoline(func.wasm_call, func.vmctx, func.vmctx, values_ptr);
+        })
+    };
+    match result {
+        Ok(()) => Ok(()),
+        // SAFETY: the store is live; the host function parked its error there.
+        Err(trap) if trap.code == TrapCode::HostError => Err(unsafe { (*store).pending_error.take() }.unwrap_or_else(|| trap.into())),
+        Err(trap) => Err(trap.into()),
+    }
+}

@@ -1,0 +1,216 @@
+//! The builtins generated code calls (see `vm::builtin` for the list and signatures).
+//!
+//! Each takes the calling instance's `vmctx` and plain integers. Those that can fail
+//! return a status instead of unwinding: the generated code traps at the call site, so
+//! a trap never crosses a Rust frame.
+
+use crate::trap::TrapCode;
+use crate::types::*;
+use crate::vm::builtin::{BUILTIN_TRAP, Builtin};
+use crate::vm::instance::Instance;
+use crate::vm::table::{TableInstance, tag_funcref};
+use crate::vm::vmcontext::{VMContext, VMFuncRef};
+
+/// # Safety
+/// `vmctx` must be the `VMContext` of a live instance (generated code passes its own).
+unsafe fn instance<'a>(vmctx: *mut VMContext) -> &'a mut Instance {
+    // SAFETY: per the caller's contract.
+    unsafe { Instance::from_vmctx(vmctx) }
+}
+
+fn status(result: Result<(), TrapCode>) -> u32 {
+    if result.is_ok() { 0 } else { BUILTIN_TRAP }
+}
+
+unsafe extern "C" fn memory_grow(vmctx: *mut VMContext, memory: u32, delta: u64) -> u64 {
+    // SAFETY: generated code passes its own vmctx; memories outlive their instances.
+    let memory = unsafe { &mut *instance(vmctx).memory(MemoryIndex(memory)) };
+    memory.grow(delta).unwrap_or(u64::MAX)
+}
+
+unsafe extern "C" fn memory_fill(vmctx: *mut VMContext, memory: u32, dst: u64, byte: u32, len: u64) -> u32 {
+    // SAFETY: as in memory_grow.
+    let memory = unsafe { &mut *instance(vmctx).memory(MemoryIndex(memory)) };
+    let size = memory.size_bytes() as u64;
+    if dst.checked_add(len).is_none_or(|end| end > size) {
+        return BUILTIN_TRAP;
+    }
+    memory.data_mut()[dst as usize..(dst + len) as usize].fill(byte as u8);
+    0
+}
+
+unsafe extern "C" fn memory_copy(vmctx: *mut VMContext, dst_memory: u32, dst: u64, src_memory: u32, src: u64, len: u64) -> u32 {
+    // SAFETY: as in memory_grow.
+    let instance = unsafe { instance(vmctx) };
+    // SAFETY: both memories are live; they may be the same memory, so only raw
+    // pointers are used and the copy is a memmove.
+    unsafe {
+        let dst_memory = &mut *instance.memory(MemoryIndex(dst_memory));
+        let src_memory = &*instance.memory(MemoryIndex(src_memory));
+        if src.checked_add(len).is_none_or(|end| end > src_memory.size_bytes() as u64)
+            || dst.checked_add(len).is_none_or(|end| end > dst_memory.size_bytes() as u64)
+        {
+            return BUILTIN_TRAP;
+        }
+        let from = src_memory.definition.base.add(src as usize);
+        let to = dst_memory.definition.base.add(dst as usize);
+        core::ptr::copy(from, to, len as usize);
+    }
+    0
+}
+
+unsafe extern "C" fn memory_init(vmctx: *mut VMContext, memory: u32, data: u32, dst: u64, src: u32, len: u32) -> u32 {
+    // SAFETY: generated code passes its own vmctx.
+    status(unsafe { instance(vmctx) }.memory_init(MemoryIndex(memory), DataIndex(data), dst, src, len))
+}
+
+unsafe extern "C" fn data_drop(vmctx: *mut VMContext, data: u32) {
+    // SAFETY: generated code passes its own vmctx.
+    unsafe { instance(vmctx) }.data_drop(DataIndex(data));
+}
+
+/// The stored form of a reference value for a table of `table`'s element type.
+fn stored(table: &TableInstance, value: usize) -> usize {
+    match table.element_type() {
+        RefType::FuncRef => tag_funcref(value as *mut VMFuncRef),
+        RefType::ExternRef => value,
+    }
+}
+
+unsafe extern "C" fn table_grow(vmctx: *mut VMContext, table: u32, delta: u64, init: usize) -> u64 {
+    // SAFETY: generated code passes its own vmctx; tables outlive their instances.
+    let table = unsafe { &mut *instance(vmctx).table(TableIndex(table)) };
+    let init = stored(table, init);
+    table.grow(delta, init).unwrap_or(u64::MAX)
+}
+
+unsafe extern "C" fn table_fill(vmctx: *mut VMContext, table: u32, dst: u64, value: usize, len: u64) -> u32 {
+    // SAFETY: as in table_grow.
+    let table = unsafe { &mut *instance(vmctx).table(TableIndex(table)) };
+    if dst.checked_add(len).is_none_or(|end| end > table.size()) {
+        return BUILTIN_TRAP;
+    }
+    let value = stored(table, value);
+    table.elements_mut()[dst as usize..(dst + len) as usize].fill(value);
+    0
+}
+
+/// Makes every element of `range` of `table` initialized (so copies carry values,
+/// not "uninitialized" markers that only mean something in the origin table).
+///
+/// # Safety
+/// `table` must be live.
+unsafe fn materialize(table: *mut TableInstance, start: u64, len: u64) {
+    // SAFETY: per the contract.
+    let origin = unsafe { (*table).lazy };
+    let Some(origin) = origin else { return };
+    for index in start..start + len {
+        // SAFETY: per the contract; the origin instance is live as long as the table.
+        unsafe {
+            if (*table).raw(index) == Some(0) {
+                let element = (*origin.instance).lazy_element(origin.table, index);
+                (*table).set_raw(index, element);
+            }
+        }
+    }
+}
+
+unsafe extern "C" fn table_copy(vmctx: *mut VMContext, dst_table: u32, src_table: u32, dst: u64, src: u64, len: u64) -> u32 {
+    // SAFETY: generated code passes its own vmctx.
+    let instance = unsafe { instance(vmctx) };
+    let dst_table = instance.table(TableIndex(dst_table));
+    let src_table = instance.table(TableIndex(src_table));
+    // SAFETY: both tables are live; they may be the same table, so raw pointers only.
+    unsafe {
+        if src.checked_add(len).is_none_or(|end| end > (*src_table).size())
+            || dst.checked_add(len).is_none_or(|end| end > (*dst_table).size())
+        {
+            return BUILTIN_TRAP;
+        }
+        materialize(src_table, src, len);
+        let from = (*src_table).definition.base.add(src as usize);
+        let to = (*dst_table).definition.base.add(dst as usize);
+        core::ptr::copy(from, to, len as usize);
+    }
+    0
+}
+
+unsafe extern "C" fn table_init(vmctx: *mut VMContext, table: u32, elem: u32, dst: u64, src: u32, len: u32) -> u32 {
+    // SAFETY: generated code passes its own vmctx.
+    status(unsafe { instance(vmctx) }.table_init(TableIndex(table), ElemIndex(elem), dst, src, len))
+}
+
+unsafe extern "C" fn elem_drop(vmctx: *mut VMContext, elem: u32) {
+    // SAFETY: generated code passes its own vmctx.
+    unsafe { instance(vmctx) }.elem_drop(ElemIndex(elem));
+}
+
+unsafe extern "C" fn table_get_lazy_init(vmctx: *mut VMContext, table: u32, index: u64) -> *mut VMFuncRef {
+    // SAFETY: generated code passes its own vmctx and has bounds-checked `index`.
+    unsafe {
+        let table = instance(vmctx).table(TableIndex(table));
+        materialize(table, index, 1);
+        let element = (*table).raw(index).unwrap_or(1);
+        (element & !1) as *mut VMFuncRef
+    }
+}
+
+unsafe extern "C" fn ref_func(vmctx: *mut VMContext, func: u32) -> *mut VMFuncRef {
+    // SAFETY: generated code passes its own vmctx.
+    unsafe { instance(vmctx) }.func_ref(FuncIndex(func))
+}
+
+unsafe extern "C" fn new_epoch(_vmctx: *mut VMContext) -> u64 {
+    // The store's default policy: the deadline passed, trap with `Interrupt`.
+    u64::MAX
+}
+
+unsafe extern "C" fn out_of_fuel(_vmctx: *mut VMContext) -> u32 {
+    // The store's default policy: out of fuel traps.
+    0
+}
+
+/// The builtins table every `VMContext` points to, in `Builtin` order.
+pub static BUILTINS: BuiltinTable = BuiltinTable([
+    memory_grow as *const (),
+    memory_fill as *const (),
+    memory_copy as *const (),
+    memory_init as *const (),
+    data_drop as *const (),
+    table_grow as *const (),
+    table_fill as *const (),
+    table_copy as *const (),
+    table_init as *const (),
+    elem_drop as *const (),
+    table_get_lazy_init as *const (),
+    ref_func as *const (),
+    new_epoch as *const (),
+    out_of_fuel as *const (),
+]);
+
+/// The table of builtin entry points (function pointers are shareable).
+#[repr(transparent)]
+pub struct BuiltinTable(pub [*const (); Builtin::ALL.len()]);
+
+// SAFETY: the table is immutable and holds function addresses only.
+unsafe impl Sync for BuiltinTable {}
+
+impl BuiltinTable {
+    pub fn as_ptr(&self) -> *const usize {
+        self.0.as_ptr() as *const usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_order_matches_the_builtin_enum() {
+        assert_eq!(Builtin::ALL.len(), BUILTINS.0.len());
+        assert_eq!(Builtin::ALL[Builtin::TableGetLazyInit as usize], Builtin::TableGetLazyInit);
+        assert_eq!(BUILTINS.0[Builtin::RefFunc as usize], ref_func as *const ());
+        assert_eq!(BUILTINS.0[Builtin::MemoryGrow as usize], memory_grow as *const ());
+        assert_eq!(BUILTINS.0[Builtin::OutOfFuel as usize], out_of_fuel as *const ());
+    }
+}

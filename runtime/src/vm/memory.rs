@@ -1,0 +1,122 @@
+//! Linear memories: a reservation from the page allocator, committed as it grows.
+//!
+//! A 32-bit memory reserves 4 GiB for its contents plus a 4 GiB guard region (and one
+//! page), so any `index + offset + size` of a 32-bit access lands inside the
+//! reservation and needs no bounds check; growing only commits pages and never moves
+//! the memory. A 64-bit memory reserves the same 8 GiB, is bounds-checked by generated
+//! code, and cannot grow past that reservation.
+
+use crate::error::{Error, Result};
+use crate::memory::page_alloc::{PageAllocator, Region};
+use crate::platform::Protection;
+use crate::prelude::*;
+use crate::types::{MemoryType, WASM_PAGE_SIZE};
+use crate::vm::vmcontext::VMMemoryDefinition;
+
+/// Bytes reserved for every memory: 4 GiB of contents, 4 GiB of guard, one page.
+pub const MEMORY_RESERVATION: usize = (8 << 30) + WASM_PAGE_SIZE as usize;
+/// Largest size of a 32-bit memory in bytes.
+const MAX_32BIT_BYTES: u64 = 4 << 30;
+
+/// One linear memory. The definition comes first so a `*mut VMMemoryDefinition` held
+/// by generated code is also a `*mut MemoryInstance`.
+#[repr(C)]
+pub struct MemoryInstance {
+    pub definition: VMMemoryDefinition,
+    ty: MemoryType,
+    region: Region,
+    /// Bytes committed (accessible) from the base.
+    committed: usize,
+    /// Largest size this memory may reach, in bytes.
+    maximum: u64,
+    allocator: Arc<PageAllocator>,
+}
+
+// SAFETY: the raw base pointer refers to memory owned by this instance.
+unsafe impl Send for MemoryInstance {}
+// SAFETY: as above; mutation goes through &mut self.
+unsafe impl Sync for MemoryInstance {}
+
+impl MemoryInstance {
+    /// Reserves and commits a memory of `ty.minimum` pages, limited to `limit_bytes`.
+    pub fn new(allocator: &Arc<PageAllocator>, ty: MemoryType, limit_bytes: u64) -> Result<Box<Self>> {
+        let declared_max = ty.maximum.unwrap_or(ty.absolute_max_pages()).saturating_mul(WASM_PAGE_SIZE);
+        let maximum = declared_max.min(MAX_32BIT_BYTES).min(limit_bytes);
+        let initial = ty.minimum.checked_mul(WASM_PAGE_SIZE).filter(|&bytes| bytes <= maximum).ok_or_else(|| {
+            Error::resource(format!("memory of {} pages exceeds the limit of {} bytes", ty.minimum, maximum))
+        })?;
+        let region = allocator.allocate(MEMORY_RESERVATION)?;
+        let mut memory = Box::new(MemoryInstance {
+            definition: VMMemoryDefinition { base: region.base(), current_length: 0 },
+            ty,
+            region,
+            committed: 0,
+            maximum,
+            allocator: Arc::clone(allocator),
+        });
+        memory.commit_to(initial as usize)?;
+        memory.definition.current_length = initial;
+        Ok(memory)
+    }
+
+    fn commit_to(&mut self, bytes: usize) -> Result<()> {
+        if bytes > self.committed {
+            self.allocator.commit(&self.region, self.committed, bytes - self.committed, Protection::ReadWrite)?;
+            self.committed = bytes;
+        }
+        Ok(())
+    }
+
+    pub fn ty(&self) -> MemoryType {
+        let mut ty = self.ty;
+        ty.minimum = self.size_pages();
+        ty
+    }
+
+    /// Current size in pages.
+    pub fn size_pages(&self) -> u64 {
+        self.definition.current_length / WASM_PAGE_SIZE
+    }
+
+    /// Current size in bytes.
+    pub fn size_bytes(&self) -> usize {
+        self.definition.current_length as usize
+    }
+
+    /// Grows by `delta` pages; returns the old size in pages, or `None` when the
+    /// maximum would be exceeded or memory ran out (the memory is then unchanged).
+    pub fn grow(&mut self, delta: u64) -> Option<u64> {
+        let old_pages = self.size_pages();
+        let new_bytes = old_pages.checked_add(delta)?.checked_mul(WASM_PAGE_SIZE)?;
+        if new_bytes > self.maximum {
+            return None;
+        }
+        self.commit_to(new_bytes as usize).ok()?;
+        self.definition.current_length = new_bytes;
+        Some(old_pages)
+    }
+
+    /// The accessible bytes.
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: `current_length` bytes from the base are committed read-write.
+        unsafe { core::slice::from_raw_parts(self.definition.base, self.size_bytes()) }
+    }
+
+    /// The accessible bytes, mutably.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `data`; `&mut self` excludes other Rust references.
+        unsafe { core::slice::from_raw_parts_mut(self.definition.base, self.size_bytes()) }
+    }
+
+    /// A pointer to the definition generated code reads.
+    pub fn definition_ptr(&mut self) -> *mut VMMemoryDefinition {
+        &mut self.definition
+    }
+}
+
+impl Drop for MemoryInstance {
+    fn drop(&mut self) {
+        let region = core::mem::replace(&mut self.region, Region::dangling());
+        self.allocator.free(region, self.committed);
+    }
+}

@@ -1,0 +1,16 @@
+//! The runtime's machinery under the API: `VMContext` layout, builtins, instances,
+//! memories, tables, host functions, code memory, trap handling.
+
+pub mod builtin;
+pub mod code_memory;
+pub mod host_func;
+pub mod instance;
+pub mod invoke;
+pub mod libcalls;
+pub mod memory;
+pub mod offsets;
+pub mod store;
+pub mod table;
+pub mod traphandler;
+pub mod type_registry;
+pub mod vmcontext;

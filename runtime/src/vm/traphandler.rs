@@ -1,0 +1,214 @@
+//! Entering wasm and getting out of it when it traps.
+//!
+//! `catch_traps` saves the callee-saved registers and stack pointer in an `Activation`
+//! (a setjmp written in assembly, so no Rust function returns twice), links it into the
+//! platform's activation slot, and calls into wasm. When wasm faults, the platform's
+//! fault handler (a signal handler hosted, the IDT in the kernel) asks
+//! [`handle_fault`]: if the faulting PC is wasm code, the trap code and a backtrace are
+//! recorded and the handler resumes at `wasmetal_trap_landing`, which restores the
+//! saved registers and makes `catch_traps` return the trap. Only generated code and
+//! plain frames lie between the save and the fault, so nothing with a destructor is
+//! skipped.
+
+use crate::platform::Platform;
+use crate::trap::{FrameInfo, Trap, TrapCode, WasmBacktrace};
+use crate::vm::code_memory::{self, with_code_at};
+use crate::vm::vmcontext::VMRuntimeLimits;
+
+/// Most frames recorded at a trap.
+const MAX_FRAMES: usize = 64;
+
+/// One entry from the host into wasm, innermost first via `previous`.
+#[repr(C)]
+pub struct Activation {
+    /// Stack pointer saved by `wasmetal_catch` (read by the landing). Must stay first.
+    saved_sp: usize,
+    previous: *mut Activation,
+    trap: Option<TrapCode>,
+    frames: [usize; MAX_FRAMES],
+    frame_count: usize,
+}
+
+/// What kind of fault the platform saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// A memory access fault at `addr` (SIGSEGV/SIGBUS, #PF).
+    Memory { addr: usize },
+    /// `ud2` (SIGILL, #UD): Cranelift's trap instruction.
+    IllegalInstruction,
+    /// Integer division fault (SIGFPE, #DE).
+    Arithmetic,
+}
+
+/// Where the fault handler must resume: set PC, SP and the first argument register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resume {
+    pub pc: usize,
+    pub sp: usize,
+    pub arg: usize,
+}
+
+core::arch::global_asm!(
+    r#"
+    .pushsection .text.wasmetal_catch, "ax"
+    .global wasmetal_catch
+    .global wasmetal_trap_landing
+    .p2align 4
+wasmetal_catch:
+    push rbp
+    mov rbp, rsp
+    push rbx
+    push r12
+    push r13
+    push r14
+    push r15
+    sub rsp, 8
+    mov [rdi], rsp
+    mov rdi, rdx
+    call rsi
+    add rsp, 8
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rbx
+    pop rbp
+    mov eax, 1
+    ret
+    .p2align 4
+wasmetal_trap_landing:
+    mov rsp, [rdi]
+    add rsp, 8
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rbx
+    pop rbp
+    xor eax, eax
+    ret
+    .popsection
+    "#
+);
+
+unsafe extern "C" {
+    fn wasmetal_catch(activation: *mut u8, callback: unsafe extern "C" fn(*mut u8), payload: *mut u8) -> u32;
+    fn wasmetal_trap_landing();
+}
+
+unsafe extern "C" fn call_closure<F: FnOnce()>(payload: *mut u8) {
+    // SAFETY: `payload` points at an `Option<F>` owned by `catch_traps`, taken once.
+    let closure = unsafe { (*(payload as *mut Option<F>)).take() };
+    if let Some(closure) = closure {
+        closure();
+    }
+}
+
+fn callback_for<F: FnOnce()>(_: &Option<F>) -> unsafe extern "C" fn(*mut u8) {
+    call_closure::<F>
+}
+
+/// Approximate current stack pointer.
+#[inline(never)]
+fn stack_pointer() -> usize {
+    let marker = 0u8;
+    core::hint::black_box(&marker) as *const u8 as usize
+}
+
+/// Runs `call` (which enters wasm) so that a trap inside comes back as `Err`.
+///
+/// On the outermost entry the store's stack limit is set `max_stack` bytes below the
+/// current stack pointer (and reset afterwards), so deep recursion traps with
+/// `StackOverflow` long before the real stack ends.
+///
+/// # Safety
+/// `limits` must be the limits the called code reads. `call` may only hold plain data:
+/// a trap abandons its frame without running destructors.
+pub unsafe fn catch_traps(
+    platform: &dyn Platform,
+    limits: *mut VMRuntimeLimits,
+    max_stack: usize,
+    call: impl FnOnce(),
+) -> Result<(), Trap> {
+    platform.prepare_thread();
+    let previous = platform.activation() as *mut Activation;
+    let mut activation =
+        Activation { saved_sp: 0, previous, trap: None, frames: [0; MAX_FRAMES], frame_count: 0 };
+    // SAFETY: the caller guarantees `limits` is live.
+    let limits = unsafe { &mut *limits };
+    let outermost = previous.is_null();
+    let saved_limit = limits.stack_limit;
+    if outermost {
+        limits.stack_limit = stack_pointer().saturating_sub(max_stack);
+    }
+    let mut closure = Some(call);
+    let callback = callback_for(&closure);
+    platform.set_activation(&mut activation as *mut Activation as *mut u8);
+    // SAFETY: wasmetal_catch saves callee-saved state in `activation` and calls the
+    // callback with the payload; the activation outlives the call.
+    let completed = unsafe {
+        wasmetal_catch(
+            &mut activation as *mut Activation as *mut u8,
+            callback,
+            &mut closure as *mut Option<_> as *mut u8,
+        )
+    };
+    platform.set_activation(previous as *mut u8);
+    if outermost {
+        limits.stack_limit = saved_limit;
+    }
+    if completed == 1 {
+        return Ok(());
+    }
+    let code = activation.trap.unwrap_or(TrapCode::UnreachableCodeReached);
+    let frames = activation.frames[..activation.frame_count]
+        .iter()
+        .enumerate()
+        .filter_map(|(index, &pc)| {
+            // Return addresses point after the call; look up the call itself.
+            let pc = if index == 0 { pc } else { pc - 1 };
+            code_memory::lookup(pc).and_then(|info| info.frame_info(pc))
+        })
+        .collect::<alloc::vec::Vec<FrameInfo>>();
+    Err(Trap { code, backtrace: WasmBacktrace { frames } })
+}
+
+/// The fault handler's question: is this a wasm trap, and where to resume?
+///
+/// Allocation-free and lock-free (the code registry is only try-locked), so it is safe
+/// in a signal handler or an exception handler.
+pub fn handle_fault(platform: &dyn Platform, pc: usize, fp: usize, kind: FaultKind) -> Option<Resume> {
+    let activation = platform.activation() as *mut Activation;
+    if activation.is_null() {
+        return None;
+    }
+    let site = with_code_at(pc, |info| info.trap_at(pc))?;
+    let code = site.unwrap_or(match kind {
+        // A fault in wasm code away from any heap access: the stack guard.
+        FaultKind::Memory { .. } => TrapCode::StackOverflow,
+        FaultKind::IllegalInstruction => TrapCode::UnreachableCodeReached,
+        FaultKind::Arithmetic => TrapCode::IntegerDivisionByZero,
+    });
+    // SAFETY: the activation is live: it is unlinked before `catch_traps` returns.
+    let activation = unsafe { &mut *activation };
+    activation.trap = Some(code);
+    activation.frames[0] = pc;
+    activation.frame_count = 1;
+    let mut fp = fp;
+    while activation.frame_count < MAX_FRAMES && fp != 0 && fp < activation.saved_sp {
+        // SAFETY: `fp` is a frame pointer of generated code (frame pointers are always
+        // kept) below the activation's saved stack pointer, so it points into the live
+        // wasm stack: [fp] is the caller's fp, [fp + 8] the return address.
+        let (next, ret) = unsafe { (*(fp as *const usize), *((fp + 8) as *const usize)) };
+        if !code_memory::is_wasm_pc(ret) {
+            break;
+        }
+        activation.frames[activation.frame_count] = ret;
+        activation.frame_count += 1;
+        if next <= fp {
+            break;
+        }
+        fp = next;
+    }
+    Some(Resume { pc: wasmetal_trap_landing as *const () as usize, sp: activation.saved_sp, arg: activation as *mut Activation as usize })
+}
