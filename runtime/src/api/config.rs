@@ -1,6 +1,7 @@
 //! Engine configuration.
 
 use crate::compiler::{CpuFeatures, OptLevel};
+use crate::module::environ::Features;
 use crate::platform::Platform;
 
 /// How instances, memories and tables are allocated.
@@ -22,6 +23,7 @@ pub struct Config {
     pub(crate) consume_fuel: bool,
     pub(crate) max_memory_bytes: u64,
     pub(crate) allocation_strategy: InstanceAllocationStrategy,
+    pub(crate) features: Features,
 }
 
 impl Default for Config {
@@ -35,6 +37,7 @@ impl Default for Config {
             consume_fuel: false,
             max_memory_bytes: 4 << 30,
             allocation_strategy: InstanceAllocationStrategy::OnDemand,
+            features: Features::default(),
         }
     }
 }
@@ -85,6 +88,30 @@ impl Config {
     /// Fuel metering in generated code.
     pub fn consume_fuel(&mut self, enable: bool) -> &mut Self {
         self.consume_fuel = enable;
+        self
+    }
+
+    /// Whether modules may use tail calls (`return_call*`). Default: yes.
+    pub fn wasm_tail_call(&mut self, enable: bool) -> &mut Self {
+        self.features.tail_call = enable;
+        self
+    }
+
+    /// Whether constant expressions may use `add`/`sub`/`mul`. Default: yes.
+    pub fn wasm_extended_const(&mut self, enable: bool) -> &mut Self {
+        self.features.extended_const = enable;
+        self
+    }
+
+    /// Whether modules may have several memories. Default: yes.
+    pub fn wasm_multi_memory(&mut self, enable: bool) -> &mut Self {
+        self.features.multi_memory = enable;
+        self
+    }
+
+    /// Whether modules may use 64-bit memories. Default: yes.
+    pub fn wasm_memory64(&mut self, enable: bool) -> &mut Self {
+        self.features.memory64 = enable;
         self
     }
 

@@ -47,7 +47,7 @@ impl Module {
     /// Validates and compiles a binary module. Malformed or invalid input gives an
     /// error with the validator's message and byte offset.
     pub fn new(engine: &Engine, bytes: impl AsRef<[u8]>) -> Result<Module> {
-        let translation = environ::translate(bytes.as_ref())?;
+        let translation = environ::translate(bytes.as_ref(), engine.inner.config.features)?;
         let type_ids: Vec<SharedTypeIndex> = translation.info.types.iter().map(|ty| engine.register_type(ty)).collect();
         let offsets = VMOffsets::new(&translation.info);
         let (info, artifact) = engine.inner.compiler.compile_module(translation, &offsets, &type_ids)?;
@@ -67,10 +67,11 @@ impl Module {
     }
 
     /// Checks that `bytes` is a valid module this runtime supports, without compiling.
-    pub fn validate(_engine: &Engine, bytes: impl AsRef<[u8]>) -> Result<()> {
-        let mut validator = wasmparser::Validator::new_with_features(environ::supported_features());
+    pub fn validate(engine: &Engine, bytes: impl AsRef<[u8]>) -> Result<()> {
+        let features = engine.inner.config.features;
+        let mut validator = wasmparser::Validator::new_with_features(features.wasm_features());
         validator.validate_all(bytes.as_ref())?;
-        environ::translate(bytes.as_ref()).map(|_| ())
+        environ::translate(bytes.as_ref(), features).map(|_| ())
     }
 
     /// The module's name from its name section, if any.

@@ -15,15 +15,32 @@ use crate::module::info::*;
 use crate::prelude::*;
 use crate::types::*;
 
-/// The WebAssembly features this runtime implements: 2.0 without SIMD, plus tail
-/// calls, extended constant expressions, multiple memories and 64-bit memories.
-pub fn supported_features() -> WasmFeatures {
-    WasmFeatures::WASM2
-        .difference(WasmFeatures::SIMD)
-        .union(WasmFeatures::TAIL_CALL)
-        .union(WasmFeatures::EXTENDED_CONST)
-        .union(WasmFeatures::MULTI_MEMORY)
-        .union(WasmFeatures::MEMORY64)
+/// Which optional WebAssembly features a module may use (all on by default). The
+/// base is WebAssembly 2.0 without SIMD.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Features {
+    pub tail_call: bool,
+    pub extended_const: bool,
+    pub multi_memory: bool,
+    pub memory64: bool,
+}
+
+impl Default for Features {
+    fn default() -> Self {
+        Self { tail_call: true, extended_const: true, multi_memory: true, memory64: true }
+    }
+}
+
+impl Features {
+    /// The validator's feature set for these features.
+    pub fn wasm_features(&self) -> WasmFeatures {
+        let mut features = WasmFeatures::WASM2.difference(WasmFeatures::SIMD);
+        features.set(WasmFeatures::TAIL_CALL, self.tail_call);
+        features.set(WasmFeatures::EXTENDED_CONST, self.extended_const);
+        features.set(WasmFeatures::MULTI_MEMORY, self.multi_memory);
+        features.set(WasmFeatures::MEMORY64, self.memory64);
+        features
+    }
 }
 
 /// A function body waiting to be compiled, with the validator for its operators.
@@ -81,11 +98,13 @@ fn global_type(ty: wasmparser::GlobalType) -> Result<GlobalType> {
 }
 
 /// Parses and validates `bytes` (function bodies are validated during compilation).
-pub fn translate(bytes: &[u8]) -> Result<ModuleTranslation<'_>> {
-    let mut validator = Validator::new_with_features(supported_features());
+pub fn translate(bytes: &[u8], features: Features) -> Result<ModuleTranslation<'_>> {
+    let mut validator = Validator::new_with_features(features.wasm_features());
     let mut info = ModuleInfo::default();
     let mut functions = Vec::new();
-    for payload in Parser::new(0).parse_all(bytes) {
+    let mut parser = Parser::new(0);
+    parser.set_features(features.wasm_features());
+    for payload in parser.parse_all(bytes) {
         let payload = payload?;
         match validator.payload(&payload)? {
             ValidPayload::Func(validator, body) => functions.push(FunctionInput { body, validator }),
@@ -254,6 +273,9 @@ fn finish(info: &mut ModuleInfo) {
             *slot = true;
         }
     };
+    if let Some(start) = info.start {
+        mark(start);
+    }
     for (_, export) in &info.exports {
         if let EntityIndex::Function(func) = export {
             mark(*func);

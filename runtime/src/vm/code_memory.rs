@@ -60,10 +60,22 @@ impl CodeInfo {
 
 static REGISTRY: RwLock<BTreeMap<usize, Arc<CodeInfo>>> = RwLock::new(BTreeMap::new());
 
-/// Runs `f` on the code containing `pc`, without blocking (for fault handlers): when the
-/// registry is being changed at that instant, the answer is "not wasm".
+/// Runs `f` on the code containing `pc`, for fault handlers: never blocks forever. If
+/// another thread is changing the registry, it waits for that (briefly); if the
+/// registry stays locked (the faulting code itself holds it, which only happens for a
+/// fault in the runtime, never in wasm), the answer is "not wasm".
 pub fn with_code_at<R>(pc: usize, f: impl FnOnce(&CodeInfo) -> R) -> Option<R> {
-    let registry = REGISTRY.try_read()?;
+    let mut attempts = 0u32;
+    let registry = loop {
+        if let Some(registry) = REGISTRY.try_read() {
+            break registry;
+        }
+        attempts += 1;
+        if attempts > 50_000_000 {
+            return None;
+        }
+        core::hint::spin_loop();
+    };
     let (_, info) = registry.range(..=pc).next_back()?;
     (pc < info.end).then(|| f(info))
 }
