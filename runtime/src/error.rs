@@ -29,6 +29,8 @@ pub enum ErrorKind {
     Resource(String),
     /// A call had the wrong number or types of arguments, or a handle of another store.
     Usage(String),
+    /// The program asked to exit with this status (WASI `proc_exit`).
+    Exit(i32),
 }
 
 /// The runtime's error.
@@ -66,6 +68,20 @@ impl Error {
     /// An error raised by a host function (also usable by embedders).
     pub fn msg(message: impl fmt::Display) -> Self {
         Self::new(ErrorKind::Host(message.to_string()))
+    }
+
+    /// The program exits with `status` (raised by a host function such as `proc_exit`;
+    /// it unwinds the wasm stack like a trap and reaches the embedder as this error).
+    pub fn exit(status: i32) -> Self {
+        Self::new(ErrorKind::Exit(status))
+    }
+
+    /// The exit status, when this error is a requested exit.
+    pub fn exit_status(&self) -> Option<i32> {
+        match &*self.kind {
+            ErrorKind::Exit(status) => Some(*status),
+            _ => None,
+        }
     }
 
     pub(crate) fn link(message: impl fmt::Display) -> Self {
@@ -114,6 +130,7 @@ impl fmt::Display for Error {
             ErrorKind::Host(message) => f.write_str(message),
             ErrorKind::Resource(message) => write!(f, "resource limit: {message}"),
             ErrorKind::Usage(message) => write!(f, "{message}"),
+            ErrorKind::Exit(status) => write!(f, "exited with status {status}"),
         }
     }
 }

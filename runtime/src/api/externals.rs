@@ -155,6 +155,15 @@ impl Memory {
         self.instance(opaque).data_mut()
     }
 
+    /// The memory's bytes and the store's host data at once (host functions need both).
+    pub fn data_and_store_mut<'a, T: 'a>(&self, store: impl Into<crate::api::store::StoreContextMut<'a, T>>) -> (&'a mut [u8], &'a mut T) {
+        let context: crate::api::store::StoreContextMut<'a, T> = store.into();
+        let inner = context.0;
+        let opaque: &'a StoreOpaque = &inner.opaque;
+        let data = self.instance(opaque).data_mut();
+        (data, &mut inner.data)
+    }
+
     /// Grows by `delta` pages; returns the old size in pages.
     pub fn grow(&self, mut store: impl AsContextMut, delta: u64) -> Result<u64> {
         let mut context = store.as_context_mut();
