@@ -24,6 +24,7 @@ pub mod pit;
 pub mod port;
 pub mod probe;
 pub mod serial;
+pub mod stack;
 pub mod trap_frame;
 
 pub use trap_frame::TrapFrame;

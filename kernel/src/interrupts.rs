@@ -1,10 +1,13 @@
 //! Interrupt and exception policy: what each vector means to the kernel.
 //!
-//! Timer ticks go to `timer`; a fault at a probe instruction resumes at its fixup; a
-//! fault on an unbacked page of the wasm region is a guard-page hit; anything else is a
+//! Timer ticks go to `timer`. A not-present fault on a committed wasm-region page maps a
+//! zeroed frame (demand-zero); a fault in wasm code becomes a wasm trap (the runtime
+//! says where to resume); a fault at a probe instruction resumes at its fixup; a fault
+//! on an unbacked page of the wasm region is a guard-page hit; anything else is a
 //! kernel bug and panics with the frame (which ends the VM with the failure code).
 
 use wasmetal_arch::trap_frame::{TrapFrame, page_fault_error, vector};
+use wasmetal_runtime::vm::traphandler::{FaultKind, handle_fault};
 
 /// Loads the GDT/TSS and IDT and routes every vector to [`handle`].
 ///
@@ -47,8 +50,30 @@ impl core::fmt::Display for PageFaultKind {
     }
 }
 
+/// Asks the runtime whether a fault at the frame's RIP is a wasm trap; if so, rewrites
+/// the frame to resume at the runtime's trap landing.
+fn wasm_trap(frame: &mut TrapFrame, kind: FaultKind) -> bool {
+    let platform = &crate::wasm::platform::KERNEL_PLATFORM;
+    match handle_fault(platform, frame.rip as usize, frame.rbp as usize, kind) {
+        Some(resume) => {
+            frame.rip = resume.pc as u64;
+            frame.rsp = resume.sp as u64;
+            frame.rdi = resume.arg as u64;
+            true
+        }
+        None => false,
+    }
+}
+
 fn page_fault(frame: &mut TrapFrame) {
     let addr = wasmetal_arch::cpu::page_fault_address();
+    let not_present = frame.error_code & page_fault_error::PRESENT == 0;
+    if not_present && crate::memory::layout::in_wasm_region(addr) && crate::wasm::platform::handle_demand_fault(addr) {
+        return;
+    }
+    if wasm_trap(frame, FaultKind::Memory { addr: addr as usize }) {
+        return;
+    }
     let guard_hit = crate::memory::wasm_region::is_unbacked(addr);
     if let Some(fixup) = wasmetal_arch::probe::fixup_for(frame.rip) {
         if guard_hit {
@@ -75,6 +100,17 @@ fn page_fault(frame: &mut TrapFrame) {
 }
 
 fn exception(frame: &mut TrapFrame) {
+    let kind = match frame.vector {
+        vector::INVALID_OPCODE => Some(FaultKind::IllegalInstruction),
+        vector::DIVIDE_ERROR => Some(FaultKind::Arithmetic),
+        vector::GENERAL_PROTECTION | vector::STACK_SEGMENT => Some(FaultKind::Memory { addr: 0 }),
+        _ => None,
+    };
+    if let Some(kind) = kind
+        && wasm_trap(frame, kind)
+    {
+        return;
+    }
     if let Some(fixup) = wasmetal_arch::probe::fixup_for(frame.rip) {
         frame.rip = fixup;
         return;

@@ -16,6 +16,7 @@ mod memory;
 mod panic;
 mod selftest;
 mod timer;
+mod wasm;
 
 use boot_info::BootInfo;
 use memory::frames::{self, PhysRange};
@@ -48,6 +49,7 @@ extern "C" fn kernel_main(start_info_phys: u64) -> ! {
     phases.mark("gdt-idt");
     let features = wasmetal_arch::cpu::features();
     let vector_state = wasmetal_arch::cpu::enable_vector_state(&features);
+    wasm::engine::CPU.call_once(|| wasm::engine::cpu_features(&features, vector_state.avx));
 
     phases.mark("cpu");
     let image = layout::kernel_image();

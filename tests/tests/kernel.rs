@@ -127,3 +127,16 @@ fn initrd_files_reach_the_kernel_intact() {
         run.expect_line(&format!("initrd: dir/{name} {} bytes fnv1a {hash:016x}", data.len()));
     }
 }
+
+#[test]
+fn wasm_compiles_runs_and_traps_inside_the_kernel() {
+    let run = launcher().kernel_cmdline("test=wasm");
+    run.expect_code(0);
+    run.expect_line("wasm: div by zero -> wasm trap: integer divide by zero");
+    run.expect_line("wasm: div overflow -> wasm trap: integer overflow");
+    run.expect_line("wasm: out of bounds -> wasm trap: out of bounds memory access");
+    run.expect_line("wasm: recursion -> wasm trap: call stack exhausted");
+    run.expect_line("wasm: unreachable -> wasm trap: unreachable");
+    run.expect_line("deep (+0x");
+    run.expect_line("selftest wasm ... ok");
+}

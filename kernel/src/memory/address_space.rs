@@ -24,7 +24,8 @@ pub enum Protection {
 
 impl Protection {
     fn flags(self) -> PageTableFlags {
-        let base = PageTableFlags::PRESENT | PageTableFlags::GLOBAL;
+        // Not GLOBAL: wasm-region mappings change and must go with a CR3 reload.
+        let base = PageTableFlags::PRESENT;
         match self {
             Protection::ReadOnly => base | PageTableFlags::NO_EXECUTE,
             Protection::ReadWrite => base | PageTableFlags::WRITABLE | PageTableFlags::NO_EXECUTE,
@@ -234,4 +235,60 @@ pub fn map_device(phys: u64) -> Result<u64, MapError> {
         space.device_next += PAGE_SIZE;
         Ok(virt)
     })
+}
+
+/// Unmaps every mapped 4 KiB page in `start..end` (page-aligned), calling `free` with
+/// each page's frame. Walks the tables and skips absent ones, so a huge, mostly
+/// untouched range costs little.
+pub fn unmap_range(start: u64, end: u64, mut free: impl FnMut(FrameAddr)) {
+    with_space(|space, _| {
+        let mut addr = start;
+        while addr < end {
+            let skip = unmap_walk(space.root, addr, &mut free);
+            addr = (addr + skip) & !(skip - 1);
+        }
+    });
+    wasmetal_arch::paging::flush_all();
+}
+
+/// Unmaps the page at `addr` if present; returns how far the walk may jump (the size
+/// covered by the first absent table level, or one page).
+fn unmap_walk(root: u64, addr: u64, free: &mut impl FnMut(FrameAddr)) -> u64 {
+    let indices = [(addr >> 39) & 511, (addr >> 30) & 511, (addr >> 21) & 511, (addr >> 12) & 511];
+    let spans = [1u64 << 39, 1 << 30, 1 << 21, 1 << 12];
+    let mut table = root;
+    for level in 0..4 {
+        // SAFETY: `table` is a page-table frame of the kernel's tables, reached through
+        // the direct map, and the SPACE lock is held by the caller.
+        let entries = unsafe { &mut *(phys_to_virt(table) as *mut PageTable) };
+        let entry = &mut entries[indices[level] as usize];
+        if entry.is_unused() {
+            return spans[level];
+        }
+        if level == 3 {
+            free(FrameAddr::from_phys(entry.addr().as_u64()));
+            entry.set_unused();
+            return spans[level];
+        }
+        if entry.flags().contains(PageTableFlags::HUGE_PAGE) {
+            return spans[level];
+        }
+        table = entry.addr().as_u64();
+    }
+    PAGE_SIZE
+}
+
+/// Changes the rights of every mapped page in `start..end`; absent pages are skipped.
+pub fn protect_range(start: u64, end: u64, protection: Protection) {
+    with_space(|_, tables| {
+        let mut addr = start;
+        while addr < end {
+            // SAFETY: changing rights of wasm-region pages the runtime owns.
+            if let Ok(flush) = unsafe { tables.update_flags(page(addr), protection.flags()) } {
+                flush.ignore();
+            }
+            addr += PAGE_SIZE;
+        }
+    });
+    wasmetal_arch::paging::flush_all();
 }

@@ -1,0 +1,7 @@
+//! The kernel as a host for wasmetal-runtime: its platform, wasm stacks, and the
+//! engine configured for this machine.
+
+pub mod access_map;
+pub mod engine;
+pub mod platform;
+pub mod stack;

@@ -1,0 +1,25 @@
+;; Exercised by `test=wasm`: compiled and run by the runtime inside the kernel.
+(module
+  (memory (export "memory") 1 20000)
+  (func $fib (export "fib") (param i32) (result i32)
+    (if (result i32) (i32.lt_u (local.get 0) (i32.const 2))
+      (then (local.get 0))
+      (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1)))
+                     (call $fib (i32.sub (local.get 0) (i32.const 2)))))))
+  (func (export "div") (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1)))
+  (func (export "oob") (result i32) (i32.load (i32.const 0x7fff0000)))
+  (func $deep (export "deep") (param i32) (result i32)
+    (call $deep (i32.add (local.get 0) (i32.const 1))))
+  (func (export "unreachable") unreachable)
+  ;; Grows by `pages`, writes a byte in every new page, returns the sum read back.
+  (func (export "grow_touch") (param $pages i32) (result i32) (local $old i32) (local $i i32) (local $sum i32)
+    (local.set $old (memory.grow (local.get $pages)))
+    (if (i32.eq (local.get $old) (i32.const -1)) (then (return (i32.const -1))))
+    (loop $touch
+      (i32.store8 (i32.mul (i32.add (local.get $old) (local.get $i)) (i32.const 65536)) (i32.const 1))
+      (local.set $sum (i32.add (local.get $sum)
+        (i32.load8_u (i32.mul (i32.add (local.get $old) (local.get $i)) (i32.const 65536)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $touch (i32.lt_u (local.get $i) (local.get $pages))))
+    (local.get $sum))
+)
