@@ -50,6 +50,12 @@ pub enum Command {
         #[arg(long = "file")]
         files: Vec<String>,
     },
+    /// Run the WebAssembly spec suites inside the kernel (one boot for all files).
+    Spec {
+        /// Only files whose `suite/file` name contains this.
+        #[arg(long)]
+        filter: Option<String>,
+    },
     /// Build the kernel (if needed) and print the ELF's path.
     BuildKernel,
     /// Measure something against a reference.
@@ -152,6 +158,18 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Some(Command::Kernel { append, files }) => {
             let files = files.iter().map(|spec| read_file_spec(spec)).collect::<Result<Vec<_>>>()?;
             boot_streaming(&cli.vm, append, files)
+        }
+        Some(Command::Spec { filter }) => {
+            let mut files = Vec::new();
+            for (suite, file, text) in wasmetal_spec::convert::suites() {
+                let name = format!("{suite}/{file}");
+                if filter.as_ref().is_some_and(|filter| !name.contains(filter.as_str())) {
+                    continue;
+                }
+                let script = wasmetal_spec::convert::convert(&name, text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+                files.push((wasmetal_spec::initrd_name(&suite, &file), script.encode()));
+            }
+            boot_streaming(&cli.vm, "spec quiet".into(), files)
         }
         Some(Command::BuildKernel) => {
             println!("{}", kernel_build::build(!cli.vm.verbose)?.display());

@@ -105,6 +105,7 @@ extern "C" fn kernel_main(start_info_phys: u64) -> ! {
             log!("no such selftest: {name}");
             1
         }),
+        (None, _) if boot.option("spec").is_some() => wasm::spec::run(boot.initrd_bytes().unwrap_or(&[])),
         // `exit=N`: report status N at once (exercises the exit protocol end to end).
         (None, Some(value)) => value.parse().unwrap_or(1),
         (None, None) => demo(&boot),

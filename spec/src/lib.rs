@@ -7,9 +7,18 @@ extern crate alloc;
 
 #[cfg(feature = "wast")]
 pub mod convert;
+#[cfg(feature = "exec")]
 pub mod exec;
 pub mod script;
+#[cfg(feature = "exec")]
 pub mod spectest;
+#[cfg(feature = "exec")]
+pub mod engines;
+
+/// Where a converted script goes in an initrd: `spec/<suite>/<file>`.
+pub fn initrd_name(suite: &str, file: &str) -> alloc::string::String {
+    alloc::format!("spec/{suite}/{file}")
+}
 
 /// Files of the suites whose failures are known and explained. Each entry names the
 /// file and why; the list must shrink to empty. (It is empty.)

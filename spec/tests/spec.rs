@@ -6,32 +6,18 @@ use std::sync::{Arc, OnceLock};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use wasmetal_runtime::{Config, Engine};
-use wasmetal_spec::{SKIP, convert, exec};
+use wasmetal_spec::{SKIP, convert, engines, exec};
 
-/// The engine for a suite: the 1.0 and 2.0 suites test exactly those versions (their
-/// `assert_invalid`s reject multiple memories, for instance); proposal suites run with
-/// every feature this runtime has.
+/// One engine per distinct suite configuration (see `wasmetal_spec::engines`).
 fn engine(suite: &str) -> &'static Engine {
-    static BASE: OnceLock<Engine> = OnceLock::new();
-    static FULL: OnceLock<Engine> = OnceLock::new();
-    static MEMORY64: OnceLock<Engine> = OnceLock::new();
-    if suite == "memory64" {
-        // The memory64 proposal is written against 2.0: one memory per module.
-        return MEMORY64.get_or_init(|| {
-            let mut config = Config::new();
-            config.wasm_multi_memory(false);
-            Engine::new(&config).expect("engine")
-        });
-    }
-    if suite.starts_with("wasm-v") {
-        BASE.get_or_init(|| {
-            let mut config = Config::new();
-            config.wasm_tail_call(false).wasm_extended_const(false).wasm_multi_memory(false).wasm_memory64(false);
-            Engine::new(&config).expect("engine")
-        })
-    } else {
-        FULL.get_or_init(Engine::default)
-    }
+    static ENGINES: OnceLock<std::sync::Mutex<std::collections::HashMap<&'static str, &'static Engine>>> = OnceLock::new();
+    let key = engines::config_key(suite);
+    let mut map = ENGINES.get_or_init(Default::default).lock().unwrap();
+    map.entry(key).or_insert_with(|| {
+        let mut config = Config::new();
+        engines::configure(&mut config, suite);
+        Box::leak(Box::new(Engine::new(&config).expect("engine")))
+    })
 }
 
 fn main() {

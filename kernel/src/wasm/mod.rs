@@ -4,4 +4,5 @@
 pub mod access_map;
 pub mod engine;
 pub mod platform;
+pub mod spec;
 pub mod stack;
