@@ -226,3 +226,21 @@ pub fn without_interrupts<R>(f: impl FnOnce() -> R) -> R {
 pub fn page_fault_address() -> u64 {
     x86_64::registers::control::Cr2::read_raw()
 }
+
+/// A hardware random number from RDRAND (retried a few times, as Intel advises), or
+/// `None` when the CPU has no RDRAND or it keeps failing.
+pub fn rdrand64(features: &CpuFeatures) -> Option<u64> {
+    if !features.rdrand {
+        return None;
+    }
+    for _ in 0..10 {
+        let value: u64;
+        let ok: u8;
+        // SAFETY: RDRAND exists (cpuid); it only writes the output register and CF.
+        unsafe { core::arch::asm!("rdrand {v}", "setc {ok}", v = out(reg) value, ok = out(reg_byte) ok, options(nomem, nostack)) };
+        if ok != 0 {
+            return Some(value);
+        }
+    }
+    None
+}

@@ -15,7 +15,9 @@
 
 pub mod apic;
 pub mod boot;
+pub mod cmos;
 pub mod cpu;
+pub mod debugcon;
 pub mod gdt;
 pub mod idt;
 pub mod kvmclock;

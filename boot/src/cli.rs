@@ -41,6 +41,26 @@ pub struct VmArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run a WASI program (wasm32-wasip1 command) as the VM's only workload.
+    Run {
+        /// The program.
+        wasm: PathBuf,
+        /// Set an environment variable for the program.
+        #[arg(long = "env", value_name = "NAME=VALUE")]
+        env: Vec<String>,
+        /// Preopen a host directory for the program (an in-memory copy: writes stay in the VM).
+        #[arg(long = "dir", value_name = "HOST::GUEST")]
+        dirs: Vec<String>,
+        /// Fuel the program may consume before it traps.
+        #[arg(long)]
+        fuel: Option<u64>,
+        /// Instantiate a library first and satisfy imports from module NAME with its exports.
+        #[arg(long = "preload", value_name = "NAME=PATH")]
+        preloads: Vec<String>,
+        /// Arguments passed to the program (after `--`).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
     /// Boot the kernel with a raw command line (self-tests: `--append test=timer`).
     Kernel {
         /// The kernel command line.
@@ -102,6 +122,7 @@ impl VmArgs {
             memory_mib: self.memory,
             accel: chosen.accel,
             timeout: self.timeout.map(Duration::from_secs_f64),
+            program_output: false,
         })
     }
 }
@@ -151,10 +172,66 @@ fn boot_streaming(vm: &VmArgs, cmdline: String, files: Vec<(String, Vec<u8>)>) -
     Ok(result.outcome.exit_code())
 }
 
+/// Boots a VM running the program of `spec`; the program's output is ours.
+fn run_program(vm: &VmArgs, spec: &crate::run::RunSpec) -> Result<u8> {
+    let kernel = vm.kernel_path()?;
+    let files = crate::run::initrd_files(spec)?;
+    let initrd = write_initrd(&files)?;
+    let mut config = vm.config(kernel, run_cmdline(), Some(initrd.clone()))?;
+    config.program_output = true;
+    let sink = if vm.verbose { ConsoleSink::Stderr } else { ConsoleSink::Capture };
+    let result = config.run(sink);
+    let _ = std::fs::remove_file(&initrd);
+    let result = result?;
+    match &result.outcome {
+        Outcome::NoVerdict(why) => eprintln!("wasmetal: {why}\n{}", tail(&result.console)),
+        Outcome::KernelFailure if !vm.verbose => eprintln!("wasmetal: the kernel failed:\n{}", tail(&result.console)),
+        Outcome::Timeout => eprintln!("wasmetal: timed out after {:.1} s", result.wall.as_secs_f64()),
+        _ => {}
+    }
+    Ok(result.outcome.exit_code())
+}
+
+/// The last lines of the kernel log, for error reports.
+fn tail(console: &str) -> String {
+    let lines: Vec<&str> = console.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// The kernel command line of a run: wall-clock time and a random seed from the host.
+fn run_cmdline() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let mut seed = [0u8; 32];
+    let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut seed));
+    let seed: String = seed.iter().map(|b| format!("{b:02x}")).collect();
+    format!("run quiet epoch_ns={now} seed={seed}")
+}
+
 /// Runs the parsed command line.
 pub fn dispatch(cli: Cli) -> Result<u8> {
     match cli.command {
-        None => boot_streaming(&cli.vm, String::new(), Vec::new()),
+        None => {
+            let spec = crate::run::RunSpec {
+                wasm_name: "demo.wasm".into(),
+                wasm: include_bytes!(concat!(env!("OUT_DIR"), "/demo.wasm")).to_vec(),
+                ..Default::default()
+            };
+            run_program(&cli.vm, &spec)
+        }
+        Some(Command::Run { wasm, env, dirs, fuel, preloads, args }) => {
+            let bytes = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
+            let spec = crate::run::RunSpec {
+                wasm_name: wasm.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "app.wasm".into()),
+                wasm: bytes,
+                args,
+                env,
+                dirs: dirs.iter().map(|d| crate::run::parse_dir(d)).collect::<Result<_>>()?,
+                preloads: preloads.iter().map(|p| crate::run::parse_preload(p)).collect::<Result<_>>()?,
+                fuel,
+                stdin: crate::run::captured_stdin()?,
+            };
+            run_program(&cli.vm, &spec)
+        }
         Some(Command::Kernel { append, files }) => {
             let files = files.iter().map(|spec| read_file_spec(spec)).collect::<Result<Vec<_>>>()?;
             boot_streaming(&cli.vm, append, files)

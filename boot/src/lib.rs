@@ -7,6 +7,7 @@ pub mod empty_kernel;
 pub mod exit_status;
 pub mod kernel_build;
 pub mod qemu;
+pub mod run;
 pub mod workspace;
 
 use std::process::ExitCode;

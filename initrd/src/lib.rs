@@ -10,6 +10,7 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+pub mod manifest;
 mod reader;
 #[cfg(feature = "alloc")]
 mod writer;

@@ -25,3 +25,8 @@ pub fn config_key(suite: &str) -> &'static str {
         "full"
     }
 }
+
+/// Turns on fuel metering and epoch checks (the suites' second pass).
+pub fn instrument(config: &mut Config) {
+    config.consume_fuel(true).epoch_interruption(true);
+}

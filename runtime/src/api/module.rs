@@ -50,7 +50,9 @@ impl Module {
         let translation = environ::translate(bytes.as_ref(), engine.inner.config.features)?;
         let type_ids: Vec<SharedTypeIndex> = translation.info.types.iter().map(|ty| engine.register_type(ty)).collect();
         let offsets = VMOffsets::new(&translation.info);
-        let (info, artifact) = engine.inner.compiler.compile_module(translation, &offsets, &type_ids)?;
+        let config = &engine.inner.config;
+        let tunables = crate::compiler::Tunables { epoch_interruption: config.epoch_interruption, consume_fuel: config.consume_fuel };
+        let (info, artifact) = engine.inner.compiler.compile_module(translation, &offsets, &type_ids, tunables)?;
         let code = CodeMemory::new(
             &engine.inner.allocator,
             &artifact,

@@ -7,7 +7,7 @@ use crate::api::engine::Engine;
 use crate::api::externals::Extern;
 use crate::api::instance::Instance;
 use crate::prelude::*;
-use crate::vm::store::StoreOpaque;
+use crate::vm::store::{EpochPolicy, StoreOpaque, UpdateDeadline};
 
 /// The store's state: the untyped part first, so `*mut StoreOpaque` casts to it.
 #[repr(C)]
@@ -41,6 +41,47 @@ impl<T> Store<T> {
 
     pub fn engine(&self) -> &Engine {
         &self.inner.opaque.engine
+    }
+
+    /// Sets the fuel left (requires `Config::consume_fuel`).
+    pub fn set_fuel(&mut self, fuel: u64) -> crate::Result<()> {
+        self.inner.opaque.set_fuel(fuel)
+    }
+
+    /// The fuel left.
+    pub fn get_fuel(&self) -> crate::Result<u64> {
+        self.inner.opaque.get_fuel()
+    }
+
+    /// Hands fuel out in slices of `interval`, yielding to the platform between slices,
+    /// instead of trapping when a slice runs out (Wasmtime's `fuel_async_yield_interval`).
+    pub fn fuel_yield_interval(&mut self, interval: Option<u64>) -> crate::Result<()> {
+        self.inner.opaque.set_fuel_yield_interval(interval)
+    }
+
+    /// Sets the epoch deadline `ticks` epochs from now (requires `Config::epoch_interruption`).
+    pub fn set_epoch_deadline(&mut self, ticks: u64) {
+        self.inner.opaque.set_epoch_deadline(ticks);
+    }
+
+    /// When the deadline passes, trap with `Interrupt` (the default).
+    pub fn epoch_deadline_trap(&mut self) {
+        self.inner.opaque.epoch_policy = EpochPolicy::Trap;
+    }
+
+    /// When the deadline passes, ask `callback` for the next one (or an error to trap).
+    pub fn epoch_deadline_callback(
+        &mut self,
+        mut callback: impl FnMut(StoreContextMut<'_, T>) -> crate::Result<UpdateDeadline> + Send + 'static,
+    ) where
+        T: 'static,
+    {
+        self.inner.opaque.epoch_policy = EpochPolicy::Callback(Box::new(move |store: *mut StoreOpaque| {
+            // SAFETY: the callback only runs with the store it was installed in, whose
+            // `StoreInner<T>` starts with this `StoreOpaque`.
+            let inner = unsafe { &mut *(store as *mut StoreInner<T>) };
+            callback(StoreContextMut(inner))
+        }));
     }
 }
 
@@ -167,6 +208,16 @@ impl<T> Caller<'_, T> {
 
     pub fn engine(&self) -> &Engine {
         self.store.engine()
+    }
+
+    /// The fuel left.
+    pub fn get_fuel(&self) -> crate::Result<u64> {
+        self.store.0.opaque.get_fuel()
+    }
+
+    /// Sets the fuel left.
+    pub fn set_fuel(&mut self, fuel: u64) -> crate::Result<()> {
+        self.store.0.opaque.set_fuel(fuel)
     }
 
     /// An export of the calling instance (`memory`, typically).

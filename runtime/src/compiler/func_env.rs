@@ -108,8 +108,18 @@ pub struct MemoryInfo {
     pub memory64: bool,
 }
 
+/// Code-generation choices that come from the engine's configuration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tunables {
+    /// Check the epoch deadline at function entries and loop headers.
+    pub epoch_interruption: bool,
+    /// Count fuel per operator and check it at function entries and loop headers.
+    pub consume_fuel: bool,
+}
+
 /// Per-function translation environment.
 pub struct FuncEnv<'m> {
+    pub tunables: Tunables,
     pub module: &'m ModuleInfo,
     pub offsets: &'m VMOffsets,
     /// Engine-wide type id of each module type.
@@ -118,6 +128,8 @@ pub struct FuncEnv<'m> {
     /// The jump that ends the entry block: values loaded once are inserted before it.
     pub entry_terminator: Option<ir::Inst>,
     builtins_table: Option<Value>,
+    runtime_limits: Option<Value>,
+    epoch_counter: Option<Value>,
     builtin_sigs: HashMap<Builtin, ir::SigRef>,
     memory_bases: HashMap<u32, Value>,
     memory_definitions: HashMap<u32, Value>,
@@ -127,14 +139,17 @@ pub struct FuncEnv<'m> {
 }
 
 impl<'m> FuncEnv<'m> {
-    pub fn new(module: &'m ModuleInfo, offsets: &'m VMOffsets, type_ids: &'m [SharedTypeIndex]) -> Self {
+    pub fn new(module: &'m ModuleInfo, offsets: &'m VMOffsets, type_ids: &'m [SharedTypeIndex], tunables: Tunables) -> Self {
         Self {
+            tunables,
             module,
             offsets,
             type_ids,
             vmctx: Value::from_u32(0),
             entry_terminator: None,
             builtins_table: None,
+            runtime_limits: None,
+            epoch_counter: None,
             builtin_sigs: HashMap::new(),
             memory_bases: HashMap::new(),
             memory_definitions: HashMap::new(),
@@ -150,6 +165,26 @@ impl<'m> FuncEnv<'m> {
         let terminator = self.entry_terminator.expect("entry block terminated before translation");
         let mut cursor = FuncCursor::new(builder.func).at_inst(terminator);
         cursor.ins().load(ty, flags, base, offset)
+    }
+
+    /// The store's `VMRuntimeLimits` (loaded once).
+    pub fn runtime_limits(&mut self, builder: &mut FunctionBuilder<'_>) -> Value {
+        if let Some(limits) = self.runtime_limits {
+            return limits;
+        }
+        let limits = self.load_in_entry(builder, POINTER, trusted_readonly(), self.vmctx, header::RUNTIME_LIMITS as i32);
+        self.runtime_limits = Some(limits);
+        limits
+    }
+
+    /// The engine's epoch counter address (loaded once).
+    pub fn epoch_counter(&mut self, builder: &mut FunctionBuilder<'_>) -> Value {
+        if let Some(counter) = self.epoch_counter {
+            return counter;
+        }
+        let counter = self.load_in_entry(builder, POINTER, trusted_readonly(), self.vmctx, header::EPOCH_PTR as i32);
+        self.epoch_counter = Some(counter);
+        counter
     }
 
     /// The pointer to the builtins table (loaded once).

@@ -30,6 +30,7 @@ use crate::types::*;
 use crate::vm::offsets::VMOffsets;
 use crate::vm::vmcontext::{field, header};
 use func_env::{FuncEnv, from_cranelift_trap, trusted_readonly, wasm_signature};
+pub use func_env::Tunables;
 use translate::FuncTranslator;
 
 pub use isa::{CpuFeatures, OptLevel};
@@ -112,6 +113,7 @@ impl Compiler {
         translation: ModuleTranslation<'_>,
         offsets: &VMOffsets,
         type_ids: &[SharedTypeIndex],
+        tunables: Tunables,
     ) -> Result<(ModuleInfo, CodeArtifact)> {
         let ModuleTranslation { info, functions } = translation;
         let frontend = self.isa.frontend_config();
@@ -127,7 +129,7 @@ impl Compiler {
             install_stack_limit(&mut context.func);
             let mut validator = input.validator.into_validator(allocations);
             let builder = FunctionBuilder::new(&mut context.func, &mut builder_context);
-            let env = FuncEnv::new(&info, offsets, type_ids);
+            let env = FuncEnv::new(&info, offsets, type_ids, tunables);
             FuncTranslator::translate(builder, env, ty, &input.body, &mut validator, frontend)?;
             allocations = validator.into_allocations();
             let range = self.emit(&mut context, &mut artifact.text, &mut artifact.traps, &mut relocs, func_index.0)?;

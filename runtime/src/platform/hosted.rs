@@ -159,6 +159,10 @@ impl Platform for HostedPlatform {
         Ok(())
     }
 
+    fn yield_now(&self) {
+        std::thread::yield_now();
+    }
+
     fn prepare_thread(&self) {
         if ALT_STACK.with(|done| done.replace(true)) {
             return;

@@ -80,4 +80,8 @@ pub trait Platform: Send + Sync + 'static {
     /// Per-thread preparation before the first wasm call on a thread (an alternate
     /// signal stack, say).
     fn prepare_thread(&self) {}
+
+    /// Lets other work run (called when a store's epoch or fuel policy says "yield").
+    /// The hosted platform yields the thread; a kernel switches to its scheduler.
+    fn yield_now(&self) {}
 }

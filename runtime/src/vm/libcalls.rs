@@ -160,14 +160,14 @@ unsafe extern "C" fn ref_func(vmctx: *mut VMContext, func: u32) -> *mut VMFuncRe
     unsafe { instance(vmctx) }.func_ref(FuncIndex(func))
 }
 
-unsafe extern "C" fn new_epoch(_vmctx: *mut VMContext) -> u64 {
-    // The store's default policy: the deadline passed, trap with `Interrupt`.
-    u64::MAX
+unsafe extern "C" fn new_epoch(vmctx: *mut VMContext) -> u64 {
+    // SAFETY: generated code passes its own vmctx; the store outlives the call.
+    unsafe { (*instance(vmctx).store).new_epoch() }
 }
 
-unsafe extern "C" fn out_of_fuel(_vmctx: *mut VMContext) -> u32 {
-    // The store's default policy: out of fuel traps.
-    0
+unsafe extern "C" fn out_of_fuel(vmctx: *mut VMContext) -> u32 {
+    // SAFETY: as in new_epoch.
+    u32::from(unsafe { (*instance(vmctx).store).out_of_fuel() })
 }
 
 /// The builtins table every `VMContext` points to, in `Builtin` order.

@@ -24,6 +24,23 @@ pub struct StoreId(pub u64);
 
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
 
+/// What to do when a store's epoch deadline passes.
+pub enum EpochPolicy {
+    /// Trap with `Interrupt` (the default).
+    Trap,
+    /// Ask the embedder; it returns the next deadline (or an error to trap).
+    Callback(Box<dyn FnMut(*mut StoreOpaque) -> Result<UpdateDeadline> + Send>),
+}
+
+/// The embedder's answer when an epoch deadline passes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpdateDeadline {
+    /// Go on; the new deadline is this many ticks after the current epoch.
+    Continue(u64),
+    /// Yield to the platform's scheduler first, then go on with the new deadline.
+    Yield(u64),
+}
+
 /// A host-created global.
 pub struct HostGlobal {
     pub definition: VMGlobalDefinition,
@@ -43,6 +60,11 @@ pub struct StoreOpaque {
     pub externrefs: Vec<Box<dyn Any + Send + Sync>>,
     /// The error of a host function that failed, until the call that reached it returns.
     pub pending_error: Option<Error>,
+    pub epoch_policy: EpochPolicy,
+    /// Fuel handed out per slice when yielding on fuel; `None` traps when fuel runs out.
+    pub fuel_yield_interval: Option<u64>,
+    /// Fuel not yet handed out (with a yield interval).
+    pub fuel_reserve: u64,
 }
 
 impl StoreOpaque {
@@ -58,7 +80,84 @@ impl StoreOpaque {
             host_funcs: Vec::new(),
             externrefs: Vec::new(),
             pending_error: None,
+            epoch_policy: EpochPolicy::Trap,
+            fuel_yield_interval: None,
+            fuel_reserve: 0,
         }
+    }
+
+    fn require_fuel(&self) -> Result<()> {
+        if self.engine.inner.config.consume_fuel {
+            Ok(())
+        } else {
+            Err(Error::usage("fuel is not enabled: use Config::consume_fuel(true)"))
+        }
+    }
+
+    /// Sets the fuel left to `fuel`.
+    pub fn set_fuel(&mut self, fuel: u64) -> Result<()> {
+        self.require_fuel()?;
+        let active = match self.fuel_yield_interval {
+            Some(interval) => fuel.min(interval),
+            None => fuel,
+        };
+        self.fuel_reserve = fuel - active;
+        self.limits.fuel_consumed = -(active.min(i64::MAX as u64) as i64);
+        Ok(())
+    }
+
+    /// The fuel left.
+    pub fn get_fuel(&self) -> Result<u64> {
+        self.require_fuel()?;
+        let active = u64::try_from(-self.limits.fuel_consumed.min(0)).unwrap_or(0);
+        Ok(active + self.fuel_reserve)
+    }
+
+    /// Hands out fuel in slices of `interval`, yielding between slices (`None`: trap
+    /// when fuel runs out).
+    pub fn set_fuel_yield_interval(&mut self, interval: Option<u64>) -> Result<()> {
+        self.require_fuel()?;
+        let fuel = self.get_fuel()?;
+        self.fuel_yield_interval = interval.filter(|&i| i > 0);
+        self.set_fuel(fuel)
+    }
+
+    /// Sets the epoch deadline `ticks` after the engine's current epoch.
+    pub fn set_epoch_deadline(&mut self, ticks: u64) {
+        let now = self.engine.inner.epoch.load(core::sync::atomic::Ordering::Relaxed);
+        self.limits.epoch_deadline = now.saturating_add(ticks);
+    }
+
+    /// Called by generated code when the epoch deadline passed: the new deadline, or
+    /// `u64::MAX` to trap with `Interrupt`.
+    pub fn new_epoch(&mut self) -> u64 {
+        let this: *mut StoreOpaque = self;
+        let update = match &mut self.epoch_policy {
+            EpochPolicy::Trap => return u64::MAX,
+            EpochPolicy::Callback(callback) => callback(this),
+        };
+        let ticks = match update {
+            Ok(UpdateDeadline::Continue(ticks)) => ticks,
+            Ok(UpdateDeadline::Yield(ticks)) => {
+                self.engine.inner.platform.yield_now();
+                ticks
+            }
+            Err(_) => return u64::MAX,
+        };
+        self.set_epoch_deadline(ticks.max(1));
+        self.limits.epoch_deadline
+    }
+
+    /// Called by generated code when fuel ran out: true when more fuel was handed out.
+    pub fn out_of_fuel(&mut self) -> bool {
+        let (Some(interval), true) = (self.fuel_yield_interval, self.fuel_reserve > 0) else {
+            return false;
+        };
+        self.engine.inner.platform.yield_now();
+        let slice = interval.min(self.fuel_reserve);
+        self.fuel_reserve -= slice;
+        self.limits.fuel_consumed -= slice as i64;
+        true
     }
 
     /// Fails when a handle from store `id` is used with this store.

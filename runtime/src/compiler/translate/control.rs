@@ -103,6 +103,7 @@ impl FuncTranslator<'_, '_> {
         let header_params = self.builder.block_params(header).to_vec();
         let stack_base = self.stack.len();
         self.stack.extend(header_params);
+        self.instrument_checkpoint();
         self.control.push(ControlFrame {
             kind: ControlKind::Loop { header },
             destination,
@@ -322,6 +323,7 @@ impl FuncTranslator<'_, '_> {
         } else {
             let results = self.builder.inst_results(inst).to_vec();
             self.stack.extend(results);
+            self.instrument_after_call();
         }
     }
 

@@ -6,6 +6,7 @@
 //! are translated, so invalid code fails with the validator's message and offset.
 
 mod control;
+mod instrument;
 mod memory;
 mod numeric;
 mod table;
@@ -65,6 +66,7 @@ pub struct FuncTranslator<'m, 'f> {
     pub(crate) reachable: bool,
     /// Blocks opened while unreachable, whose `end`s must be skipped too.
     unreachable_depth: u32,
+    pub(crate) instrumentation: instrument::Instrumentation,
 }
 
 /// Converts a validator type to a CLIF type, rejecting what this runtime lacks.
@@ -91,6 +93,7 @@ impl<'m, 'f> FuncTranslator<'m, 'f> {
             local_types: Vec::new(),
             reachable: true,
             unreachable_depth: 0,
+            instrumentation: instrument::Instrumentation::default(),
         };
         this.prologue(ty, body, validator)?;
         let mut reader = body.get_operators_reader()?;
@@ -155,6 +158,7 @@ impl<'m, 'f> FuncTranslator<'m, 'f> {
             stack_base: 0,
             exit_branched: false,
         });
+        self.instrument_entry();
         Ok(())
     }
 
@@ -171,6 +175,7 @@ impl<'m, 'f> FuncTranslator<'m, 'f> {
         if !self.reachable {
             return self.unreachable_operator(op);
         }
+        self.instrument_operator(op);
         if let Some(result) = self.control_operator(op) {
             return result;
         }
@@ -193,8 +198,15 @@ impl<'m, 'f> FuncTranslator<'m, 'f> {
     fn unreachable_operator(&mut self, op: &Operator<'_>) -> Result<()> {
         match op {
             Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => self.unreachable_depth += 1,
-            Operator::Else if self.unreachable_depth == 0 => return self.translate_else(),
-            Operator::End if self.unreachable_depth == 0 => return self.translate_end(),
+            Operator::Else if self.unreachable_depth == 0 => {
+                // Fuel counted before the code became unreachable was never spent.
+                self.instrumentation.reset_pending();
+                return self.translate_else();
+            }
+            Operator::End if self.unreachable_depth == 0 => {
+                self.instrumentation.reset_pending();
+                return self.translate_end();
+            }
             Operator::End => self.unreachable_depth -= 1,
             _ => {}
         }

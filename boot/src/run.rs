@@ -1,0 +1,116 @@
+//! `wasmetal run`: packs a WASI program, its arguments, environment, preopened
+//! directories, preloaded libraries and stdin into an initrd, and boots a VM whose only
+//! job is to run it. The program's stdout and stderr come out on ours.
+
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use wasmetal_initrd::manifest::{ManifestWriter, Record, STDIN_PATH};
+
+/// Everything `run` needs to know about the program.
+#[derive(Clone, Debug, Default)]
+pub struct RunSpec {
+    pub wasm_name: String,
+    pub wasm: Vec<u8>,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    /// (host directory, guest path)
+    pub dirs: Vec<(PathBuf, String)>,
+    /// (import module name, library bytes)
+    pub preloads: Vec<(String, Vec<u8>)>,
+    pub fuel: Option<u64>,
+    /// Bytes for the program's stdin (then EOF), if any.
+    pub stdin: Option<Vec<u8>>,
+}
+
+/// The files of the initrd for `spec`.
+pub fn initrd_files(spec: &RunSpec) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut files = Vec::new();
+    let mut manifest = ManifestWriter::new();
+    let program = format!("app/{}", spec.wasm_name);
+    files.push((program.clone(), spec.wasm.clone()));
+    let bad = |what: &str| anyhow::anyhow!("{what} contains a NUL byte");
+    manifest.push(Record::Program(&program)).map_err(|_| bad("the program name"))?;
+    manifest.push(Record::Arg(&spec.wasm_name)).map_err(|_| bad("the program name"))?;
+    for arg in &spec.args {
+        manifest.push(Record::Arg(arg)).map_err(|_| bad("an argument"))?;
+    }
+    for var in &spec.env {
+        if !var.contains('=') {
+            bail!("--env {var:?}: expected NAME=VALUE");
+        }
+        manifest.push(Record::Env(var)).map_err(|_| bad("an environment variable"))?;
+    }
+    for (index, (host, guest)) in spec.dirs.iter().enumerate() {
+        manifest.push(Record::Dir { index: index as u32, guest }).map_err(|_| bad("a directory name"))?;
+        for (relative, bytes) in read_tree(host)? {
+            files.push((format!("fs/{index}/{relative}"), bytes));
+        }
+    }
+    for (name, bytes) in &spec.preloads {
+        let path = format!("preload/{name}.wasm");
+        files.push((path.clone(), bytes.clone()));
+        manifest.push(Record::Preload { name, path: &path }).map_err(|_| bad("a preload name"))?;
+    }
+    if let Some(fuel) = spec.fuel {
+        manifest.push(Record::Fuel(fuel)).map_err(|_| bad("fuel"))?;
+    }
+    if let Some(stdin) = &spec.stdin {
+        files.push((STDIN_PATH.to_string(), stdin.clone()));
+        manifest.push(Record::Stdin(STDIN_PATH)).map_err(|_| bad("stdin"))?;
+    }
+    files.push((wasmetal_initrd::manifest::MANIFEST_PATH.to_string(), manifest.finish()));
+    Ok(files)
+}
+
+/// Every regular file under `root`, with its path relative to `root` ('/'-separated).
+fn read_tree(root: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut files = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let entries = std::fs::read_dir(&dir).with_context(|| format!("reading directory {}", dir.display()))?;
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.is_file() {
+                let relative = path.strip_prefix(root).expect("under root").to_string_lossy().replace('\\', "/");
+                files.push((relative, std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?));
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Our stdin's bytes when it is not a terminal (a pipe or a file), else `None`.
+pub fn captured_stdin() -> Result<Option<Vec<u8>>> {
+    let mut stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    stdin.read_to_end(&mut bytes).context("reading stdin")?;
+    Ok(Some(bytes))
+}
+
+/// Parses `HOST::GUEST` (or `DIR`, preopened under the same name).
+pub fn parse_dir(spec: &str) -> Result<(PathBuf, String)> {
+    let (host, guest) = match spec.split_once("::") {
+        Some((host, guest)) => (host, guest),
+        None => (spec, spec),
+    };
+    let host = PathBuf::from(host);
+    if !host.is_dir() {
+        bail!("--dir {spec}: {} is not a directory", host.display());
+    }
+    Ok((host, guest.to_string()))
+}
+
+/// Parses `NAME=PATH` and reads the library.
+pub fn parse_preload(spec: &str) -> Result<(String, Vec<u8>)> {
+    let (name, path) = spec.split_once('=').with_context(|| format!("--preload {spec}: expected NAME=PATH"))?;
+    let bytes = std::fs::read(path).with_context(|| format!("reading {path}"))?;
+    Ok((name.to_string(), bytes))
+}

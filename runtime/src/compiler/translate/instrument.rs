@@ -1,0 +1,201 @@
+//! Fuel metering and epoch checks woven into translated code.
+//!
+//! Fuel: every operator except the structural ones (`nop`, `drop`, `block`, `loop`,
+//! `end`, `else`) costs one unit. Costs are summed per basic block into a local
+//! variable (`fuel_consumed`, negative while fuel remains), flushed before control
+//! flow, stored to the store's limits around calls and returns, and checked at function
+//! entry and loop headers: at zero or above, the `OutOfFuel` builtin decides (trap, or
+//! refill and go on). The same module and input always stop at the same operator.
+//!
+//! Epochs: at function entry and loop headers the engine's epoch counter is compared
+//! with the store's deadline (cached in a variable, reloaded after calls); only when it
+//! has passed is the `NewEpoch` builtin called, on a cold path.
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{InstBuilder, types};
+use cranelift_frontend::Variable;
+use wasmparser::Operator;
+
+use super::FuncTranslator;
+use crate::compiler::func_env::{trap_code, trusted};
+use crate::trap::TrapCode;
+use crate::vm::builtin::Builtin;
+use crate::vm::vmcontext::field;
+
+/// Instrumentation state of one function.
+#[derive(Default)]
+pub(crate) struct Instrumentation {
+    fuel: Option<Variable>,
+    /// Fuel counted since the last flush.
+    pending_fuel: i64,
+    deadline: Option<Variable>,
+}
+
+impl Instrumentation {
+    /// Forgets fuel counted on a path that turned out unreachable.
+    pub(super) fn reset_pending(&mut self) {
+        self.pending_fuel = 0;
+    }
+}
+
+/// Fuel an operator costs.
+fn fuel_cost(op: &Operator<'_>) -> i64 {
+    match op {
+        Operator::Nop | Operator::Drop | Operator::Block { .. } | Operator::Loop { .. } | Operator::End | Operator::Else => 0,
+        _ => 1,
+    }
+}
+
+/// Whether control may leave the current basic block at `op` (fuel must be flushed first).
+fn ends_block(op: &Operator<'_>) -> bool {
+    matches!(
+        op,
+        Operator::Br { .. }
+            | Operator::BrIf { .. }
+            | Operator::BrTable { .. }
+            | Operator::If { .. }
+            | Operator::Else
+            | Operator::End
+            | Operator::Loop { .. }
+            | Operator::Return
+            | Operator::Call { .. }
+            | Operator::CallIndirect { .. }
+            | Operator::ReturnCall { .. }
+            | Operator::ReturnCallIndirect { .. }
+    )
+}
+
+/// Whether `op` leaves the function (fuel must reach the store first).
+fn leaves_function(op: &Operator<'_>) -> bool {
+    matches!(op, Operator::Return | Operator::ReturnCall { .. } | Operator::ReturnCallIndirect { .. })
+}
+
+impl FuncTranslator<'_, '_> {
+    /// Sets up the variables at function entry and performs the entry checks.
+    pub(super) fn instrument_entry(&mut self) {
+        if self.env.tunables.consume_fuel {
+            let var = self.builder.declare_var(types::I64);
+            self.instrumentation.fuel = Some(var);
+            self.fuel_reload();
+        }
+        if self.env.tunables.epoch_interruption {
+            let var = self.builder.declare_var(types::I64);
+            self.instrumentation.deadline = Some(var);
+            self.deadline_reload();
+        }
+        self.instrument_checkpoint();
+    }
+
+    /// Accounts `op` and flushes or stores fuel where control may leave.
+    pub(super) fn instrument_operator(&mut self, op: &Operator<'_>) {
+        if self.instrumentation.fuel.is_none() {
+            return;
+        }
+        self.instrumentation.pending_fuel += fuel_cost(op);
+        if ends_block(op) {
+            self.fuel_flush();
+        }
+        let function_end = matches!(op, Operator::End) && self.control.len() == 1;
+        if leaves_function(op) || function_end || matches!(op, Operator::Call { .. } | Operator::CallIndirect { .. }) {
+            self.fuel_store();
+        }
+    }
+
+    /// After a call returns: the callee may have used fuel or moved the deadline.
+    pub(super) fn instrument_after_call(&mut self) {
+        if self.instrumentation.fuel.is_some() {
+            self.fuel_reload();
+        }
+        if self.instrumentation.deadline.is_some() {
+            self.deadline_reload();
+        }
+    }
+
+    /// The checks at function entry and loop headers.
+    pub(super) fn instrument_checkpoint(&mut self) {
+        if self.instrumentation.fuel.is_some() {
+            self.check_fuel();
+        }
+        if self.instrumentation.deadline.is_some() {
+            self.check_epoch();
+        }
+    }
+
+    fn fuel_flush(&mut self) {
+        let (Some(var), pending) = (self.instrumentation.fuel, self.instrumentation.pending_fuel) else { return };
+        if pending == 0 {
+            return;
+        }
+        let fuel = self.builder.use_var(var);
+        let fuel = self.builder.ins().iadd_imm_s(fuel, pending);
+        self.builder.def_var(var, fuel);
+        self.instrumentation.pending_fuel = 0;
+    }
+
+    fn fuel_store(&mut self) {
+        let Some(var) = self.instrumentation.fuel else { return };
+        self.fuel_flush();
+        let limits = self.env.runtime_limits(&mut self.builder);
+        let fuel = self.builder.use_var(var);
+        self.builder.ins().store(trusted(), fuel, limits, field::LIMITS_FUEL_CONSUMED as i32);
+    }
+
+    fn fuel_reload(&mut self) {
+        let Some(var) = self.instrumentation.fuel else { return };
+        let limits = self.env.runtime_limits(&mut self.builder);
+        let fuel = self.builder.ins().load(types::I64, trusted(), limits, field::LIMITS_FUEL_CONSUMED as i32);
+        self.builder.def_var(var, fuel);
+    }
+
+    fn deadline_reload(&mut self) {
+        let Some(var) = self.instrumentation.deadline else { return };
+        let limits = self.env.runtime_limits(&mut self.builder);
+        let deadline = self.builder.ins().load(types::I64, trusted(), limits, field::LIMITS_EPOCH_DEADLINE as i32);
+        self.builder.def_var(var, deadline);
+    }
+
+    fn check_fuel(&mut self) {
+        let Some(var) = self.instrumentation.fuel else { return };
+        self.fuel_flush();
+        let fuel = self.builder.use_var(var);
+        let exhausted = self.builder.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, fuel, 0);
+        let slow = self.builder.create_block();
+        let next = self.builder.create_block();
+        self.builder.set_cold_block(slow);
+        self.builder.ins().brif(exhausted, slow, &[], next, &[]);
+        self.builder.seal_block(slow);
+        self.builder.switch_to_block(slow);
+        self.fuel_store();
+        let go_on = self.env.call_builtin(&mut self.builder, Builtin::OutOfFuel, &[]).expect("returns");
+        self.builder.ins().trapz(go_on, trap_code(TrapCode::OutOfFuel));
+        self.fuel_reload();
+        self.builder.ins().jump(next, &[]);
+        self.builder.seal_block(next);
+        self.builder.switch_to_block(next);
+    }
+
+    fn check_epoch(&mut self) {
+        let Some(var) = self.instrumentation.deadline else { return };
+        let counter = self.env.epoch_counter(&mut self.builder);
+        let epoch = self.builder.ins().load(types::I64, trusted(), counter, 0);
+        let deadline = self.builder.use_var(var);
+        let passed = self.builder.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, epoch, deadline);
+        let slow = self.builder.create_block();
+        let next = self.builder.create_block();
+        self.builder.set_cold_block(slow);
+        self.builder.ins().brif(passed, slow, &[], next, &[]);
+        self.builder.seal_block(slow);
+        self.builder.switch_to_block(slow);
+        self.fuel_store();
+        let new_deadline = self.env.call_builtin(&mut self.builder, Builtin::NewEpoch, &[]).expect("returns");
+        let trap = self.builder.ins().icmp_imm_s(IntCC::Equal, new_deadline, -1);
+        self.builder.ins().trapnz(trap, trap_code(TrapCode::Interrupt));
+        self.builder.def_var(var, new_deadline);
+        if self.instrumentation.fuel.is_some() {
+            self.fuel_reload();
+        }
+        self.builder.ins().jump(next, &[]);
+        self.builder.seal_block(next);
+        self.builder.switch_to_block(next);
+    }
+}

@@ -1,0 +1,150 @@
+//! Epoch interruption and fuel metering on the hosted runtime.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use wasmetal_runtime::*;
+
+fn engine(fuel: bool, epochs: bool) -> Engine {
+    let mut config = Config::new();
+    config.consume_fuel(fuel).epoch_interruption(epochs);
+    Engine::new(&config).unwrap()
+}
+
+fn instance(engine: &Engine, wat: &str) -> (Store<()>, Instance) {
+    let module = Module::new(engine, wat::parse_str(wat).unwrap()).unwrap();
+    let mut store = Store::new(engine, ());
+    if engine_has_fuel(engine) {
+        store.set_fuel(u64::MAX / 4).unwrap();
+    }
+    store.set_epoch_deadline(u64::MAX / 4);
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    (store, instance)
+}
+
+fn engine_has_fuel(engine: &Engine) -> bool {
+    let mut store = Store::new(engine, ());
+    store.set_fuel(1).is_ok()
+}
+
+const COUNTER: &str = r#"(module
+    (global $count (export "count") (mut i64) (i64.const 0))
+    (func (export "three") (result i32) i32.const 1 i32.const 2 i32.add)
+    (func (export "spin") (loop $l (global.set $count (i64.add (global.get $count) (i64.const 1))) (br $l)))
+    (func $down (export "down") (param i32) (result i32)
+        (if (result i32) (i32.eqz (local.get 0)) (then (i32.const 0))
+            (else (return_call $down (i32.sub (local.get 0) (i32.const 1))))))
+    (func $rec (export "rec") (param i32) (result i32)
+        (if (result i32) (i32.eqz (local.get 0)) (then (i32.const 0))
+            (else (i32.add (i32.const 1) (call $rec (i32.sub (local.get 0) (i32.const 1))))))))"#;
+
+#[test]
+fn fuel_of_a_known_function_is_its_operator_count() {
+    let engine = engine(true, false);
+    let (mut store, instance) = instance(&engine, COUNTER);
+    let three = instance.get_typed_func::<(), i32>(&mut store, "three").unwrap();
+    store.set_fuel(1000).unwrap();
+    assert_eq!(three.call(&mut store, ()).unwrap(), 3);
+    // i32.const, i32.const, i32.add: `end` is free.
+    assert_eq!(store.get_fuel().unwrap(), 997);
+}
+
+#[test]
+fn fuel_exhaustion_stops_at_the_same_operator_every_run() {
+    let engine = engine(true, false);
+    let mut counts = Vec::new();
+    for _ in 0..3 {
+        let (mut store, instance) = instance(&engine, COUNTER);
+        store.set_fuel(10_000).unwrap();
+        let spin = instance.get_typed_func::<(), ()>(&mut store, "spin").unwrap();
+        let error = spin.call(&mut store, ()).unwrap_err();
+        assert_eq!(error.trap_code(), Some(TrapCode::OutOfFuel));
+        let count = instance.get_global(&mut store, "count").unwrap().get(&store).i64().unwrap();
+        counts.push((count, store.get_fuel().unwrap()));
+    }
+    assert!(counts[0].0 > 1000, "{counts:?}");
+    assert!(counts.windows(2).all(|w| w[0] == w[1]), "{counts:?}");
+}
+
+#[test]
+fn fuel_works_with_deep_recursion_and_tail_calls() {
+    let engine = engine(true, false);
+    let (mut store, instance) = instance(&engine, COUNTER);
+    let down = instance.get_typed_func::<i32, i32>(&mut store, "down").unwrap();
+    let rec = instance.get_typed_func::<i32, i32>(&mut store, "rec").unwrap();
+    store.set_fuel(u64::MAX / 4).unwrap();
+    assert_eq!(down.call(&mut store, 1_000_000).unwrap(), 0);
+    assert_eq!(rec.call(&mut store, 10_000).unwrap(), 10_000);
+    store.set_fuel(500).unwrap();
+    assert_eq!(down.call(&mut store, 1_000_000).unwrap_err().trap_code(), Some(TrapCode::OutOfFuel));
+    store.set_fuel(500).unwrap();
+    assert_eq!(rec.call(&mut store, 10_000).unwrap_err().trap_code(), Some(TrapCode::OutOfFuel));
+}
+
+#[test]
+fn fuel_yield_interval_refills_until_the_total_is_spent() {
+    let engine = engine(true, false);
+    let (mut store, instance) = instance(&engine, COUNTER);
+    let spin = instance.get_typed_func::<(), ()>(&mut store, "spin").unwrap();
+    store.fuel_yield_interval(Some(1000)).unwrap();
+    store.set_fuel(100_000).unwrap();
+    assert_eq!(spin.call(&mut store, ()).unwrap_err().trap_code(), Some(TrapCode::OutOfFuel));
+    let count = instance.get_global(&mut store, "count").unwrap().get(&store).i64().unwrap();
+    // One loop iteration costs a handful of units: ~100 000 / cost iterations ran.
+    assert!(count > 10_000, "{count}");
+}
+
+#[test]
+fn an_infinite_loop_is_interrupted_by_the_epoch() {
+    let engine = engine(false, true);
+    let (mut store, instance) = instance(&engine, COUNTER);
+    let spin = instance.get_typed_func::<(), ()>(&mut store, "spin").unwrap();
+    store.set_epoch_deadline(1);
+    let ticker = engine.clone();
+    let handle = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        ticker.increment_epoch();
+    });
+    assert_eq!(spin.call(&mut store, ()).unwrap_err().trap_code(), Some(TrapCode::Interrupt));
+    handle.join().unwrap();
+}
+
+#[test]
+fn epoch_callback_can_extend_the_deadline_and_yield() {
+    let engine = engine(false, true);
+    let (mut store, instance) = instance(&engine, COUNTER);
+    let spin = instance.get_typed_func::<(), ()>(&mut store, "spin").unwrap();
+    let calls = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&calls);
+    store.epoch_deadline_callback(move |_| {
+        let n = seen.fetch_add(1, Ordering::SeqCst) + 1;
+        if n < 3 { Ok(UpdateDeadline::Yield(1)) } else { Err(Error::msg("enough")) }
+    });
+    store.set_epoch_deadline(1);
+    let ticker = engine.clone();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = Arc::clone(&stop);
+    let handle = std::thread::spawn(move || {
+        while !stopped.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            ticker.increment_epoch();
+        }
+    });
+    assert_eq!(spin.call(&mut store, ()).unwrap_err().trap_code(), Some(TrapCode::Interrupt));
+    stop.store(true, Ordering::SeqCst);
+    handle.join().unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn epochs_work_with_recursion_and_tail_calls() {
+    let engine = engine(true, true);
+    let (mut store, instance) = instance(&engine, COUNTER);
+    let down = instance.get_typed_func::<i32, i32>(&mut store, "down").unwrap();
+    let rec = instance.get_typed_func::<i32, i32>(&mut store, "rec").unwrap();
+    assert_eq!(down.call(&mut store, 100_000).unwrap(), 0);
+    assert_eq!(rec.call(&mut store, 5_000).unwrap(), 5_000);
+    store.set_epoch_deadline(0);
+    assert_eq!(down.call(&mut store, 100_000).unwrap_err().trap_code(), Some(TrapCode::Interrupt));
+    assert_eq!(rec.call(&mut store, 5_000).unwrap_err().trap_code(), Some(TrapCode::Interrupt));
+}
