@@ -21,7 +21,7 @@ pub mod trap;
 pub mod types;
 pub mod vm;
 
-pub use api::config::{Config, InstanceAllocationStrategy};
+pub use api::config::{Config, InstanceAllocationStrategy, PoolingConfig};
 pub use api::engine::Engine;
 pub use api::externals::{Extern, Global, Memory, Table};
 pub use api::func::{Func, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};

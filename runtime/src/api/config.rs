@@ -4,12 +4,17 @@ use crate::compiler::{CpuFeatures, OptLevel};
 use crate::module::environ::Features;
 use crate::platform::Platform;
 
+pub use crate::vm::pool::PoolingConfig;
+
 /// How instances, memories and tables are allocated.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum InstanceAllocationStrategy {
     /// Allocate on demand for every instantiation.
     #[default]
     OnDemand,
+    /// Reuse memory slots, table buffers and `VMContext`s across instantiations, within
+    /// these limits.
+    Pooling(PoolingConfig),
 }
 
 /// Settings of an [`Engine`](crate::Engine).

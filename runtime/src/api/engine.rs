@@ -6,7 +6,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use hashbrown::HashMap;
 use spin::Mutex;
 
-use crate::api::config::Config;
+use crate::api::config::{Config, InstanceAllocationStrategy};
+use crate::vm::pool::Pool;
 use crate::compiler::{Compiler, CpuFeatures};
 use crate::error::{Error, Result};
 use crate::memory::page_alloc::PageAllocator;
@@ -23,6 +24,8 @@ pub(crate) struct EngineInner {
     pub allocator: Arc<PageAllocator>,
     pub types: TypeRegistry,
     pub epoch: AtomicU64,
+    /// The pools, with the pooling allocation strategy.
+    pub pool: Option<Arc<Pool>>,
     /// Wasm-to-host trampolines by type, compiled on first use.
     host_trampolines: Mutex<HashMap<SharedTypeIndex, Arc<CodeMemory>>>,
 }
@@ -43,12 +46,18 @@ impl Engine {
         platform.init_trap_handling().map_err(|error| Error::resource(format!("installing trap handlers: {error}")))?;
         let features = config.cpu_features.unwrap_or_else(default_features);
         let compiler = Compiler::new(&features, config.opt_level)?;
+        let allocator = Arc::new(PageAllocator::new(platform));
+        let pool = match config.allocation_strategy {
+            InstanceAllocationStrategy::OnDemand => None,
+            InstanceAllocationStrategy::Pooling(limits) => Some(Arc::new(Pool::new(limits, Arc::clone(&allocator)))),
+        };
         Ok(Self {
             inner: Arc::new(EngineInner {
                 config: config.clone(),
                 compiler,
                 platform,
-                allocator: Arc::new(PageAllocator::new(platform)),
+                allocator,
+                pool,
                 types: TypeRegistry::default(),
                 epoch: AtomicU64::new(0),
                 host_trampolines: Mutex::new(HashMap::new()),

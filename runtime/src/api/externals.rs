@@ -116,7 +116,7 @@ impl Memory {
         let mut context = store.as_context_mut();
         let opaque = context.opaque();
         let limit = opaque.engine.inner.config.max_memory_bytes;
-        let memory = MemoryInstance::new(&opaque.engine.inner.allocator, ty, limit)?;
+        let memory = MemoryInstance::new(&opaque.engine.inner.allocator, None, ty, limit)?;
         let pointer = opaque.push_memory(memory);
         Ok(Memory { store: opaque.id, memory: pointer })
     }
@@ -245,7 +245,7 @@ impl Table {
         let mut context = store.as_context_mut();
         let opaque = context.opaque();
         let init = stored_element(opaque, ty.element, init)?;
-        let table = TableInstance::new(ty, init, None)?;
+        let table = TableInstance::new(ty, init, None, None)?;
         let pointer = opaque.push_table(table);
         Ok(Table { store: opaque.id, table: pointer })
     }

@@ -129,6 +129,19 @@ impl PageAllocator {
         }
     }
 
+    /// Zeroes `bytes` at `offset` of `region`, keeping them accessible.
+    pub fn reset(&self, region: &Region, offset: usize, bytes: usize) -> Result<()> {
+        if bytes == 0 {
+            return Ok(());
+        }
+        // SAFETY: as in commit.
+        unsafe {
+            self.platform
+                .reset(NonNull::new_unchecked(region.base().add(offset)), self.round(bytes))
+                .map_err(|error| Error::resource(format!("memory: {error}")))
+        }
+    }
+
     /// Returns a region: its pages are decommitted and the range joins the free list.
     pub fn free(&self, region: Region, committed: usize) {
         let _ = self.decommit(&region, 0, committed.min(region.len));

@@ -133,6 +133,13 @@ impl Platform for HostedPlatform {
         Ok(())
     }
 
+    unsafe fn reset(&self, addr: NonNull<u8>, bytes: usize) -> Result<(), PlatformError> {
+        // SAFETY: the caller owns the range; DONTNEED makes private anonymous pages read
+        // as zero while keeping their protection.
+        let result = unsafe { libc::madvise(addr.as_ptr() as *mut libc::c_void, bytes, libc::MADV_DONTNEED) };
+        if result != 0 { Err(PlatformError { operation: "reset", bytes }) } else { Ok(()) }
+    }
+
     fn activation(&self) -> *mut u8 {
         ACTIVATION.with(|slot| slot.get())
     }

@@ -68,6 +68,19 @@ pub trait Platform: Send + Sync + 'static {
     /// As for [`protect`](Self::protect).
     unsafe fn decommit(&self, addr: NonNull<u8>, bytes: usize) -> Result<(), PlatformError>;
 
+    /// Drops the contents of committed pages, which stay accessible with their rights
+    /// and read as zero afterwards (pooled memories are recycled this way).
+    ///
+    /// # Safety
+    /// As for [`protect`](Self::protect).
+    unsafe fn reset(&self, addr: NonNull<u8>, bytes: usize) -> Result<(), PlatformError> {
+        // SAFETY: forwarded contract.
+        unsafe {
+            self.decommit(addr, bytes)?;
+            self.commit(addr, bytes, Protection::ReadWrite)
+        }
+    }
+
     /// The innermost wasm activation of the current thread or CPU (null if none).
     fn activation(&self) -> *mut u8;
 

@@ -16,6 +16,7 @@ use crate::trap::TrapCode;
 use crate::types::*;
 use crate::vm::libcalls::BUILTINS;
 use crate::vm::memory::MemoryInstance;
+use crate::vm::pool::Pool;
 use crate::vm::store::StoreOpaque;
 use crate::vm::table::{LazyOrigin, TableInstance, tag_funcref};
 use crate::vm::vmcontext::{VMContext, VMFuncRef, VMFunctionImport, VMGlobalDefinition, VMMemoryDefinition, VMTableDefinition, header};
@@ -39,13 +40,21 @@ pub struct Instance {
     pub index: usize,
     dropped_elements: Vec<bool>,
     dropped_data: Vec<bool>,
+    /// The pool the `VMContext` buffer returns to, if pooled.
+    pool: Option<Arc<Pool>>,
 }
 
 impl Drop for Instance {
     fn drop(&mut self) {
-        // SAFETY: allocated in `allocate` with this layout; the store drops instances
-        // only when nothing can call into them any more.
-        unsafe { dealloc(self.vmctx.as_ptr(), self.layout) };
+        match self.pool.take() {
+            Some(pool) => {
+                pool.return_vmctx(self.layout, self.vmctx.as_ptr());
+                pool.return_instance();
+            }
+            // SAFETY: allocated in `instantiate` with this layout; the store drops
+            // instances only when nothing can call into them any more.
+            None => unsafe { dealloc(self.vmctx.as_ptr(), self.layout) },
+        }
     }
 }
 
@@ -284,9 +293,19 @@ pub fn instantiate(store: &mut StoreOpaque, module: &Module, imports: &[RawExter
         check_import(module, index, extern_)?;
     }
     let layout = Layout::from_size_align(inner.offsets.size.max(16) as usize, 16).expect("valid vmctx layout");
+    let pool = store.engine.inner.pool.clone();
+    if let Some(pool) = &pool {
+        pool.take_instance()?;
+    }
     // SAFETY: non-zero size; the memory is fully written below except the lazily
     // written function references.
-    let vmctx = NonNull::new(unsafe { alloc(layout) }).ok_or_else(|| Error::resource("out of memory for an instance"))?;
+    let buffer = pool.as_ref().and_then(|pool| pool.take_vmctx(layout)).unwrap_or_else(|| unsafe { alloc(layout) });
+    let Some(vmctx) = NonNull::new(buffer) else {
+        if let Some(pool) = &pool {
+            pool.return_instance();
+        }
+        return Err(Error::resource("out of memory for an instance"));
+    };
     let store_ptr: *mut StoreOpaque = store;
     let index = store.instances.len();
     store.instances.push(Box::new(Instance {
@@ -297,6 +316,7 @@ pub fn instantiate(store: &mut StoreOpaque, module: &Module, imports: &[RawExter
         index,
         dropped_elements: vec![false; info.elements.len()],
         dropped_data: vec![false; info.data.len()],
+        pool: pool.clone(),
     }));
     let instance: *mut Instance = &mut *store.instances[index];
     // SAFETY: the instance is boxed in the store and stays put.
@@ -349,7 +369,7 @@ pub fn instantiate(store: &mut StoreOpaque, module: &Module, imports: &[RawExter
 
     let limit = store.engine.inner.config.max_memory_bytes;
     for (defined, ty) in info.memories[info.num_imported_memories..].iter().enumerate() {
-        let memory = MemoryInstance::new(&store.engine.inner.allocator, *ty, limit)?;
+        let memory = MemoryInstance::new(&store.engine.inner.allocator, pool.as_ref(), *ty, limit)?;
         let pointer = store.push_memory(memory);
         let index = MemoryIndex::new(info.num_imported_memories + defined);
         // SAFETY: as above.
@@ -357,11 +377,14 @@ pub fn instantiate(store: &mut StoreOpaque, module: &Module, imports: &[RawExter
     }
     for (defined, ty) in info.tables[info.num_imported_tables..].iter().enumerate() {
         let table = match (&info.table_inits[defined], ty.element) {
-            (TableInit::Lazy(_), _) => {
-                TableInstance::new(*ty, 0, Some(LazyOrigin { instance, table: DefinedTableIndex::new(defined) }))?
-            }
-            (TableInit::Eager, RefType::FuncRef) => TableInstance::new(*ty, 1, None)?,
-            (TableInit::Eager, RefType::ExternRef) => TableInstance::new(*ty, 0, None)?,
+            (TableInit::Lazy(_), _) => TableInstance::new(
+                *ty,
+                0,
+                Some(LazyOrigin { instance, table: DefinedTableIndex::new(defined) }),
+                pool.as_ref(),
+            )?,
+            (TableInit::Eager, RefType::FuncRef) => TableInstance::new(*ty, 1, None, pool.as_ref())?,
+            (TableInit::Eager, RefType::ExternRef) => TableInstance::new(*ty, 0, None, pool.as_ref())?,
         };
         let pointer = store.push_table(table);
         let index = TableIndex::new(info.num_imported_tables + defined);

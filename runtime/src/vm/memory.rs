@@ -11,6 +11,7 @@ use crate::memory::page_alloc::{PageAllocator, Region};
 use crate::platform::Protection;
 use crate::prelude::*;
 use crate::types::{MemoryType, WASM_PAGE_SIZE};
+use crate::vm::pool::{FreeMemory, Pool};
 use crate::vm::vmcontext::VMMemoryDefinition;
 
 /// Bytes reserved for every memory: 4 GiB of contents, 4 GiB of guard, one page.
@@ -30,6 +31,8 @@ pub struct MemoryInstance {
     /// Largest size this memory may reach, in bytes.
     maximum: u64,
     allocator: Arc<PageAllocator>,
+    /// The pool this memory's slot returns to, if pooled.
+    pool: Option<Arc<Pool>>,
 }
 
 // SAFETY: the raw base pointer refers to memory owned by this instance.
@@ -38,22 +41,36 @@ unsafe impl Send for MemoryInstance {}
 unsafe impl Sync for MemoryInstance {}
 
 impl MemoryInstance {
-    /// Reserves and commits a memory of `ty.minimum` pages, limited to `limit_bytes`.
-    pub fn new(allocator: &Arc<PageAllocator>, ty: MemoryType, limit_bytes: u64) -> Result<Box<Self>> {
+    /// Reserves and commits a memory of `ty.minimum` pages, limited to `limit_bytes`;
+    /// from `pool` when given (reusing a slot), else from `allocator`.
+    pub fn new(allocator: &Arc<PageAllocator>, pool: Option<&Arc<Pool>>, ty: MemoryType, limit_bytes: u64) -> Result<Box<Self>> {
         let declared_max = ty.maximum.unwrap_or(ty.absolute_max_pages()).saturating_mul(WASM_PAGE_SIZE);
-        let maximum = declared_max.min(MAX_32BIT_BYTES).min(limit_bytes);
+        let pool_max = pool.map_or(u64::MAX, |pool| pool.config.max_memory_pages.saturating_mul(WASM_PAGE_SIZE));
+        let maximum = declared_max.min(MAX_32BIT_BYTES).min(limit_bytes).min(pool_max);
         let initial = ty.minimum.checked_mul(WASM_PAGE_SIZE).filter(|&bytes| bytes <= maximum).ok_or_else(|| {
             Error::resource(format!("memory of {} pages exceeds the limit of {} bytes", ty.minimum, maximum))
         })?;
-        let region = allocator.allocate(MEMORY_RESERVATION)?;
+        let (region, committed) = match pool {
+            Some(pool) => {
+                let slot = pool.take_memory(MEMORY_RESERVATION)?;
+                (slot.region, slot.accessible)
+            }
+            None => (allocator.allocate(MEMORY_RESERVATION)?, 0),
+        };
         let mut memory = Box::new(MemoryInstance {
             definition: VMMemoryDefinition { base: region.base(), current_length: 0 },
             ty,
             region,
-            committed: 0,
+            committed,
             maximum,
             allocator: Arc::clone(allocator),
+            pool: pool.cloned(),
         });
+        if committed > initial as usize {
+            // A reused slot larger than needed: its excess must fault again.
+            memory.allocator.decommit(&memory.region, initial as usize, committed - initial as usize)?;
+            memory.committed = initial as usize;
+        }
         memory.commit_to(initial as usize)?;
         memory.definition.current_length = initial;
         Ok(memory)
@@ -117,6 +134,17 @@ impl MemoryInstance {
 impl Drop for MemoryInstance {
     fn drop(&mut self) {
         let region = core::mem::replace(&mut self.region, Region::dangling());
-        self.allocator.free(region, self.committed);
+        match self.pool.take() {
+            // Only touched contents are reset: the pages stay accessible for the next
+            // instance, which sees zeros.
+            Some(pool) => match self.allocator.reset(&region, 0, self.committed) {
+                Ok(()) => pool.return_memory(FreeMemory { region, accessible: self.committed }),
+                Err(_) => {
+                    self.allocator.free(region, self.committed);
+                    pool.forget_memory();
+                }
+            },
+            None => self.allocator.free(region, self.committed),
+        }
     }
 }

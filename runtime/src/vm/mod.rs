@@ -9,6 +9,7 @@ pub mod invoke;
 pub mod libcalls;
 pub mod memory;
 pub mod offsets;
+pub mod pool;
 pub mod store;
 pub mod table;
 pub mod traphandler;

@@ -8,6 +8,7 @@
 use crate::error::{Error, Result};
 use crate::prelude::*;
 use crate::types::{DefinedTableIndex, RefType, TableType};
+use crate::vm::pool::Pool;
 use crate::vm::vmcontext::{VMFuncRef, VMTableDefinition};
 
 /// Largest number of elements a table may have.
@@ -29,6 +30,8 @@ pub struct TableInstance {
     ty: TableType,
     maximum: u64,
     pub lazy: Option<LazyOrigin>,
+    /// The pool the element buffer returns to, if pooled.
+    pool: Option<Arc<Pool>>,
 }
 
 /// The stored form of a funcref (tagged as initialized).
@@ -37,14 +40,24 @@ pub fn tag_funcref(func_ref: *mut VMFuncRef) -> usize {
 }
 
 impl TableInstance {
-    /// A table of `ty.minimum` elements, each `init` (already in stored form).
-    pub fn new(ty: TableType, init: usize, lazy: Option<LazyOrigin>) -> Result<Box<Self>> {
-        let maximum = ty.maximum.unwrap_or(u64::MAX).min(MAX_TABLE_ELEMENTS);
+    /// A table of `ty.minimum` elements, each `init` (already in stored form); its
+    /// element buffer comes from `pool` when given.
+    pub fn new(ty: TableType, init: usize, lazy: Option<LazyOrigin>, pool: Option<&Arc<Pool>>) -> Result<Box<Self>> {
+        let pool_max = pool.map_or(u64::MAX, |pool| pool.config.max_table_elements);
+        let maximum = ty.maximum.unwrap_or(u64::MAX).min(MAX_TABLE_ELEMENTS).min(pool_max);
         if ty.minimum > maximum {
             return Err(Error::resource(format!("table of {} elements exceeds the limit of {maximum}", ty.minimum)));
         }
-        let mut elements = Vec::new();
-        elements.try_reserve_exact(ty.minimum as usize).map_err(|_| Error::resource("out of memory for a table"))?;
+        let mut elements = match pool {
+            Some(pool) => pool.take_table()?,
+            None => Vec::new(),
+        };
+        if elements.try_reserve_exact(ty.minimum as usize).is_err() {
+            if let Some(pool) = pool {
+                pool.return_table(elements);
+            }
+            return Err(Error::resource("out of memory for a table"));
+        }
         elements.resize(ty.minimum as usize, init);
         let mut table = Box::new(TableInstance {
             definition: VMTableDefinition { base: core::ptr::null_mut(), current_elements: 0 },
@@ -52,6 +65,7 @@ impl TableInstance {
             ty,
             maximum,
             lazy,
+            pool: pool.cloned(),
         });
         table.sync();
         Ok(table)
@@ -107,5 +121,13 @@ impl TableInstance {
 
     pub fn definition_ptr(&mut self) -> *mut VMTableDefinition {
         &mut self.definition
+    }
+}
+
+impl Drop for TableInstance {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            pool.return_table(core::mem::take(&mut self.elements));
+        }
     }
 }
