@@ -2,7 +2,7 @@
 ;; sieve in linear memory, prints the count, and exits 0.
 (module
   (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 2)
+  (memory (export "memory") 3)
   (data (i32.const 64) "Hello from WebAssembly on bare metal!\nprimes below 100000: ")
   ;; iovec at 0: (ptr, len); bytes written at 8; number text at 32..48
   (func $print (param $ptr i32) (param $len i32)

@@ -5,7 +5,9 @@
 //! (program arguments cannot contain NUL, so no escaping is needed):
 //! `program\0app/NAME.wasm\0`, `arg\0VALUE\0` (argv[0] first), `env\0K=V\0`,
 //! `dir\0INDEX\0GUEST\0` (files of that preopen are under `fs/INDEX/`),
-//! `preload\0NAME\0preload/NAME.wasm\0`, `fuel\0N\0`, `stdin\0PATH\0`.
+//! `preload\0NAME\0preload/NAME.wasm\0`, `fuel\0N\0`, `stdin\0PATH\0`,
+//! `timeout_ms\0N\0`. With several workloads, `task\0NAME\0` starts each task's
+//! records (a manifest without it describes one task).
 
 #[cfg(feature = "alloc")]
 use alloc::{string::String, vec::Vec};
@@ -25,6 +27,10 @@ pub enum Record<'a> {
     Preload { name: &'a str, path: &'a str },
     Fuel(u64),
     Stdin(&'a str),
+    /// Starts the records of another task.
+    Task(&'a str),
+    /// Wall-clock budget of each task, in milliseconds (then it traps with Interrupt).
+    TimeoutMs(u64),
 }
 
 /// A malformed manifest.
@@ -77,6 +83,8 @@ pub fn records(bytes: &[u8]) -> impl Iterator<Item = Result<Record<'_>, Manifest
                 b"preload" => Record::Preload { name: text()?, path: text()? },
                 b"fuel" => Record::Fuel(text()?.parse().map_err(|_| error)?),
                 b"stdin" => Record::Stdin(text()?),
+                b"task" => Record::Task(text()?),
+                b"timeout_ms" => Record::TimeoutMs(text()?.parse().map_err(|_| error)?),
                 _ => return Err(error),
             })
         })())
@@ -111,6 +119,8 @@ impl ManifestWriter {
             Record::Preload { name, path } => ["preload".into(), name.into(), path.into()].into(),
             Record::Fuel(n) => ["fuel".into(), alloc::format!("{n}")].into(),
             Record::Stdin(p) => ["stdin".into(), p.into()].into(),
+            Record::Task(name) => ["task".into(), name.into()].into(),
+            Record::TimeoutMs(ms) => ["timeout_ms".into(), alloc::format!("{ms}")].into(),
         };
         if texts.iter().any(|t| t.contains('\0')) {
             return Err(ManifestError { record: 0 });
@@ -140,6 +150,8 @@ mod tests {
             Record::Preload { name: "lib", path: "preload/lib.wasm" },
             Record::Fuel(1_000_000),
             Record::Stdin(STDIN_PATH),
+            Record::Task("second"),
+            Record::TimeoutMs(2500),
         ];
         let mut writer = ManifestWriter::new();
         for record in all {

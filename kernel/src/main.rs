@@ -14,6 +14,8 @@ mod exit;
 mod interrupts;
 mod memory;
 mod panic;
+mod random;
+mod sched;
 mod selftest;
 mod timer;
 mod wasm;
@@ -106,6 +108,11 @@ extern "C" fn kernel_main(start_info_phys: u64) -> ! {
             1
         }),
         (None, _) if boot.option("spec").is_some() => wasm::spec::run(boot.initrd_bytes().unwrap_or(&[])),
+        (None, _) if boot.option("run").is_some() => wasm::run::run(
+            boot.initrd_bytes().unwrap_or(&[]),
+            boot.option("epoch_ns").and_then(|v| v.parse().ok()),
+            boot.option("seed").and_then(parse_seed),
+        ),
         // `exit=N`: report status N at once (exercises the exit protocol end to end).
         (None, Some(value)) => value.parse().unwrap_or(1),
         (None, None) => demo(&boot),
@@ -179,6 +186,18 @@ fn demo(boot: &BootInfo) -> u32 {
         }
     }
     0
+}
+
+/// Parses 64 hex digits into a 32-byte seed.
+fn parse_seed(hex: &str) -> Option<[u8; 32]> {
+    let mut seed = [0u8; 32];
+    if hex.len() != 64 {
+        return None;
+    }
+    for (index, byte) in seed.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(index * 2..index * 2 + 2)?, 16).ok()?;
+    }
+    Some(seed)
 }
 
 /// FNV-1a, 64-bit: a checksum the host side can recompute to check the bytes arrived.

@@ -18,6 +18,7 @@ static TICKS: AtomicU64 = AtomicU64::new(0);
 static TIMER_HZ: AtomicU64 = AtomicU64::new(0);
 static APIC: Mutex<Option<LocalApic>> = Mutex::new(None);
 static TICK_HOOK: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+static LAST_TICK_TSC: AtomicU64 = AtomicU64::new(0);
 
 /// Where the TSC frequency came from.
 #[derive(Clone, Copy, Debug)]
@@ -106,6 +107,7 @@ pub fn init(features: &CpuFeatures, hz: u32, given_tsc_khz: Option<u64>) -> Resu
 
 /// Called from the timer interrupt: count the tick, run the hook, acknowledge.
 pub fn on_tick() {
+    LAST_TICK_TSC.store(wasmetal_arch::cpu::rdtsc(), Ordering::Relaxed);
     TICKS.fetch_add(1, Ordering::Relaxed);
     let hook = TICK_HOOK.load(Ordering::Acquire);
     if !hook.is_null() {
@@ -137,6 +139,11 @@ pub fn stop() {
             apic.stop_timer();
         }
     });
+}
+
+/// TSC value at the most recent timer tick.
+pub fn last_tick_tsc() -> u64 {
+    LAST_TICK_TSC.load(Ordering::Relaxed)
 }
 
 /// Timer interrupts since boot.

@@ -4,5 +4,7 @@
 pub mod access_map;
 pub mod engine;
 pub mod platform;
+pub mod run;
 pub mod spec;
 pub mod stack;
+pub mod system;

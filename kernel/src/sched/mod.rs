@@ -1,0 +1,171 @@
+//! The task scheduler: wasm workloads as tasks on their own guarded stacks, run round
+//! robin on the one CPU.
+//!
+//! Tasks are cooperative at the machine level but preempted at wasm safe points: the
+//! timer bumps the engine's epoch, and a task whose slice is over yields from its epoch
+//! callback ([`yield_now`]). Sleeping tasks (`poll_oneoff`, `sched_yield`) leave the run
+//! queue until their time. The scheduler runs in the kernel's own context and switches
+//! into a task with `arch::stack::switch_context`; a task switches back to it.
+
+pub mod task;
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+
+use task::{State, Task};
+
+/// Scheduler state. Only one context runs at a time and interrupt handlers never touch
+/// it, so it lives in a cell reached through [`with`] without a lock.
+struct Scheduler {
+    tasks: Vec<Task>,
+    current: Option<usize>,
+    /// The scheduler context's saved stack pointer while a task runs.
+    kernel_sp: usize,
+    /// TSC at the last timer tick, for the preemption-latency figures.
+    last_switch_latencies: Vec<u64>,
+}
+
+struct Cell(UnsafeCell<Scheduler>);
+// SAFETY: one CPU; the scheduler is only touched from task or scheduler context (never
+// from interrupt handlers), and never across a context switch.
+unsafe impl Sync for Cell {}
+
+static SCHED: Cell = Cell(UnsafeCell::new(Scheduler {
+    tasks: Vec::new(),
+    current: None,
+    kernel_sp: 0,
+    last_switch_latencies: Vec::new(),
+}));
+
+fn with<R>(f: impl FnOnce(&mut Scheduler) -> R) -> R {
+    // SAFETY: see `Cell`: accesses never overlap, and no reference escapes `f`.
+    f(unsafe { &mut *SCHED.0.get() })
+}
+
+/// Adds a task that runs `entry` and finishes with its status.
+pub fn spawn(name: String, entry: Box<dyn FnOnce() -> u32>) -> Result<usize, &'static str> {
+    let task = Task::new(name, entry)?;
+    Ok(with(|sched| {
+        sched.tasks.push(task);
+        sched.tasks.len() - 1
+    }))
+}
+
+/// The running task's index, if called from a task.
+pub fn current() -> Option<usize> {
+    with(|sched| sched.current)
+}
+
+/// The running task's name.
+pub fn current_name() -> Option<String> {
+    with(|sched| sched.current.map(|index| sched.tasks[index].name.clone()))
+}
+
+/// Number of tasks ever spawned.
+pub fn task_count() -> usize {
+    with(|sched| sched.tasks.len())
+}
+
+/// Leaves the current task in `state` and switches to the scheduler; returns when the
+/// scheduler resumes this task.
+fn switch_out(state: State) {
+    let (save, resume) = with(|sched| {
+        let index = sched.current.expect("switch_out from a task");
+        sched.tasks[index].state = state;
+        (&raw mut sched.tasks[index].sp, sched.kernel_sp)
+    });
+    // SAFETY: the scheduler context saved its stack pointer when it switched to us and
+    // is not running; our slot stays valid (tasks are never removed while running).
+    unsafe { wasmetal_arch::stack::switch_context(save, resume) };
+}
+
+/// Gives the CPU to other ready tasks (no-op outside a task or when alone).
+pub fn yield_now() {
+    if current().is_none() {
+        return;
+    }
+    let tick = crate::timer::last_tick_tsc();
+    let now = wasmetal_arch::cpu::rdtsc();
+    with(|sched| {
+        if sched.last_switch_latencies.len() < 4096 {
+            sched.last_switch_latencies.push(now.wrapping_sub(tick));
+        }
+    });
+    switch_out(State::Ready);
+}
+
+/// Sleeps the current task until the monotonic clock reaches `until_ns`.
+pub fn sleep_until(until_ns: u64) {
+    if current().is_none() {
+        while crate::timer::monotonic_ns() < until_ns {
+            wasmetal_arch::cpu::enable_interrupts();
+            wasmetal_arch::cpu::halt();
+        }
+        return;
+    }
+    switch_out(State::Sleeping { until_ns });
+}
+
+/// Called by a task's entry when it is done.
+pub(crate) fn finish(status: u32) -> ! {
+    switch_out(State::Done { status });
+    unreachable!("a finished task is never resumed");
+}
+
+/// Cycles from the last timer tick to each task switch caused by `yield_now`.
+pub fn switch_latencies() -> Vec<u64> {
+    with(|sched| core::mem::take(&mut sched.last_switch_latencies))
+}
+
+/// Runs every task to completion; returns `(name, status)` in completion order.
+pub fn run() -> Vec<(String, u32)> {
+    let mut finished = Vec::new();
+    let mut last = usize::MAX;
+    loop {
+        let next = with(|sched| {
+            let count = sched.tasks.len();
+            let now = crate::timer::monotonic_ns();
+            for task in sched.tasks.iter_mut() {
+                if let State::Sleeping { until_ns } = task.state
+                    && until_ns <= now
+                {
+                    task.state = State::Ready;
+                }
+            }
+            let start = if last == usize::MAX { 0 } else { last + 1 };
+            (0..count).map(|offset| (start + offset) % count.max(1)).find(|&i| sched.tasks[i].state == State::Ready)
+        });
+        match next {
+            Some(index) => {
+                last = index;
+                let (save, resume) = with(|sched| {
+                    sched.current = Some(index);
+                    sched.tasks[index].state = State::Running;
+                    (&raw mut sched.kernel_sp, sched.tasks[index].sp)
+                });
+                // SAFETY: the task's saved stack pointer comes from `Task::new` or its
+                // last switch_out; `kernel_sp` lives in the static scheduler.
+                unsafe { wasmetal_arch::stack::switch_context(save, resume) };
+                with(|sched| {
+                    sched.current = None;
+                    if let State::Done { status } = sched.tasks[index].state {
+                        finished.push((sched.tasks[index].name.clone(), status));
+                        sched.tasks[index].release();
+                    }
+                });
+            }
+            None => {
+                let any_sleeping = with(|sched| sched.tasks.iter().any(|t| matches!(t.state, State::Sleeping { .. })));
+                if !any_sleeping {
+                    break;
+                }
+                // Everyone sleeps: wait for the next timer tick.
+                wasmetal_arch::cpu::enable_interrupts();
+                wasmetal_arch::cpu::halt();
+            }
+        }
+    }
+    finished
+}

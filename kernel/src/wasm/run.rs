@@ -1,0 +1,253 @@
+//! `run` mode: the VM's job is to run the WASI programs described by the initrd's
+//! manifest, each as a task, and to exit with the first non-zero exit status.
+//!
+//! Exit statuses: the program's own (`proc_exit` or 0), 134 when it traps (the trap
+//! and its wasm backtrace go to its stderr), 1 when it cannot be loaded (malformed,
+//! invalid, or an import is missing). `timeout_ms` becomes an epoch budget: a task
+//! past it traps with `Interrupt` while the others keep running.
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+
+use wasmetal_initrd::manifest::{self, Record};
+use wasmetal_runtime::{Engine, Error, Linker, Module, Store, UpdateDeadline};
+use wasmetal_wasi::{System, WasiCtx};
+
+use super::system::KernelSystem;
+use crate::exit::{LOAD_FAILURE_STATUS, TRAP_STATUS};
+use crate::log;
+
+/// One program to run.
+#[derive(Default)]
+struct TaskSpec {
+    name: String,
+    program: String,
+    args: Vec<String>,
+    env: Vec<String>,
+    dirs: Vec<(u32, String)>,
+    preloads: Vec<(String, String)>,
+    fuel: Option<u64>,
+    stdin: Option<String>,
+}
+
+/// The engine's epoch counter, bumped by the timer while programs run.
+static EPOCH: AtomicPtr<AtomicU64> = AtomicPtr::new(core::ptr::null_mut());
+
+fn tick() {
+    let counter = EPOCH.load(Ordering::Relaxed);
+    if !counter.is_null() {
+        // SAFETY: set from a live engine that outlives the run, cleared before it drops.
+        unsafe { (*counter).fetch_add(1, Ordering::Relaxed) };
+    }
+}
+
+fn file<'a>(initrd: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    wasmetal_initrd::entries(initrd).filter_map(Result::ok).find(|entry| entry.name == name).map(|entry| entry.data)
+}
+
+fn parse(manifest_bytes: &[u8]) -> Result<(Vec<TaskSpec>, Option<u64>), String> {
+    let mut tasks: Vec<TaskSpec> = Vec::new();
+    let mut timeout_ms = None;
+    for record in manifest::records(manifest_bytes) {
+        let record = record.map_err(|e| e.to_string())?;
+        if let Record::Task(name) = record {
+            tasks.push(TaskSpec { name: name.into(), ..Default::default() });
+            continue;
+        }
+        if let Record::TimeoutMs(ms) = record {
+            timeout_ms = Some(ms);
+            continue;
+        }
+        if tasks.is_empty() {
+            tasks.push(TaskSpec::default());
+        }
+        let task = tasks.last_mut().expect("just ensured");
+        match record {
+            Record::Program(path) => task.program = path.into(),
+            Record::Arg(arg) => task.args.push(arg.into()),
+            Record::Env(var) => task.env.push(var.into()),
+            Record::Dir { index, guest } => task.dirs.push((index, guest.into())),
+            Record::Preload { name, path } => task.preloads.push((name.into(), path.into())),
+            Record::Fuel(fuel) => task.fuel = Some(fuel),
+            Record::Stdin(path) => task.stdin = Some(path.into()),
+            Record::Task(_) | Record::TimeoutMs(_) => {}
+        }
+    }
+    for task in &mut tasks {
+        if task.name.is_empty() {
+            task.name = task.args.first().cloned().unwrap_or_else(|| task.program.clone());
+        }
+    }
+    Ok((tasks, timeout_ms))
+}
+
+/// Runs the manifest's programs; returns the exit status.
+pub fn run(initrd: &'static [u8], epoch_ns: Option<u64>, seed: Option<[u8; 32]>) -> u32 {
+    super::system::init(epoch_ns, seed);
+    let Some(manifest_bytes) = file(initrd, manifest::MANIFEST_PATH) else {
+        log!("run: the initrd has no {}", manifest::MANIFEST_PATH);
+        return LOAD_FAILURE_STATUS;
+    };
+    let (tasks, timeout_ms) = match parse(manifest_bytes) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            log!("run: {error}");
+            return LOAD_FAILURE_STATUS;
+        }
+    };
+    let mut config = super::engine::config(*super::engine::CPU.get().expect("recorded at boot"));
+    config.epoch_interruption(true).consume_fuel(tasks.iter().any(|t| t.fuel.is_some()));
+    let engine = match Engine::new(&config) {
+        Ok(engine) => engine,
+        Err(error) => {
+            log!("run: engine: {error}");
+            return LOAD_FAILURE_STATUS;
+        }
+    };
+    EPOCH.store(engine.epoch_counter() as *const AtomicU64 as *mut AtomicU64, Ordering::Relaxed);
+    crate::timer::set_tick_hook(tick);
+    let hz = crate::timer::timer_hz().max(1);
+    let timeout_ticks = timeout_ms.map(|ms| (ms * hz).div_ceil(1000).max(1));
+    let several = tasks.len() > 1;
+    for task in tasks {
+        let engine = engine.clone();
+        let name = task.name.clone();
+        let prefix = several.then(|| format!("[{name}] "));
+        let spawned = crate::sched::spawn(name.clone(), Box::new(move || run_task(&engine, initrd, task, prefix, timeout_ticks)));
+        if let Err(error) = spawned {
+            log!("run: cannot start {name}: {error}");
+            return LOAD_FAILURE_STATUS;
+        }
+    }
+    wasmetal_arch::cpu::enable_interrupts();
+    let finished = crate::sched::run();
+    wasmetal_arch::cpu::disable_interrupts();
+    EPOCH.store(core::ptr::null_mut(), Ordering::Relaxed);
+    for (name, status) in &finished {
+        log!("run: {name} exited with status {status}");
+    }
+    let latencies = crate::sched::switch_latencies();
+    if !latencies.is_empty() {
+        let mut sorted = latencies.clone();
+        sorted.sort_unstable();
+        let median = sorted[sorted.len() / 2];
+        let max = sorted[sorted.len() - 1];
+        log!(
+            "run: {} preemptions, tick-to-switch median {} cycles ({} us), max {} cycles ({} us)",
+            sorted.len(),
+            median,
+            crate::timer::cycles_to_ns(median) / 1000,
+            max,
+            crate::timer::cycles_to_ns(max) / 1000
+        );
+    }
+    finished.iter().map(|(_, status)| *status).find(|&status| status != 0).unwrap_or(0)
+}
+
+/// Reports an error on the program's stderr channel.
+fn report(system: &mut KernelSystem, text: &str) {
+    system.write_stderr(text.as_bytes());
+}
+
+fn run_task(engine: &Engine, initrd: &[u8], task: TaskSpec, prefix: Option<String>, timeout_ticks: Option<u64>) -> u32 {
+    let mut errors = KernelSystem::new(prefix.clone());
+    let name = task.name.clone();
+    let Some(program) = file(initrd, &task.program) else {
+        report(&mut errors, &format!("wasmetal: {} is missing from the initrd\n", task.program));
+        return LOAD_FAILURE_STATUS;
+    };
+    let mut builder = WasiCtx::builder(Box::new(KernelSystem::new(prefix)));
+    builder = builder.args(task.args.iter().map(|a| a.as_bytes().to_vec()));
+    builder = builder.envs(task.env.iter().map(|e| e.as_bytes().to_vec()));
+    if let Some(stdin) = task.stdin.as_deref().and_then(|path| file(initrd, path)) {
+        builder = builder.stdin(stdin.to_vec());
+    }
+    for (index, guest) in &task.dirs {
+        let prefix = format!("fs/{index}/");
+        let files: Vec<(Vec<u8>, Vec<u8>)> = wasmetal_initrd::entries(initrd)
+            .filter_map(Result::ok)
+            .filter_map(|entry| entry.name.strip_prefix(prefix.as_str()).map(|rel| (rel.as_bytes().to_vec(), entry.data.to_vec())))
+            .collect();
+        builder = builder.preopen_dir(guest.as_bytes(), files);
+    }
+    let ctx = match builder.build() {
+        Ok(ctx) => ctx,
+        Err(error) => {
+            report(&mut errors, &format!("wasmetal: {name}: {error:?}\n"));
+            return LOAD_FAILURE_STATUS;
+        }
+    };
+    let module = match Module::new(engine, program) {
+        Ok(module) => module,
+        Err(error) => {
+            report(&mut errors, &format!("Error: failed to compile `{name}`: {error}\n"));
+            return LOAD_FAILURE_STATUS;
+        }
+    };
+    let mut linker: Linker<WasiCtx> = Linker::new(engine);
+    if let Err(error) = wasmetal_wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx) {
+        report(&mut errors, &format!("wasmetal: {error}\n"));
+        return LOAD_FAILURE_STATUS;
+    }
+    let mut store = Store::new(engine, ctx);
+    if let Some(fuel) = task.fuel
+        && let Err(error) = store.set_fuel(fuel)
+    {
+        report(&mut errors, &format!("wasmetal: {error}\n"));
+        return LOAD_FAILURE_STATUS;
+    }
+    // A slice is one tick; past the timeout budget the task traps with Interrupt.
+    let mut used_ticks = 0u64;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        used_ticks += 1;
+        match timeout_ticks {
+            Some(budget) if used_ticks >= budget => Err(Error::msg("timeout")),
+            _ => Ok(UpdateDeadline::Yield(1)),
+        }
+    });
+    for (library, path) in &task.preloads {
+        let Some(bytes) = file(initrd, path) else {
+            report(&mut errors, &format!("wasmetal: preload {path} is missing\n"));
+            return LOAD_FAILURE_STATUS;
+        };
+        let loaded = Module::new(engine, bytes)
+            .and_then(|module| linker.instantiate(&mut store, &module))
+            .and_then(|instance| linker.instance(&mut store, library, instance).map(|_| ()));
+        if let Err(error) = loaded {
+            report(&mut errors, &format!("Error: failed to preload `{library}`: {error}\n"));
+            return LOAD_FAILURE_STATUS;
+        }
+    }
+    let instance = match linker.instantiate(&mut store, &module) {
+        Ok(instance) => instance,
+        Err(error) => return failure(&mut errors, &name, &error),
+    };
+    let start = match instance.get_typed_func::<(), ()>(&mut store, "_start") {
+        Ok(start) => start,
+        Err(error) => {
+            report(&mut errors, &format!("Error: `{name}` has no `_start` command entry: {error}\n"));
+            return LOAD_FAILURE_STATUS;
+        }
+    };
+    match start.call(&mut store, ()) {
+        Ok(()) => 0,
+        Err(error) => failure(&mut errors, &name, &error),
+    }
+}
+
+/// The status and report for an error out of a program.
+fn failure(errors: &mut KernelSystem, name: &str, error: &Error) -> u32 {
+    if let Some(status) = error.exit_status() {
+        return status as u32;
+    }
+    if error.as_trap().is_some() {
+        report(errors, &format!("Error: failed to run main module `{name}`\n\nCaused by:\n    {error}\n"));
+        return TRAP_STATUS;
+    }
+    report(errors, &format!("Error: failed to run main module `{name}`\n\nCaused by:\n    {error}\n"));
+    LOAD_FAILURE_STATUS
+}

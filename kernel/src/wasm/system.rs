@@ -1,0 +1,113 @@
+//! WASI's view of the machine: clocks, randomness, console output and sleeping, as
+//! this kernel provides them.
+//!
+//! Monotonic time is the TSC; wall-clock time is the launcher's `epoch_ns=` (or the
+//! CMOS RTC) plus monotonic time since boot. Randomness is RDRAND when the CPU has it,
+//! else ChaCha20 keyed from the launcher's `seed=`. Output goes to the debugcon
+//! channels the launcher connects to its stdout and stderr, prefixed per line with the
+//! task name when several tasks run. Sleeping parks the task in the scheduler.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use spin::Mutex;
+use wasmetal_arch::debugcon::{STDERR_PORT, STDOUT_PORT};
+
+use crate::random::ChaCha20;
+
+/// Wall-clock nanoseconds at monotonic time zero.
+static REALTIME_BASE_NS: Mutex<u64> = Mutex::new(0);
+static RNG: Mutex<Option<ChaCha20>> = Mutex::new(None);
+
+/// Records the wall-clock time and the random seed (from the command line), once.
+pub fn init(epoch_ns: Option<u64>, seed: Option<[u8; 32]>) {
+    let now_mono = crate::timer::monotonic_ns();
+    let wall = epoch_ns.or_else(|| {
+        // SAFETY: ring 0, nothing else uses the CMOS ports.
+        unsafe { wasmetal_arch::cmos::unix_seconds() }.map(|s| s * 1_000_000_000)
+    });
+    *REALTIME_BASE_NS.lock() = wall.unwrap_or(0).saturating_sub(now_mono);
+    let mut key = seed.unwrap_or([0; 32]);
+    // Mix in the TSC so two boots with the same seed still differ.
+    for (byte, tsc) in key.iter_mut().zip(wasmetal_arch::cpu::rdtsc().to_le_bytes().iter().cycle()) {
+        *byte ^= tsc;
+    }
+    *RNG.lock() = Some(ChaCha20::new(key));
+}
+
+/// Fills `buffer` with random bytes.
+pub fn random_bytes(buffer: &mut [u8]) {
+    let features = wasmetal_arch::cpu::features();
+    let mut chunks = buffer.chunks_mut(8);
+    for chunk in chunks.by_ref() {
+        match wasmetal_arch::cpu::rdrand64(&features) {
+            Some(value) => chunk.copy_from_slice(&value.to_le_bytes()[..chunk.len()]),
+            None => {
+                let mut rng = RNG.lock();
+                let rng = rng.get_or_insert_with(|| ChaCha20::new([0x5a; 32]));
+                rng.fill(chunk);
+            }
+        }
+    }
+}
+
+/// The WASI system of one task.
+pub struct KernelSystem {
+    /// Line prefix for output (`[name] `) when several tasks share the console.
+    prefix: Option<String>,
+    at_line_start: [bool; 2],
+}
+
+impl KernelSystem {
+    pub fn new(prefix: Option<String>) -> Self {
+        Self { prefix, at_line_start: [true, true] }
+    }
+
+    fn write(&mut self, stream: usize, port: u16, bytes: &[u8]) {
+        let Some(prefix) = &self.prefix else {
+            // SAFETY: the launcher attaches debugcon devices at these ports (or nothing).
+            unsafe { wasmetal_arch::debugcon::write(port, bytes) };
+            return;
+        };
+        let mut out = Vec::with_capacity(bytes.len() + prefix.len());
+        for &byte in bytes {
+            if self.at_line_start[stream] {
+                out.extend_from_slice(prefix.as_bytes());
+            }
+            out.push(byte);
+            self.at_line_start[stream] = byte == b'\n';
+        }
+        // SAFETY: as above.
+        unsafe { wasmetal_arch::debugcon::write(port, &out) };
+    }
+}
+
+impl wasmetal_wasi::System for KernelSystem {
+    fn monotonic_ns(&mut self) -> u64 {
+        crate::timer::monotonic_ns()
+    }
+
+    fn realtime_ns(&mut self) -> u64 {
+        *REALTIME_BASE_NS.lock() + crate::timer::monotonic_ns()
+    }
+
+    fn random_bytes(&mut self, buf: &mut [u8]) {
+        random_bytes(buf);
+    }
+
+    fn write_stdout(&mut self, bytes: &[u8]) {
+        self.write(0, STDOUT_PORT, bytes);
+    }
+
+    fn write_stderr(&mut self, bytes: &[u8]) {
+        self.write(1, STDERR_PORT, bytes);
+    }
+
+    fn sleep_until(&mut self, monotonic_ns: u64) {
+        crate::sched::sleep_until(monotonic_ns);
+    }
+
+    fn yield_now(&mut self) {
+        crate::sched::yield_now();
+    }
+}

@@ -1,0 +1,413 @@
+//! `fd_*`: reading, writing, seeking and inspecting open descriptors (stdio, files,
+//! directories), preopen discovery and directory listing.
+
+use alloc::vec::Vec;
+use core::ops::Range;
+
+use crate::abi::layout::{DIRENT_SIZE, FDSTAT_SIZE, FILESTAT_SIZE, PRESTAT_SIZE};
+use crate::abi::{ADVICE_MAX, PREOPENTYPE_DIR, filetype, fstflags, whence};
+use crate::ctx::WasiCtx;
+use crate::errno::Errno;
+use crate::fd_table::{Descriptor, Kind};
+use crate::fs::{Ino, Stat};
+use crate::guest_memory::GuestMemory;
+
+/// What a read or write goes to.
+enum Target {
+    Stdin,
+    Stdout,
+    Stderr,
+    /// A regular file, with the descriptor's position.
+    File(Ino, u64),
+    Dir,
+}
+
+fn target(descriptor: &Descriptor) -> Target {
+    match descriptor.kind {
+        Kind::Stdin => Target::Stdin,
+        Kind::Stdout => Target::Stdout,
+        Kind::Stderr => Target::Stderr,
+        Kind::File { ino, position } => Target::File(ino, position),
+        Kind::Dir { .. } => Target::Dir,
+    }
+}
+
+/// A regular file's node, for calls that need one: `ESPIPE` on stdio, `EISDIR` on
+/// directories.
+fn file_of(descriptor: &Descriptor) -> Result<(Ino, u64), Errno> {
+    match target(descriptor) {
+        Target::File(ino, position) => Ok((ino, position)),
+        Target::Dir => Err(Errno::IsDir),
+        _ => Err(Errno::SPipe),
+    }
+}
+
+fn set_position(ctx: &mut WasiCtx, fd: u32, new_position: u64) -> Result<(), Errno> {
+    if let Kind::File { position, .. } = &mut ctx.fds.get_mut(fd)?.kind {
+        *position = new_position;
+    }
+    Ok(())
+}
+
+/// Reads file `ino` from `offset` into the guest buffers; returns the bytes read.
+fn read_file(ctx: &WasiCtx, memory: &mut GuestMemory<'_>, ino: Ino, offset: u64, buffers: &[Range<usize>]) -> Result<u64, Errno> {
+    let mut total = 0u64;
+    for buffer in buffers {
+        let count = ctx.fs.read(ino, offset.saturating_add(total), memory.at_mut(buffer.clone()))?;
+        total += count as u64;
+        if count < buffer.len() {
+            break;
+        }
+    }
+    Ok(total)
+}
+
+/// Writes the guest buffers to file `ino` at `offset`; returns the bytes written.
+fn write_file(ctx: &mut WasiCtx, memory: &GuestMemory<'_>, ino: Ino, offset: u64, buffers: &[Range<usize>]) -> Result<u64, Errno> {
+    let now = ctx.now();
+    let mut total = 0u64;
+    for buffer in buffers {
+        let at = offset.checked_add(total).ok_or(Errno::FBig)?;
+        match ctx.fs.write(ino, at, memory.at(buffer.clone()), now) {
+            Ok(()) => total += buffer.len() as u64,
+            // A short write reports what was written; only a write of nothing fails.
+            Err(_) if total > 0 => break,
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(total)
+}
+
+fn write_console(ctx: &mut WasiCtx, memory: &GuestMemory<'_>, buffers: &[Range<usize>], stderr: bool) -> u64 {
+    let mut emit = |bytes: &[u8]| {
+        if stderr { ctx.system.write_stderr(bytes) } else { ctx.system.write_stdout(bytes) }
+    };
+    let nonempty: Vec<&Range<usize>> = buffers.iter().filter(|buffer| !buffer.is_empty()).collect();
+    match nonempty.as_slice() {
+        [] => {}
+        [only] => emit(memory.at((*only).clone())),
+        many => {
+            let mut joined = Vec::new();
+            for buffer in many {
+                joined.extend_from_slice(memory.at((*buffer).clone()));
+            }
+            emit(&joined);
+        }
+    }
+    nonempty.iter().map(|buffer| buffer.len() as u64).sum()
+}
+
+fn write_size(memory: &mut GuestMemory<'_>, ptr: u32, value: u64) -> Result<(), Errno> {
+    memory.write_u32(ptr, u32::try_from(value).map_err(|_| Errno::Overflow)?)
+}
+
+pub fn fd_read(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32, iovs: u32, iovs_len: u32, nread: u32) -> Result<(), Errno> {
+    let descriptor = ctx.fds.get(fd)?;
+    let target = target(descriptor);
+    let readable = descriptor.readable();
+    memory.check(nread, 4)?;
+    let buffers = memory.iovecs(iovs, iovs_len)?;
+    let total = match target {
+        Target::Stdin => {
+            let mut total = 0usize;
+            for buffer in &buffers {
+                let available = &ctx.stdin[ctx.stdin_position.min(ctx.stdin.len())..];
+                let count = available.len().min(buffer.len());
+                memory.at_mut(buffer.start..buffer.start + count).copy_from_slice(&available[..count]);
+                ctx.stdin_position += count;
+                total += count;
+            }
+            total as u64
+        }
+        Target::File(ino, position) => {
+            if !readable {
+                return Err(Errno::BadF);
+            }
+            let total = read_file(ctx, memory, ino, position, &buffers)?;
+            set_position(ctx, fd, position + total)?;
+            total
+        }
+        Target::Dir => return Err(Errno::IsDir),
+        Target::Stdout | Target::Stderr => return Err(Errno::BadF),
+    };
+    write_size(memory, nread, total)
+}
+
+pub fn fd_write(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32, iovs: u32, iovs_len: u32, nwritten: u32) -> Result<(), Errno> {
+    let descriptor = ctx.fds.get(fd)?;
+    let target = target(descriptor);
+    let (writable, append) = (descriptor.writable(), descriptor.append());
+    memory.check(nwritten, 4)?;
+    let buffers = memory.iovecs(iovs, iovs_len)?;
+    let total = match target {
+        Target::Stdout => write_console(ctx, memory, &buffers, false),
+        Target::Stderr => write_console(ctx, memory, &buffers, true),
+        Target::File(ino, position) => {
+            if !writable {
+                return Err(Errno::BadF);
+            }
+            let start = if append { ctx.fs.stat(ino)?.size } else { position };
+            let total = write_file(ctx, memory, ino, start, &buffers)?;
+            set_position(ctx, fd, start + total)?;
+            total
+        }
+        Target::Stdin | Target::Dir => return Err(Errno::BadF),
+    };
+    write_size(memory, nwritten, total)
+}
+
+pub fn fd_pread(
+    ctx: &mut WasiCtx,
+    memory: &mut GuestMemory<'_>,
+    fd: u32,
+    iovs: u32,
+    iovs_len: u32,
+    offset: u64,
+    nread: u32,
+) -> Result<(), Errno> {
+    let descriptor = ctx.fds.get(fd)?;
+    let (ino, _) = file_of(descriptor)?;
+    if !descriptor.readable() {
+        return Err(Errno::BadF);
+    }
+    memory.check(nread, 4)?;
+    let buffers = memory.iovecs(iovs, iovs_len)?;
+    let total = read_file(ctx, memory, ino, offset, &buffers)?;
+    write_size(memory, nread, total)
+}
+
+pub fn fd_pwrite(
+    ctx: &mut WasiCtx,
+    memory: &mut GuestMemory<'_>,
+    fd: u32,
+    iovs: u32,
+    iovs_len: u32,
+    offset: u64,
+    nwritten: u32,
+) -> Result<(), Errno> {
+    let descriptor = ctx.fds.get(fd)?;
+    let (ino, _) = file_of(descriptor)?;
+    if !descriptor.writable() {
+        return Err(Errno::BadF);
+    }
+    memory.check(nwritten, 4)?;
+    let buffers = memory.iovecs(iovs, iovs_len)?;
+    let total = write_file(ctx, memory, ino, offset, &buffers)?;
+    write_size(memory, nwritten, total)
+}
+
+pub fn fd_seek(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32, offset: u64, whence: u32, new_offset: u32) -> Result<(), Errno> {
+    let descriptor = ctx.fds.get(fd)?;
+    let (ino, position) = match file_of(descriptor) {
+        Err(Errno::IsDir) => return Err(Errno::BadF),
+        other => other?,
+    };
+    memory.check(new_offset, 8)?;
+    let offset = offset as i64;
+    let base = match u8::try_from(whence).map_err(|_| Errno::Inval)? {
+        whence::SET => 0,
+        whence::CUR => position,
+        whence::END => ctx.fs.stat(ino)?.size,
+        _ => return Err(Errno::Inval),
+    };
+    let target = i64::try_from(base).ok().and_then(|base| base.checked_add(offset)).ok_or(Errno::Inval)?;
+    let target = u64::try_from(target).map_err(|_| Errno::Inval)?;
+    set_position(ctx, fd, target)?;
+    memory.write_u64(new_offset, target)
+}
+
+pub fn fd_tell(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32, offset: u32) -> Result<(), Errno> {
+    let (_, position) = match file_of(ctx.fds.get(fd)?) {
+        Err(Errno::IsDir) => return Err(Errno::BadF),
+        other => other?,
+    };
+    memory.write_u64(offset, position)
+}
+
+pub fn fd_close(ctx: &mut WasiCtx, _memory: &mut GuestMemory<'_>, fd: u32) -> Result<(), Errno> {
+    let descriptor = ctx.fds.remove(fd)?;
+    ctx.drop_descriptor(descriptor);
+    Ok(())
+}
+
+pub fn fd_renumber(ctx: &mut WasiCtx, _memory: &mut GuestMemory<'_>, from: u32, to: u32) -> Result<(), Errno> {
+    if let Some(replaced) = ctx.fds.renumber(from, to)? {
+        ctx.drop_descriptor(replaced);
+    }
+    Ok(())
+}
+
+pub fn fd_advise(ctx: &mut WasiCtx, _memory: &mut GuestMemory<'_>, fd: u32, _offset: u64, _len: u64, advice: u32) -> Result<(), Errno> {
+    let descriptor = ctx.fds.get(fd)?;
+    if advice > u32::from(ADVICE_MAX) {
+        return Err(Errno::Inval);
+    }
+    match target(descriptor) {
+        Target::File(..) | Target::Dir => Ok(()),
+        _ => Err(Errno::SPipe),
+    }
+}
+
+pub fn fd_allocate(ctx: &mut WasiCtx, _memory: &mut GuestMemory<'_>, fd: u32, offset: u64, len: u64) -> Result<(), Errno> {
+    let descriptor = ctx.fds.get(fd)?;
+    let (ino, _) = file_of(descriptor)?;
+    if !descriptor.writable() {
+        return Err(Errno::BadF);
+    }
+    let end = offset.checked_add(len).ok_or(Errno::FBig)?;
+    ctx.fs.grow(ino, end)
+}
+
+pub fn fd_datasync(ctx: &mut WasiCtx, _memory: &mut GuestMemory<'_>, fd: u32) -> Result<(), Errno> {
+    ctx.fds.get(fd).map(|_| ())
+}
+
+pub fn fd_sync(ctx: &mut WasiCtx, _memory: &mut GuestMemory<'_>, fd: u32) -> Result<(), Errno> {
+    ctx.fds.get(fd).map(|_| ())
+}
+
+pub fn fd_fdstat_get(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32, out: u32) -> Result<(), Errno> {
+    let descriptor = ctx.fds.get(fd)?;
+    let mut bytes = [0u8; FDSTAT_SIZE as usize];
+    bytes[0] = descriptor.filetype();
+    bytes[2..4].copy_from_slice(&descriptor.flags.to_le_bytes());
+    bytes[8..16].copy_from_slice(&descriptor.rights_base.to_le_bytes());
+    bytes[16..24].copy_from_slice(&descriptor.rights_inheriting.to_le_bytes());
+    memory.write(out, &bytes)
+}
+
+pub fn fd_fdstat_set_flags(ctx: &mut WasiCtx, _memory: &mut GuestMemory<'_>, fd: u32, flags: u32) -> Result<(), Errno> {
+    let flags = u16::try_from(flags).map_err(|_| Errno::Inval)?;
+    WasiCtx::check_fdflags(flags)?;
+    ctx.fds.get_mut(fd)?.flags = flags;
+    Ok(())
+}
+
+pub fn fd_fdstat_set_rights(ctx: &mut WasiCtx, _memory: &mut GuestMemory<'_>, fd: u32, base: u64, inheriting: u64) -> Result<(), Errno> {
+    let descriptor = ctx.fds.get_mut(fd)?;
+    if base & !descriptor.rights_base != 0 || inheriting & !descriptor.rights_inheriting != 0 {
+        return Err(Errno::NotCapable);
+    }
+    descriptor.rights_base = base;
+    descriptor.rights_inheriting = inheriting;
+    Ok(())
+}
+
+/// Writes a `filestat` (device 1 is the in-memory filesystem, 0 the console).
+pub(crate) fn write_filestat(memory: &mut GuestMemory<'_>, out: u32, stat: &Stat, device: u64) -> Result<(), Errno> {
+    let mut bytes = [0u8; FILESTAT_SIZE as usize];
+    bytes[0..8].copy_from_slice(&device.to_le_bytes());
+    bytes[8..16].copy_from_slice(&stat.ino.to_le_bytes());
+    bytes[16] = stat.filetype;
+    bytes[24..32].copy_from_slice(&stat.nlink.to_le_bytes());
+    bytes[32..40].copy_from_slice(&stat.size.to_le_bytes());
+    bytes[40..48].copy_from_slice(&stat.atim.to_le_bytes());
+    bytes[48..56].copy_from_slice(&stat.mtim.to_le_bytes());
+    bytes[56..64].copy_from_slice(&stat.ctim.to_le_bytes());
+    memory.write(out, &bytes)
+}
+
+pub fn fd_filestat_get(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32, out: u32) -> Result<(), Errno> {
+    let descriptor = ctx.fds.get(fd)?;
+    match descriptor.ino() {
+        Some(ino) => {
+            let stat = ctx.fs.stat(ino)?;
+            write_filestat(memory, out, &stat, 1)
+        }
+        None => {
+            let stat = Stat { ino: u64::from(fd), filetype: filetype::CHARACTER_DEVICE, nlink: 1, size: 0, atim: 0, mtim: 0, ctim: 0 };
+            write_filestat(memory, out, &stat, 0)
+        }
+    }
+}
+
+pub fn fd_filestat_set_size(ctx: &mut WasiCtx, _memory: &mut GuestMemory<'_>, fd: u32, size: u64) -> Result<(), Errno> {
+    let descriptor = ctx.fds.get(fd)?;
+    let (ino, _) = match file_of(descriptor) {
+        Err(Errno::SPipe) => return Err(Errno::Inval),
+        other => other?,
+    };
+    if !descriptor.writable() {
+        return Err(Errno::BadF);
+    }
+    let now = ctx.now();
+    ctx.fs.set_size(ino, size, Some(now))
+}
+
+/// The new (atim, mtim) from `fstflags`: `None` leaves a time as it is.
+pub(crate) fn new_times(ctx: &mut WasiCtx, atim: u64, mtim: u64, flags: u32) -> Result<(Option<u64>, Option<u64>), Errno> {
+    let flags = u16::try_from(flags).map_err(|_| Errno::Inval)?;
+    if flags & !fstflags::ALL != 0
+        || (flags & fstflags::ATIM != 0 && flags & fstflags::ATIM_NOW != 0)
+        || (flags & fstflags::MTIM != 0 && flags & fstflags::MTIM_NOW != 0)
+    {
+        return Err(Errno::Inval);
+    }
+    let now = ctx.now();
+    let pick = |set: u16, set_now: u16, value: u64| {
+        if flags & set_now != 0 {
+            Some(now)
+        } else if flags & set != 0 {
+            Some(value)
+        } else {
+            None
+        }
+    };
+    Ok((pick(fstflags::ATIM, fstflags::ATIM_NOW, atim), pick(fstflags::MTIM, fstflags::MTIM_NOW, mtim)))
+}
+
+pub fn fd_filestat_set_times(ctx: &mut WasiCtx, _memory: &mut GuestMemory<'_>, fd: u32, atim: u64, mtim: u64, flags: u32) -> Result<(), Errno> {
+    let ino = ctx.fds.get(fd)?.ino();
+    let (atim, mtim) = new_times(ctx, atim, mtim, flags)?;
+    match ino {
+        Some(ino) => {
+            let now = ctx.now();
+            ctx.fs.set_times(ino, atim, mtim, now)
+        }
+        None => Ok(()),
+    }
+}
+
+pub fn fd_prestat_get(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32, out: u32) -> Result<(), Errno> {
+    let Kind::Dir { preopen: Some(name), .. } = &ctx.fds.get(fd)?.kind else { return Err(Errno::BadF) };
+    let mut bytes = [0u8; PRESTAT_SIZE as usize];
+    bytes[0] = PREOPENTYPE_DIR;
+    let len = u32::try_from(name.len()).map_err(|_| Errno::NameTooLong)?;
+    bytes[4..8].copy_from_slice(&len.to_le_bytes());
+    memory.write(out, &bytes)
+}
+
+pub fn fd_prestat_dir_name(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32, path: u32, path_len: u32) -> Result<(), Errno> {
+    let Kind::Dir { preopen: Some(name), .. } = &ctx.fds.get(fd)?.kind else { return Err(Errno::BadF) };
+    memory.check(path, path_len)?;
+    if (path_len as usize) < name.len() {
+        return Err(Errno::NameTooLong);
+    }
+    memory.write(path, name)
+}
+
+pub fn fd_readdir(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32, buf: u32, buf_len: u32, cookie: u64, bufused: u32) -> Result<(), Errno> {
+    let Kind::Dir { ino, .. } = ctx.fds.get(fd)?.kind else { return Err(Errno::NotDir) };
+    memory.check(buf, buf_len)?;
+    memory.check(bufused, 4)?;
+    let listing = ctx.fs.listing(ino)?;
+    let capacity = buf_len as usize;
+    let first = usize::try_from(cookie).unwrap_or(usize::MAX);
+    let mut out = Vec::new();
+    for (index, (name, entry_ino, entry_type)) in listing.iter().enumerate().skip(first) {
+        if out.len() >= capacity {
+            break;
+        }
+        let mut header = [0u8; DIRENT_SIZE as usize];
+        header[0..8].copy_from_slice(&(index as u64 + 1).to_le_bytes());
+        header[8..16].copy_from_slice(&entry_ino.to_le_bytes());
+        header[16..20].copy_from_slice(&(name.len() as u32).to_le_bytes());
+        header[20] = *entry_type;
+        out.extend_from_slice(&header);
+        out.extend_from_slice(name);
+    }
+    // The last entry may not fit: the spec lets it be cut off at the buffer's end.
+    out.truncate(capacity);
+    memory.write(buf, &out)?;
+    memory.write_u32(bufused, out.len() as u32)
+}

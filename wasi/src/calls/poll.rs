@@ -1,0 +1,114 @@
+//! `poll_oneoff`: waiting on clocks and descriptors.
+//!
+//! Descriptors are always ready (stdin is a buffer, files are memory, the console
+//! never blocks), so fd subscriptions complete at once. Only when none did does the
+//! call sleep, through `System::sleep_until`, until the earliest clock deadline;
+//! relative timeouts and absolute ones (`ABSTIME`, on any clock) are both supported.
+
+use alloc::vec::Vec;
+
+use crate::abi::layout::{EVENT_SIZE, SUBSCRIPTION_SIZE};
+use crate::abi::{clockid, eventtype, subclockflags};
+use crate::calls::clock;
+use crate::ctx::WasiCtx;
+use crate::errno::Errno;
+use crate::fd_table::Kind;
+use crate::guest_memory::GuestMemory;
+
+/// One `event` to write back.
+struct Event {
+    userdata: u64,
+    error: Errno,
+    kind: u8,
+    nbytes: u64,
+}
+
+/// The readiness of `fd` for reading (`FD_READ`) or writing (`FD_WRITE`).
+fn fd_event(ctx: &WasiCtx, userdata: u64, fd: u32, kind: u8) -> Event {
+    let ready = |nbytes: u64| Event { userdata, error: Errno::Success, kind, nbytes };
+    let failed = |error: Errno| Event { userdata, error, kind, nbytes: 0 };
+    let Ok(descriptor) = ctx.fds.get(fd) else { return failed(Errno::BadF) };
+    let reading = kind == eventtype::FD_READ;
+    match (&descriptor.kind, reading) {
+        (Kind::Stdin, true) => ready(ctx.stdin.len().saturating_sub(ctx.stdin_position) as u64),
+        (Kind::Stdout | Kind::Stderr, false) => ready(0),
+        (Kind::File { ino, position }, true) => {
+            let size = ctx.fs.stat(*ino).map(|stat| stat.size).unwrap_or(0);
+            ready(size.saturating_sub(*position))
+        }
+        (Kind::File { .. }, false) => ready(0),
+        (Kind::Dir { .. }, _) => failed(Errno::BadF),
+        _ => failed(Errno::BadF),
+    }
+}
+
+/// A clock subscription's deadline on the monotonic clock.
+fn deadline(ctx: &mut WasiCtx, id: u32, timeout: u64, flags: u16, now: u64) -> Result<u64, Errno> {
+    let clock_now = clock::now(ctx, id)?;
+    if flags & subclockflags::ABSTIME == 0 {
+        return Ok(now.saturating_add(timeout));
+    }
+    Ok(match id {
+        clockid::MONOTONIC => timeout,
+        _ => now.saturating_add(timeout.saturating_sub(clock_now)),
+    })
+}
+
+pub fn poll_oneoff(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, input: u32, output: u32, count: u32, nevents: u32) -> Result<(), Errno> {
+    if count == 0 {
+        return Err(Errno::Inval);
+    }
+    memory.check(input, count.checked_mul(SUBSCRIPTION_SIZE).ok_or(Errno::Fault)?)?;
+    memory.check(output, count.checked_mul(EVENT_SIZE).ok_or(Errno::Fault)?)?;
+    memory.check(nevents, 4)?;
+
+    let now = ctx.system.monotonic_ns();
+    let mut events = Vec::new();
+    let mut timers: Vec<(u64, u64)> = Vec::new();
+    for index in 0..count {
+        let sub = input + index * SUBSCRIPTION_SIZE;
+        let userdata = memory.read_u64(sub)?;
+        let kind = memory.read_u8(sub + 8)?;
+        match kind {
+            eventtype::CLOCK => {
+                let id = memory.read_u32(sub + 16)?;
+                let timeout = memory.read_u64(sub + 24)?;
+                let flags = memory.read_u16(sub + 40)?;
+                match deadline(ctx, id, timeout, flags, now) {
+                    Ok(deadline) => timers.push((deadline, userdata)),
+                    Err(error) => events.push(Event { userdata, error, kind, nbytes: 0 }),
+                }
+            }
+            eventtype::FD_READ | eventtype::FD_WRITE => {
+                let fd = memory.read_u32(sub + 16)?;
+                events.push(fd_event(ctx, userdata, fd, kind));
+            }
+            _ => return Err(Errno::Inval),
+        }
+    }
+
+    let mut fired_by = now;
+    if events.is_empty()
+        && let Some(earliest) = timers.iter().map(|&(deadline, _)| deadline).min()
+    {
+        if earliest > now {
+            ctx.system.sleep_until(earliest);
+        }
+        fired_by = ctx.system.monotonic_ns().max(earliest);
+    }
+    for &(deadline, userdata) in &timers {
+        if deadline <= fired_by {
+            events.push(Event { userdata, error: Errno::Success, kind: eventtype::CLOCK, nbytes: 0 });
+        }
+    }
+
+    for (index, event) in (0u32..).zip(&events) {
+        let mut bytes = [0u8; EVENT_SIZE as usize];
+        bytes[0..8].copy_from_slice(&event.userdata.to_le_bytes());
+        bytes[8..10].copy_from_slice(&event.error.code().to_le_bytes());
+        bytes[10] = event.kind;
+        bytes[16..24].copy_from_slice(&event.nbytes.to_le_bytes());
+        memory.write(output + index * EVENT_SIZE, &bytes)?;
+    }
+    memory.write_u32(nevents, events.len() as u32)
+}

@@ -1,0 +1,343 @@
+//! `WasiCtx`, one program's WASI state (arguments, environment, stdin, descriptors,
+//! the in-memory filesystem, the embedder's `System`), and the builder that makes it.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::abi::{fdflags, rights};
+use crate::errno::Errno;
+use crate::fd_table::{Descriptor, FdTable, Kind};
+use crate::fs::{Filesystem, Ino, Last, resolve};
+use crate::system::System;
+
+/// The default largest size of one file in the in-memory filesystem.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 1 << 30;
+
+/// Why a [`WasiCtxBuilder`] could not build a context.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BuildError {
+    /// Argument `index` contains a NUL byte (arguments are passed NUL-terminated).
+    NulInArgument { index: usize },
+    /// Environment entry `index` contains a NUL byte.
+    NulInEnvironment { index: usize },
+    /// Environment entry `index` is not of the form `KEY=VALUE`.
+    EnvironmentWithoutEquals { index: usize },
+    /// A preopen's guest path is empty or contains a NUL byte.
+    InvalidPreopenName { name: Vec<u8> },
+    /// A file path of preopen `preopen` is absolute, empty, or has a `.`/`..` component.
+    InvalidFilePath { preopen: Vec<u8>, path: Vec<u8> },
+    /// Two paths of preopen `preopen` clash (`a` given as both a file and a directory).
+    ConflictingPath { preopen: Vec<u8>, path: Vec<u8> },
+    /// A file is larger than the configured maximum file size.
+    FileTooLarge { preopen: Vec<u8>, path: Vec<u8> },
+    /// More preopens than there are descriptors.
+    TooManyPreopens,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let show = |bytes: &[u8]| alloc::string::String::from_utf8_lossy(bytes).into_owned();
+        match self {
+            BuildError::NulInArgument { index } => write!(f, "argument {index} contains a NUL byte"),
+            BuildError::NulInEnvironment { index } => write!(f, "environment entry {index} contains a NUL byte"),
+            BuildError::EnvironmentWithoutEquals { index } => write!(f, "environment entry {index} is not KEY=VALUE"),
+            BuildError::InvalidPreopenName { name } => write!(f, "invalid preopen name {:?}", show(name)),
+            BuildError::InvalidFilePath { preopen, path } => {
+                write!(f, "invalid path {:?} in preopen {:?}", show(path), show(preopen))
+            }
+            BuildError::ConflictingPath { preopen, path } => {
+                write!(f, "path {:?} in preopen {:?} is both a file and a directory", show(path), show(preopen))
+            }
+            BuildError::FileTooLarge { preopen, path } => {
+                write!(f, "file {:?} in preopen {:?} is larger than the maximum file size", show(path), show(preopen))
+            }
+            BuildError::TooManyPreopens => f.write_str("too many preopened directories"),
+        }
+    }
+}
+
+/// One preopened directory as given to the builder.
+struct PreopenSpec {
+    guest_path: Vec<u8>,
+    /// `(relative path, contents)`; a path ending in `/` is an (empty) directory.
+    files: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Builds a [`WasiCtx`].
+pub struct WasiCtxBuilder {
+    system: Box<dyn System>,
+    args: Vec<Vec<u8>>,
+    env: Vec<Vec<u8>>,
+    stdin: Vec<u8>,
+    preopens: Vec<PreopenSpec>,
+    max_file_size: u64,
+}
+
+impl WasiCtxBuilder {
+    /// A builder for a program with no arguments, environment, stdin or preopens.
+    pub fn new(system: Box<dyn System>) -> Self {
+        Self {
+            system,
+            args: Vec::new(),
+            env: Vec::new(),
+            stdin: Vec::new(),
+            preopens: Vec::new(),
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+        }
+    }
+
+    /// Appends one argument (the first is the program name, `argv[0]`).
+    pub fn arg(mut self, arg: impl Into<Vec<u8>>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Appends arguments (the first overall is `argv[0]`).
+    pub fn args<A: Into<Vec<u8>>>(mut self, args: impl IntoIterator<Item = A>) -> Self {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Appends one `KEY=VALUE` environment entry.
+    pub fn env(mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Self {
+        let mut entry = key.as_ref().to_vec();
+        entry.push(b'=');
+        entry.extend_from_slice(value.as_ref());
+        self.env.push(entry);
+        self
+    }
+
+    /// Appends environment entries, each already `KEY=VALUE`.
+    pub fn envs<E: Into<Vec<u8>>>(mut self, entries: impl IntoIterator<Item = E>) -> Self {
+        self.env.extend(entries.into_iter().map(Into::into));
+        self
+    }
+
+    /// What the program reads from fd 0 (then end of file).
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = bytes.into();
+        self
+    }
+
+    /// Preopens a directory the guest sees as `guest_path` (like `/data` or `.`),
+    /// holding `files`: `(relative path, contents)` pairs; intermediate directories
+    /// are made as needed and a path ending in `/` makes an empty directory. The
+    /// guest may change the tree; the embedder's copies are never touched.
+    pub fn preopen_dir<P: AsRef<[u8]>>(
+        mut self,
+        guest_path: impl Into<Vec<u8>>,
+        files: impl IntoIterator<Item = (P, Vec<u8>)>,
+    ) -> Self {
+        let files = files.into_iter().map(|(path, bytes)| (path.as_ref().to_vec(), bytes)).collect();
+        self.preopens.push(PreopenSpec { guest_path: guest_path.into(), files });
+        self
+    }
+
+    /// The largest size one file may reach (default [`DEFAULT_MAX_FILE_SIZE`]).
+    pub fn max_file_size(mut self, bytes: u64) -> Self {
+        self.max_file_size = bytes;
+        self
+    }
+
+    /// Checks everything and makes the context: stdio on fds 0–2, preopens from 3.
+    pub fn build(mut self) -> Result<WasiCtx, BuildError> {
+        for (index, arg) in self.args.iter().enumerate() {
+            if arg.contains(&0) {
+                return Err(BuildError::NulInArgument { index });
+            }
+        }
+        for (index, entry) in self.env.iter().enumerate() {
+            if entry.contains(&0) {
+                return Err(BuildError::NulInEnvironment { index });
+            }
+            if !entry.contains(&b'=') {
+                return Err(BuildError::EnvironmentWithoutEquals { index });
+            }
+        }
+        let now = self.system.realtime_ns();
+        let start_ns = self.system.monotonic_ns();
+        let mut fs = Filesystem::new(self.max_file_size);
+        let mut fds = FdTable::new();
+        for kind in [Kind::Stdin, Kind::Stdout, Kind::Stderr] {
+            fds.insert(Descriptor::stdio(kind)).map_err(|_| BuildError::TooManyPreopens)?;
+        }
+        let mut preopens = Vec::with_capacity(self.preopens.len());
+        for spec in self.preopens {
+            if spec.guest_path.is_empty() || spec.guest_path.contains(&0) {
+                return Err(BuildError::InvalidPreopenName { name: spec.guest_path });
+            }
+            let root = fs.new_root(now);
+            for (path, bytes) in &spec.files {
+                populate(&mut fs, root, path, bytes, now).map_err(|error| {
+                    let (preopen, path) = (spec.guest_path.clone(), path.clone());
+                    match error {
+                        PopulateError::Invalid => BuildError::InvalidFilePath { preopen, path },
+                        PopulateError::Conflict => BuildError::ConflictingPath { preopen, path },
+                        PopulateError::TooLarge => BuildError::FileTooLarge { preopen, path },
+                    }
+                })?;
+            }
+            fs.hold(root);
+            let descriptor = Descriptor {
+                kind: Kind::Dir { ino: root, preopen: Some(spec.guest_path.clone()) },
+                flags: 0,
+                rights_base: rights::DIRECTORY,
+                rights_inheriting: rights::DIRECTORY | rights::FILE,
+            };
+            fds.insert(descriptor).map_err(|_| BuildError::TooManyPreopens)?;
+            preopens.push((spec.guest_path, root));
+        }
+        Ok(WasiCtx {
+            args: self.args,
+            env: self.env,
+            stdin: self.stdin,
+            stdin_position: 0,
+            fds,
+            fs,
+            preopens,
+            system: self.system,
+            start_ns,
+        })
+    }
+}
+
+enum PopulateError {
+    Invalid,
+    Conflict,
+    TooLarge,
+}
+
+/// Adds the file (or, with a trailing `/`, directory) `path` below `root`.
+fn populate(fs: &mut Filesystem, root: Ino, path: &[u8], bytes: &[u8], now: u64) -> Result<(), PopulateError> {
+    if path.is_empty() || path[0] == b'/' || path.contains(&0) {
+        return Err(PopulateError::Invalid);
+    }
+    let is_dir = path.ends_with(b"/");
+    let components: Vec<&[u8]> = path.split(|&byte| byte == b'/').filter(|c| !c.is_empty()).collect();
+    if components.iter().any(|c| *c == b"." || *c == b"..") {
+        return Err(PopulateError::Invalid);
+    }
+    let Some((last, parents)) = components.split_last() else { return Err(PopulateError::Invalid) };
+    let mut dir = root;
+    for &name in parents {
+        dir = match fs.lookup(dir, name).map_err(|_| PopulateError::Conflict)? {
+            Some(existing) if fs.is_dir(existing) => existing,
+            Some(_) => return Err(PopulateError::Conflict),
+            None => fs.create_dir(dir, name, now).map_err(|_| PopulateError::Conflict)?,
+        };
+    }
+    let existing = fs.lookup(dir, last).map_err(|_| PopulateError::Conflict)?;
+    if is_dir {
+        return match existing {
+            Some(ino) if fs.is_dir(ino) => Ok(()),
+            Some(_) => Err(PopulateError::Conflict),
+            None => fs.create_dir(dir, last, now).map(|_| ()).map_err(|_| PopulateError::Conflict),
+        };
+    }
+    let file = match existing {
+        Some(ino) if fs.is_dir(ino) => return Err(PopulateError::Conflict),
+        Some(ino) => ino,
+        None => fs.create_file(dir, last, now).map_err(|_| PopulateError::Conflict)?,
+    };
+    fs.set_size(file, 0, None).map_err(|_| PopulateError::Conflict)?;
+    fs.write(file, 0, bytes, now).map_err(|error| match error {
+        Errno::FBig | Errno::NoSpc => PopulateError::TooLarge,
+        _ => PopulateError::Conflict,
+    })
+}
+
+/// One program's WASI state.
+pub struct WasiCtx {
+    pub(crate) args: Vec<Vec<u8>>,
+    pub(crate) env: Vec<Vec<u8>>,
+    pub(crate) stdin: Vec<u8>,
+    pub(crate) stdin_position: usize,
+    pub(crate) fds: FdTable,
+    pub(crate) fs: Filesystem,
+    /// Every preopen's guest path and root, kept even if the guest closes its fd.
+    pub(crate) preopens: Vec<(Vec<u8>, Ino)>,
+    pub(crate) system: Box<dyn System>,
+    /// The monotonic clock when the context was built (the CPU-time clocks' origin).
+    pub(crate) start_ns: u64,
+}
+
+impl WasiCtx {
+    /// Starts building a context around the embedder's `system`.
+    pub fn builder(system: Box<dyn System>) -> WasiCtxBuilder {
+        WasiCtxBuilder::new(system)
+    }
+
+    /// The embedder's system services.
+    pub fn system_mut(&mut self) -> &mut dyn System {
+        &mut *self.system
+    }
+
+    /// The current contents of the file at guest path `path` (like `/data/out.txt`),
+    /// resolved through the preopens: how the embedder sees what the guest wrote.
+    pub fn file(&self, path: &[u8]) -> Option<&[u8]> {
+        let ino = self.find(path)?;
+        self.fs.file(ino).ok()
+    }
+
+    /// The names in the directory at guest path `path`, in byte order.
+    pub fn dir_entries(&self, path: &[u8]) -> Option<Vec<Vec<u8>>> {
+        let ino = self.find(path)?;
+        Some(self.fs.dir(ino).ok()?.entries.keys().cloned().collect())
+    }
+
+    fn find(&self, path: &[u8]) -> Option<Ino> {
+        self.preopens.iter().find_map(|(guest_path, root)| {
+            let prefix = guest_path.strip_suffix(b"/").unwrap_or(guest_path);
+            let rest: &[u8] = if prefix == b"." && !path.starts_with(b"/") {
+                path
+            } else {
+                match path.strip_prefix(prefix)? {
+                    [] | [b'/'] => b".",
+                    [b'/', rest @ ..] => rest,
+                    _ => return None,
+                }
+            };
+            let lookup = resolve(&self.fs, *root, rest).ok()?;
+            match lookup.last {
+                Last::Dot(ino) => Some(ino),
+                Last::Name(_) => lookup.existing(&self.fs).ok(),
+            }
+        })
+    }
+
+    /// Opens `descriptor` on its node (keeping the node alive) and returns its number.
+    pub(crate) fn open_descriptor(&mut self, descriptor: Descriptor) -> Result<u32, Errno> {
+        let ino = descriptor.ino();
+        let fd = self.fds.insert(descriptor)?;
+        if let Some(ino) = ino {
+            self.fs.hold(ino);
+        }
+        Ok(fd)
+    }
+
+    /// Lets go of a descriptor removed from the table.
+    pub(crate) fn drop_descriptor(&mut self, descriptor: Descriptor) {
+        if let Some(ino) = descriptor.ino() {
+            self.fs.release(ino);
+        }
+    }
+
+    /// Current realtime, for file timestamps.
+    pub(crate) fn now(&mut self) -> u64 {
+        self.system.realtime_ns()
+    }
+
+    /// The directory node behind descriptor `fd` (`ENOTDIR` if it is not one).
+    pub(crate) fn dir_fd(&self, fd: u32) -> Result<Ino, Errno> {
+        match self.fds.get(fd)?.kind {
+            Kind::Dir { ino, .. } => Ok(ino),
+            _ => Err(Errno::NotDir),
+        }
+    }
+
+    /// Whether `flags` are valid `fdflags`.
+    pub(crate) fn check_fdflags(flags: u16) -> Result<(), Errno> {
+        if flags & !fdflags::ALL != 0 { Err(Errno::Inval) } else { Ok(()) }
+    }
+}
