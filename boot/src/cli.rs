@@ -57,6 +57,9 @@ pub enum Command {
         /// Instantiate a library first and satisfy imports from module NAME with its exports.
         #[arg(long = "preload", value_name = "NAME=PATH")]
         preloads: Vec<String>,
+        /// Run another program concurrently, as its own task: "FILE ARG...".
+        #[arg(long = "task", value_name = "FILE ARGS")]
+        tasks: Vec<String>,
         /// Arguments passed to the program (after `--`).
         #[arg(last = true)]
         args: Vec<String>,
@@ -179,6 +182,9 @@ fn run_program(vm: &VmArgs, spec: &crate::run::RunSpec) -> Result<u8> {
     let initrd = write_initrd(&files)?;
     let mut config = vm.config(kernel, run_cmdline(), Some(initrd.clone()))?;
     config.program_output = true;
+    // `--timeout` is each task's budget inside the VM (it traps with Interrupt); the
+    // wall clock only backs it up, generously, in case the kernel itself hangs.
+    config.timeout = config.timeout.map(|budget| budget * 3 + std::time::Duration::from_secs(60));
     let sink = if vm.verbose { ConsoleSink::Stderr } else { ConsoleSink::Capture };
     let result = config.run(sink);
     let _ = std::fs::remove_file(&initrd);
@@ -218,7 +224,17 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             };
             run_program(&cli.vm, &spec)
         }
-        Some(Command::Run { wasm, env, dirs, fuel, preloads, args }) => {
+        Some(Command::Run { wasm, env, dirs, fuel, preloads, tasks, args }) => {
+            let extra_tasks = tasks
+                .iter()
+                .map(|task| {
+                    let mut words = task.split_whitespace();
+                    let file = words.next().with_context(|| "--task needs a file".to_string())?;
+                    let bytes = std::fs::read(file).with_context(|| format!("reading {file}"))?;
+                    let name = std::path::Path::new(file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    Ok((name, bytes, words.map(String::from).collect()))
+                })
+                .collect::<Result<Vec<_>>>()?;
             let bytes = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
             let spec = crate::run::RunSpec {
                 wasm_name: wasm.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "app.wasm".into()),
@@ -229,6 +245,8 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
                 preloads: preloads.iter().map(|p| crate::run::parse_preload(p)).collect::<Result<_>>()?,
                 fuel,
                 stdin: crate::run::captured_stdin()?,
+                extra_tasks,
+                timeout_ms: cli.vm.timeout.map(|s| (s * 1000.0) as u64),
             };
             run_program(&cli.vm, &spec)
         }

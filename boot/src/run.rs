@@ -22,18 +22,55 @@ pub struct RunSpec {
     pub fuel: Option<u64>,
     /// Bytes for the program's stdin (then EOF), if any.
     pub stdin: Option<Vec<u8>>,
+    /// More programs to run concurrently: (file name, bytes, arguments).
+    pub extra_tasks: Vec<(String, Vec<u8>, Vec<String>)>,
+    /// Per-task budget: past it the task traps with Interrupt.
+    pub timeout_ms: Option<u64>,
 }
 
 /// The files of the initrd for `spec`.
 pub fn initrd_files(spec: &RunSpec) -> Result<Vec<(String, Vec<u8>)>> {
     let mut files = Vec::new();
     let mut manifest = ManifestWriter::new();
-    let program = format!("app/{}", spec.wasm_name);
-    files.push((program.clone(), spec.wasm.clone()));
+    if let Some(ms) = spec.timeout_ms {
+        manifest.push(Record::TimeoutMs(ms)).map_err(|_| anyhow::anyhow!("timeout"))?;
+    }
+    let several = !spec.extra_tasks.is_empty();
+    let mut tasks = vec![(spec.wasm_name.clone(), spec.wasm.clone(), spec.args.clone())];
+    tasks.extend(spec.extra_tasks.iter().cloned());
+    let mut names = std::collections::HashSet::new();
+    for (index, (wasm_name, wasm, args)) in tasks.iter().enumerate() {
+        // Task names double as output prefixes: make repeated file names distinct.
+        let name = if names.insert(wasm_name.clone()) { wasm_name.clone() } else { format!("{wasm_name}#{index}") };
+        names.insert(name.clone());
+        task_records(&mut manifest, &mut files, spec, several.then_some(name.as_str()), index, wasm_name, wasm, args)?;
+    }
+    files.push((wasmetal_initrd::manifest::MANIFEST_PATH.to_string(), manifest.finish()));
+    Ok(files)
+}
+
+/// The manifest records and files of one task; options other than the program and its
+/// arguments are shared by all tasks.
+#[allow(clippy::too_many_arguments, reason = "one call site, all parts of one task")]
+fn task_records(
+    manifest: &mut ManifestWriter,
+    files: &mut Vec<(String, Vec<u8>)>,
+    spec: &RunSpec,
+    task: Option<&str>,
+    index: usize,
+    wasm_name: &str,
+    wasm: &[u8],
+    args: &[String],
+) -> Result<()> {
     let bad = |what: &str| anyhow::anyhow!("{what} contains a NUL byte");
+    if let Some(task) = task {
+        manifest.push(Record::Task(task)).map_err(|_| bad("a task name"))?;
+    }
+    let program = format!("app/{index}/{wasm_name}");
+    files.push((program.clone(), wasm.to_vec()));
     manifest.push(Record::Program(&program)).map_err(|_| bad("the program name"))?;
-    manifest.push(Record::Arg(&spec.wasm_name)).map_err(|_| bad("the program name"))?;
-    for arg in &spec.args {
+    manifest.push(Record::Arg(wasm_name)).map_err(|_| bad("the program name"))?;
+    for arg in args {
         manifest.push(Record::Arg(arg)).map_err(|_| bad("an argument"))?;
     }
     for var in &spec.env {
@@ -42,29 +79,35 @@ pub fn initrd_files(spec: &RunSpec) -> Result<Vec<(String, Vec<u8>)>> {
         }
         manifest.push(Record::Env(var)).map_err(|_| bad("an environment variable"))?;
     }
-    for (index, (host, guest)) in spec.dirs.iter().enumerate() {
-        manifest.push(Record::Dir { index: index as u32, guest }).map_err(|_| bad("a directory name"))?;
-        for (relative, bytes) in read_tree(host)? {
-            files.push((format!("fs/{index}/{relative}"), bytes));
+    for (dir, (host, guest)) in spec.dirs.iter().enumerate() {
+        manifest.push(Record::Dir { index: dir as u32, guest }).map_err(|_| bad("a directory name"))?;
+        if index == 0 {
+            for (relative, bytes) in read_tree(host)? {
+                files.push((format!("fs/{dir}/{relative}"), bytes));
+            }
         }
     }
     for (name, bytes) in &spec.preloads {
         let path = format!("preload/{name}.wasm");
-        files.push((path.clone(), bytes.clone()));
+        if index == 0 {
+            files.push((path.clone(), bytes.clone()));
+        }
         manifest.push(Record::Preload { name, path: &path }).map_err(|_| bad("a preload name"))?;
     }
     if let Some(fuel) = spec.fuel {
         manifest.push(Record::Fuel(fuel)).map_err(|_| bad("fuel"))?;
     }
-    if let Some(stdin) = &spec.stdin {
+    if let Some(stdin) = &spec.stdin
+        && index == 0
+    {
         files.push((STDIN_PATH.to_string(), stdin.clone()));
         manifest.push(Record::Stdin(STDIN_PATH)).map_err(|_| bad("stdin"))?;
     }
-    files.push((wasmetal_initrd::manifest::MANIFEST_PATH.to_string(), manifest.finish()));
-    Ok(files)
+    Ok(())
 }
 
-/// Every regular file under `root`, with its path relative to `root` ('/'-separated).
+/// Every regular file under `root`, with its path relative to `root` ('/'-separated),
+/// plus every directory as `path/` with no bytes (so empty directories survive).
 fn read_tree(root: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     let mut files = Vec::new();
     let mut pending = vec![root.to_path_buf()];
@@ -73,6 +116,8 @@ fn read_tree(root: &Path) -> Result<Vec<(String, Vec<u8>)>> {
         for entry in entries {
             let path = entry?.path();
             if path.is_dir() {
+                let relative = path.strip_prefix(root).expect("under root").to_string_lossy().replace('\\', "/");
+                files.push((format!("{relative}/"), Vec::new()));
                 pending.push(path);
             } else if path.is_file() {
                 let relative = path.strip_prefix(root).expect("under root").to_string_lossy().replace('\\', "/");

@@ -4,6 +4,8 @@
 //! run with `--kernel`, so the many runs do not each invoke cargo. Nothing here skips:
 //! when QEMU or the kernel build is missing, the run fails with the launcher's message.
 
+pub mod programs;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;

@@ -27,13 +27,26 @@ pub fn cpu_features(features: &wasmetal_arch::cpu::CpuFeatures, avx_enabled: boo
     }
 }
 
+/// Stack wasm may use, as Wasmtime allows by default: a program that recurses without
+/// bound gets the same `call stack exhausted` trap it would get there.
+const MAX_WASM_STACK: u64 = 512 * 1024;
+
+/// Physical memory kept back from linear memories (page tables, task stacks, code).
+const MEMORY_RESERVE: u64 = 32 << 20;
+
 /// A configuration for this kernel; callers adjust features and limits.
+///
+/// Linear memories are demand-paged, so their size is capped by the free physical
+/// memory at the time: growing past it fails cleanly (`memory.grow` returns -1)
+/// instead of faulting later for want of a frame.
 pub fn config(cpu: CpuFeatures) -> Config {
+    let free = crate::memory::frames::with(|frames| frames.stats().free_frames) * crate::memory::layout::PAGE_SIZE;
     let mut config = Config::new();
     config
         .platform(&KERNEL_PLATFORM)
         .cpu_features(cpu)
-        .max_wasm_stack((WASM_STACK_BYTES - HOST_STACK_RESERVE) as usize);
+        .max_memory_bytes(free.saturating_sub(MEMORY_RESERVE).max(1 << 20))
+        .max_wasm_stack(MAX_WASM_STACK.min(WASM_STACK_BYTES - HOST_STACK_RESERVE) as usize);
     config
 }
 

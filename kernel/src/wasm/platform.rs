@@ -109,6 +109,10 @@ impl Platform for KernelPlatform {
         ACTIVATION.store(activation, Ordering::Relaxed);
     }
 
+    fn yield_now(&self) {
+        crate::sched::yield_now();
+    }
+
     fn init_trap_handling(&self) -> Result<(), PlatformError> {
         // The IDT is always installed; `interrupts.rs` routes wasm faults to the runtime.
         Ok(())

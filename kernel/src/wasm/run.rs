@@ -201,11 +201,15 @@ fn run_task(engine: &Engine, initrd: &[u8], task: TaskSpec, prefix: Option<Strin
     }
     // A slice is one tick; past the timeout budget the task traps with Interrupt.
     let mut used_ticks = 0u64;
+    let task_name = name.clone();
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_| {
         used_ticks += 1;
         match timeout_ticks {
-            Some(budget) if used_ticks >= budget => Err(Error::msg("timeout")),
+            Some(budget) if used_ticks >= budget => {
+                log!("run: {task_name} interrupted after {used_ticks} ticks (budget {budget})");
+                Err(Error::msg("timeout"))
+            }
             _ => Ok(UpdateDeadline::Yield(1)),
         }
     });

@@ -1,0 +1,216 @@
+//! Real WASI programs (Rust std, wasm32-wasip1) run as unikernel workloads through the
+//! launcher: stdout, stderr and exit codes as a WASI runtime gives them.
+
+use wasmetal_tests::Launcher;
+use wasmetal_tests::programs::program;
+
+fn launcher() -> Launcher {
+    Launcher::new(env!("CARGO_BIN_EXE_wasmetal-under-test"))
+}
+
+/// Runs test program `name` with launcher options `options` and program `args`.
+fn run(name: &str, options: &[&str], args: &[&str]) -> wasmetal_tests::Run {
+    let wasm = program(name);
+    let mut all: Vec<String> = vec!["--timeout".into(), "300".into(), "run".into(), wasm.display().to_string()];
+    all.extend(options.iter().map(|s| s.to_string()));
+    all.push("--".into());
+    all.extend(args.iter().map(|s| s.to_string()));
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    launcher().run(&all)
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+#[test]
+fn hello_world() {
+    let run = run("hello", &[], &[]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "hello, world\n", "{run}");
+    assert_eq!(run.stderr, "", "{run}");
+}
+
+#[test]
+fn arguments_and_environment() {
+    let run = run("echo_args", &["--env", "A=1", "--env", "PATH_LIKE=/x:/y", "--env", "EMPTY="], &["one", "two words", "ünïcode", ""]);
+    run.expect_code(0);
+    assert_eq!(
+        run.stdout,
+        "arg 0: echo_args.wasm\narg 1: one\narg 2: two words\narg 3: ünïcode\narg 4: \nenv A=1\nenv PATH_LIKE=/x:/y\nenv EMPTY=\n",
+        "{run}"
+    );
+}
+
+#[test]
+fn files_in_a_preopened_directory_stay_in_the_vm() {
+    let dir = std::env::temp_dir().join(format!("wasmetal-files-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("keep")).unwrap();
+    std::fs::write(dir.join("input.txt"), "some input\n").unwrap();
+    let spec = format!("{}::/data", dir.display());
+    let run = run("files", &["--dir", &spec], &[]);
+    let host_input = std::fs::read_to_string(dir.join("input.txt")).unwrap();
+    let host_result_exists = dir.join("result.txt").exists();
+    std::fs::remove_dir_all(&dir).unwrap();
+    run.expect_code(0);
+    assert_eq!(run.stderr, "", "{run}");
+    assert_eq!(
+        run.stdout,
+        "input: some input\nread back:\nfirst line\nsecond line\nsize: 23\nat 6: line\nwrite to read-only fails: true\n\
+         old name exists: false\nout: [\"nested/\"]\nnested: [\"moved.txt\"]\ndata: [\"input.txt\", \"keep/\", \"out/\"]\n\
+         out after removal: []\nremove non-empty dir fails: true\nescape via ..: true\noutside preopens: true\nmissing file: Err(NotFound)\n\
+         copy: \"some input\\n\"\ncreate_new on existing: Err(AlreadyExists)\nafter set_len: 4 bytes, file: true\n\
+         modified after 2020: true\nrelative to cwd: Ok(11)\nis_dir: true true\n",
+        "{run}"
+    );
+    assert_eq!(host_input, "some input\n");
+    assert!(!host_result_exists, "the guest's write reached the host");
+}
+
+#[test]
+fn exit_codes_become_the_launchers() {
+    for code in ["0", "7", "200", "255"] {
+        let run = run("exit_code", &[], &[code]);
+        run.expect_code(code.parse().unwrap());
+        assert_eq!(run.stdout, format!("exiting with {code}\n"), "{run}");
+    }
+}
+
+#[test]
+fn a_panic_is_a_trap_with_message_and_backtrace() {
+    let run = run("panic", &[], &[]);
+    run.expect_code(134);
+    assert_eq!(run.stdout, "about to panic\n", "{run}");
+    assert!(run.stderr.contains("panicked at src/bin/panic.rs:6:9:\nboom: no numbers given"), "{run}");
+    assert!(run.stderr.contains("wasm trap: unreachable"), "{run}");
+    assert!(run.stderr.contains("wasm backtrace:"), "{run}");
+}
+
+#[test]
+fn heavy_allocation_grows_memory_to_hundreds_of_mib() {
+    let run = run("alloc_heavy", &[], &[]);
+    run.expect_code(0);
+    let mut bytes = Vec::new();
+    for index in 0..300usize {
+        for page in 0..256usize {
+            bytes.push((index as u8).wrapping_mul(31).wrapping_add(page as u8));
+        }
+    }
+    assert_eq!(run.stdout, format!("allocated 300 MiB, checksum {:016x}\n", fnv1a(&bytes)), "{run}");
+}
+
+#[test]
+fn guest_out_of_memory_is_a_clean_trap() {
+    // 300 MiB cannot fit a 256 MiB guest: the allocation fails inside the program.
+    let wasm = program("alloc_heavy");
+    let wasm = wasm.display().to_string();
+    let run = launcher().run(&["--memory", "256", "--timeout", "300", "run", &wasm]);
+    run.expect_code(134);
+    assert!(run.stderr.contains("memory allocation of") || run.stderr.contains("wasm trap"), "{run}");
+}
+
+#[test]
+fn recursion_depth_and_stack_overflow() {
+    let run1 = run("recursion", &[], &["5000"]);
+    run1.expect_code(0);
+    assert_eq!(run1.stdout, "depth 5000\n", "{run1}");
+    let run2 = run("recursion", &[], &["100000000"]);
+    run2.expect_code(134);
+    assert!(run2.stderr.contains("wasm trap: call stack exhausted"), "{run2}");
+}
+
+#[test]
+fn clocks_and_sleep() {
+    let run = run("clocks", &[], &[]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "realtime after 2020: true\nslept at least 50 ms: true\nrealtime advanced: true\n", "{run}");
+}
+
+#[test]
+fn random_bytes() {
+    let first = run("random", &[], &[]);
+    first.expect_code(0);
+    let second = run("random", &[], &[]);
+    let lines: Vec<&str> = first.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{first}");
+    assert_eq!(lines[0].len(), 64);
+    assert!(lines[0].bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(lines[1], "nonzero: true");
+    assert_ne!(first.stdout, second.stdout, "two runs produced the same random bytes");
+}
+
+#[test]
+fn stdin_reaches_the_program_then_eof() {
+    let input: Vec<u8> = (0..200_003u32).map(|i| (i * 7 % 256) as u8).collect();
+    let wasm = program("stdin").display().to_string();
+    let run = launcher().run_with_stdin(&["--timeout", "300", "run", &wasm], Some(&input));
+    run.expect_code(0);
+    assert_eq!(run.stdout, format!("200003 bytes, fnv1a {:016x}\n", fnv1a(&input)), "{run}");
+}
+
+#[test]
+fn a_malformed_module_is_a_load_error() {
+    let path = std::env::temp_dir().join(format!("wasmetal-bad-{}.wasm", std::process::id()));
+    std::fs::write(&path, b"\0asm\x01\0\0\0\x01\x05garbage").unwrap();
+    let run = launcher().run(&["--timeout", "300", "run", &path.display().to_string()]);
+    std::fs::remove_file(&path).unwrap();
+    run.expect_code(1);
+    assert!(run.stderr.contains("failed to compile") && run.stderr.contains("offset"), "{run}");
+}
+
+#[test]
+fn a_missing_import_names_the_import_and_its_type() {
+    let path = std::env::temp_dir().join(format!("wasmetal-import-{}.wasm", std::process::id()));
+    let wasm = b"\0asm\x01\0\0\0\x01\x05\x01\x60\x01\x7f\x00\x02\x0c\x01\x03env\x04beep\x00\x00";
+    std::fs::write(&path, wasm).unwrap();
+    let run = launcher().run(&["--timeout", "300", "run", &path.display().to_string()]);
+    std::fs::remove_file(&path).unwrap();
+    run.expect_code(1);
+    assert!(run.stderr.contains("env::beep") && run.stderr.contains("(func (param i32))"), "{run}");
+}
+
+#[test]
+fn the_bundled_demo_is_a_wasm_program() {
+    let run = launcher().run(&["--timeout", "300"]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "Hello from WebAssembly on bare metal!\nprimes below 100000: 9592\n", "{run}");
+}
+
+#[test]
+fn two_cpu_bound_tasks_interleave() {
+    let ticker = program("ticker").display().to_string();
+    let second = format!("{ticker} 12");
+    let run = launcher().run(&["--timeout", "300", "run", &ticker, "--task", &second, "--", "12"]);
+    run.expect_code(0);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 24, "{run}");
+    let first_done = lines.iter().position(|l| l.starts_with("[ticker.wasm] tick 11")).unwrap();
+    let second_done = lines.iter().position(|l| l.starts_with("[ticker.wasm#1] tick 11")).unwrap();
+    // Both made progress before either finished.
+    assert!(lines[..first_done.min(second_done)].iter().any(|l| l.starts_with("[ticker.wasm] ")), "{run}");
+    assert!(lines[..first_done.min(second_done)].iter().any(|l| l.starts_with("[ticker.wasm#1] ")), "{run}");
+}
+
+#[test]
+fn a_timed_out_task_traps_while_the_other_finishes() {
+    let spin = program("spin").display().to_string();
+    let hello = program("ticker").display().to_string();
+    let task = format!("{hello} 3");
+    let run = launcher().run(&["--verbose", "--timeout", "1", "run", &spin, "--task", &task]);
+    run.expect_code(134);
+    assert!(run.stdout.contains("[spin.wasm] spinning"), "{run}");
+    assert!(run.stdout.contains("[ticker.wasm] tick 2"), "{run}");
+    assert!(run.stderr.contains("[spin.wasm] ") && run.stderr.contains("wasm trap: interrupt"), "{run}");
+    // Interrupted within 2 ticks of the deadline.
+    let line = run.stderr.lines().find(|l| l.contains("interrupted after")).unwrap();
+    let numbers: Vec<u64> = line.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
+    let (used, budget) = (numbers[numbers.len() - 2], numbers[numbers.len() - 1]);
+    assert!(used >= budget && used - budget <= 2, "{line}");
+}
+
+#[test]
+fn fuel_limits_a_program() {
+    let run = run("spin", &["--fuel", "5000000"], &[]);
+    run.expect_code(134);
+    assert!(run.stderr.contains("all fuel consumed"), "{run}");
+}
