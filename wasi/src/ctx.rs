@@ -77,14 +77,7 @@ pub struct WasiCtxBuilder {
 impl WasiCtxBuilder {
     /// A builder for a program with no arguments, environment, stdin or preopens.
     pub fn new(system: Box<dyn System>) -> Self {
-        Self {
-            system,
-            args: Vec::new(),
-            env: Vec::new(),
-            stdin: Vec::new(),
-            preopens: Vec::new(),
-            max_file_size: DEFAULT_MAX_FILE_SIZE,
-        }
+        Self { system, args: Vec::new(), env: Vec::new(), stdin: Vec::new(), preopens: Vec::new(), max_file_size: DEFAULT_MAX_FILE_SIZE }
     }
 
     /// Appends one argument (the first is the program name, `argv[0]`).
@@ -124,11 +117,7 @@ impl WasiCtxBuilder {
     /// holding `files`: `(relative path, contents)` pairs; intermediate directories
     /// are made as needed and a path ending in `/` makes an empty directory. The
     /// guest may change the tree; the embedder's copies are never touched.
-    pub fn preopen_dir<P: AsRef<[u8]>>(
-        mut self,
-        guest_path: impl Into<Vec<u8>>,
-        files: impl IntoIterator<Item = (P, Vec<u8>)>,
-    ) -> Self {
+    pub fn preopen_dir<P: AsRef<[u8]>>(mut self, guest_path: impl Into<Vec<u8>>, files: impl IntoIterator<Item = (P, Vec<u8>)>) -> Self {
         let files = files.into_iter().map(|(path, bytes)| (path.as_ref().to_vec(), bytes)).collect();
         self.preopens.push(PreopenSpec { guest_path: guest_path.into(), files });
         self

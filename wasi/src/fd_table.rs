@@ -19,9 +19,15 @@ pub enum Kind {
     Stdin,
     Stdout,
     Stderr,
-    File { ino: Ino, position: u64 },
+    File {
+        ino: Ino,
+        position: u64,
+    },
     /// `preopen` is the guest path it was preopened as, if it was.
-    Dir { ino: Ino, preopen: Option<Vec<u8>> },
+    Dir {
+        ino: Ino,
+        preopen: Option<Vec<u8>>,
+    },
 }
 
 /// One open descriptor.

@@ -116,6 +116,8 @@ impl<'a> GuestMemory<'a> {
     }
 
     /// The buffers of an `iovec` array of `count` entries at `ptr`, every one checked.
+    /// Their total is capped at `u32::MAX` bytes (the most a call can report as done):
+    /// buffers past that are dropped, as a short read or write.
     pub fn iovecs(&self, ptr: u32, count: u32) -> Result<Vec<Range<usize>>, Errno> {
         let array_len = count.checked_mul(IOVEC_SIZE).ok_or(Errno::Fault)?;
         self.check(ptr, array_len)?;
@@ -126,6 +128,19 @@ impl<'a> GuestMemory<'a> {
             let buf = self.read_u32(entry)?;
             let buf_len = self.read_u32(entry + 4)?;
             buffers.push(self.range(buf, buf_len)?);
+        }
+        let mut room = u32::MAX as usize;
+        let mut cut = None;
+        for (index, buffer) in buffers.iter_mut().enumerate() {
+            if buffer.len() > room {
+                buffer.end = buffer.start + room;
+                cut = Some(index + 1);
+                break;
+            }
+            room -= buffer.len();
+        }
+        if let Some(cut) = cut {
+            buffers.truncate(cut);
         }
         Ok(buffers)
     }
@@ -156,7 +171,20 @@ mod tests {
         bytes[8..12].copy_from_slice(&20u32.to_le_bytes());
         bytes[12..16].copy_from_slice(&13u32.to_le_bytes());
         let memory = GuestMemory::new(&mut bytes);
-        assert_eq!(memory.iovecs(0, 1), Ok(Vec::from([16..32])));
+        assert_eq!(memory.iovecs(0, 1), Ok(Vec::from([Range { start: 16, end: 32 }])));
         assert_eq!(memory.iovecs(0, 2), Err(Errno::Fault));
+    }
+
+    #[test]
+    fn iovec_totals_are_capped_at_u32_max() {
+        // Zeroed allocations are mapped lazily: 3 GiB here costs one touched page.
+        let mut bytes = alloc::vec![0u8; 3 << 30];
+        for entry in [0, 8] {
+            bytes[entry..entry + 4].copy_from_slice(&0u32.to_le_bytes());
+            bytes[entry + 4..entry + 8].copy_from_slice(&(3u32 << 30).to_le_bytes());
+        }
+        let memory = GuestMemory::new(&mut bytes);
+        let buffers = memory.iovecs(0, 2).unwrap();
+        assert_eq!(buffers, [0..3 << 30, 0..(u32::MAX as usize - (3 << 30))]);
     }
 }

@@ -6,20 +6,37 @@
 //! puts it in its store's data, and calls [`add_to_linker`]. Files live in an
 //! in-memory tree: the guest may change it, the host's files are never touched.
 //!
-//! ```ignore
-//! let ctx = WasiCtx::builder(Box::new(MySystem))
-//!     .args(["prog", "x"])
-//!     .env("HOME", "/data")
-//!     .preopen_dir("/data", [("input.txt", b"hi".to_vec())])
-//!     .build()?;
-//! let mut linker = Linker::new(&engine);
-//! wasmetal_wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx)?;
-//! let mut store = Store::new(&engine, ctx);
-//! let instance = linker.instantiate(&mut store, &module)?;
-//! let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
-//! match start.call(&mut store, ()) {
-//!     Ok(()) => 0,
-//!     Err(error) => error.exit_status().unwrap_or(/* a trap */ 134),
+//! ```no_run
+//! use wasmetal_runtime::{Engine, Error, Linker, Module, Store};
+//! use wasmetal_wasi::{System, WasiCtx};
+//!
+//! struct MySystem;
+//! impl System for MySystem {
+//!     fn monotonic_ns(&mut self) -> u64 { 0 }
+//!     fn realtime_ns(&mut self) -> u64 { 0 }
+//!     fn random_bytes(&mut self, buf: &mut [u8]) { buf.fill(4) }
+//!     fn write_stdout(&mut self, _bytes: &[u8]) {}
+//!     fn write_stderr(&mut self, _bytes: &[u8]) {}
+//!     fn sleep_until(&mut self, _monotonic_ns: u64) {}
+//! }
+//!
+//! fn run(engine: &Engine, wasm: &[u8]) -> Result<i32, Error> {
+//!     let ctx = WasiCtx::builder(Box::new(MySystem))
+//!         .args(["prog", "x"])
+//!         .env("HOME", "/data")
+//!         .preopen_dir("/data", [("input.txt", b"hi".to_vec())])
+//!         .build()
+//!         .map_err(Error::msg)?;
+//!     let module = Module::new(engine, wasm)?;
+//!     let mut linker = Linker::new(engine);
+//!     wasmetal_wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx)?;
+//!     let mut store = Store::new(engine, ctx);
+//!     let instance = linker.instantiate(&mut store, &module)?;
+//!     let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+//!     match start.call(&mut store, ()) {
+//!         Ok(()) => Ok(0),
+//!         Err(error) => error.exit_status().ok_or(error), // `None`: a trap or host error
+//!     }
 //! }
 //! ```
 #![no_std]

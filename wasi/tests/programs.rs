@@ -41,11 +41,7 @@ fn programs_dir() -> &'static Path {
             command.env_remove(variable);
         }
         let output = command.output().expect("running cargo to build the test programs");
-        assert!(
-            output.status.success(),
-            "building tests/programs failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert!(output.status.success(), "building tests/programs failed:\n{}", String::from_utf8_lossy(&output.stderr));
         root.join("target/programs/wasm32-wasip1/release")
     })
 }
@@ -89,9 +85,7 @@ fn hello() {
 #[test]
 fn echo_args_and_environment() {
     let (system, observed) = TestSystem::fake();
-    let builder = builder(system, &["echo_args", "one", "two words", "ünïcode", ""])
-        .env("A", "1")
-        .envs(["PATH_LIKE=/x:/y", "EMPTY="]);
+    let builder = builder(system, &["echo_args", "one", "two words", "ünïcode", ""]).env("A", "1").envs(["PATH_LIKE=/x:/y", "EMPTY="]);
     let outcome = run(&program("echo_args"), builder, &observed);
     assert_eq!(outcome.status, Status::Exit(0));
     assert_eq!(
@@ -104,8 +98,7 @@ fn echo_args_and_environment() {
 #[test]
 fn files_in_a_preopened_directory() {
     let (system, observed) = TestSystem::fake();
-    let builder = builder(system, &["files"])
-        .preopen_dir("/data", [("input.txt", b"some input\n".to_vec()), ("keep/", Vec::new())]);
+    let builder = builder(system, &["files"]).preopen_dir("/data", [("input.txt", b"some input\n".to_vec()), ("keep/", Vec::new())]);
     let outcome = run(&program("files"), builder, &observed);
     assert_eq!(outcome.stderr, "");
     assert_eq!(outcome.status, Status::Exit(0));
@@ -124,7 +117,13 @@ fn files_in_a_preopened_directory() {
          remove non-empty dir fails: true\n\
          escape via ..: true\n\
          outside preopens: true\n\
-         missing file: Err(NotFound)\n"
+         missing file: Err(NotFound)\n\
+         copy: \"some input\\n\"\n\
+         create_new on existing: Err(AlreadyExists)\n\
+         after set_len: 4 bytes, file: true\n\
+         modified after 2020: true\n\
+         relative to cwd: Ok(11)\n\
+         is_dir: true true\n"
     );
     // The guest's changes are in the context's in-memory tree.
     assert_eq!(outcome.ctx.file(b"/data/result.txt"), Some(&b"written by the guest"[..]));
@@ -192,7 +191,7 @@ fn clocks_on_a_fake_clock() {
     assert_eq!(outcome.stdout, "realtime after 2020: true\nslept at least 50 ms: true\nrealtime advanced: true\n");
     // One sleep, exactly 50 ms past the fake clock's start.
     assert_eq!(observed.sleeps(), [50_000_000]);
-    assert!(FAKE_EPOCH_NS > 1_577_836_800 * 1_000_000_000);
+    const { assert!(FAKE_EPOCH_NS > 1_577_836_800 * 1_000_000_000) };
 }
 
 #[test]

@@ -356,7 +356,14 @@ pub(crate) fn new_times(ctx: &mut WasiCtx, atim: u64, mtim: u64, flags: u32) -> 
     Ok((pick(fstflags::ATIM, fstflags::ATIM_NOW, atim), pick(fstflags::MTIM, fstflags::MTIM_NOW, mtim)))
 }
 
-pub fn fd_filestat_set_times(ctx: &mut WasiCtx, _memory: &mut GuestMemory<'_>, fd: u32, atim: u64, mtim: u64, flags: u32) -> Result<(), Errno> {
+pub fn fd_filestat_set_times(
+    ctx: &mut WasiCtx,
+    _memory: &mut GuestMemory<'_>,
+    fd: u32,
+    atim: u64,
+    mtim: u64,
+    flags: u32,
+) -> Result<(), Errno> {
     let ino = ctx.fds.get(fd)?.ino();
     let (atim, mtim) = new_times(ctx, atim, mtim, flags)?;
     match ino {
@@ -386,7 +393,15 @@ pub fn fd_prestat_dir_name(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: 
     memory.write(path, name)
 }
 
-pub fn fd_readdir(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32, buf: u32, buf_len: u32, cookie: u64, bufused: u32) -> Result<(), Errno> {
+pub fn fd_readdir(
+    ctx: &mut WasiCtx,
+    memory: &mut GuestMemory<'_>,
+    fd: u32,
+    buf: u32,
+    buf_len: u32,
+    cookie: u64,
+    bufused: u32,
+) -> Result<(), Errno> {
     let Kind::Dir { ino, .. } = ctx.fds.get(fd)?.kind else { return Err(Errno::NotDir) };
     memory.check(buf, buf_len)?;
     memory.check(bufused, 4)?;

@@ -4,6 +4,7 @@
 
 use alloc::vec::Vec;
 
+use crate::abi::layout::FILESTAT_SIZE;
 use crate::abi::{oflags, rights};
 use crate::calls::fd::{new_times, write_filestat};
 use crate::ctx::WasiCtx;
@@ -37,6 +38,7 @@ pub fn path_filestat_get(
     out: u32,
 ) -> Result<(), Errno> {
     let (dir, path) = dir_and_path(ctx, memory, fd, path, path_len)?;
+    memory.check(out, FILESTAT_SIZE)?;
     let ino = resolve(&ctx.fs, dir, &path)?.existing(&ctx.fs)?;
     let stat = ctx.fs.stat(ino)?;
     write_filestat(memory, out, &stat, 1)
@@ -88,7 +90,7 @@ pub fn path_open(
     path_len: u32,
     open_flags: u32,
     rights_base: u64,
-    rights_inheriting: u64,
+    _rights_inheriting: u64,
     fd_flags: u32,
     opened: u32,
 ) -> Result<(), Errno> {
@@ -122,7 +124,9 @@ pub fn path_open(
             kind: Kind::Dir { ino, preopen: None },
             flags: fd_flags,
             rights_base: rights_base & rights::DIRECTORY,
-            rights_inheriting: rights_inheriting & (rights::DIRECTORY | rights::FILE),
+            // Everything, whatever was asked: wasi-libc masks the rights of files it
+            // opens through this directory with these, and they are not enforced.
+            rights_inheriting: rights::DIRECTORY | rights::FILE,
         }
     } else {
         if want_dir {
@@ -131,12 +135,7 @@ pub fn path_open(
         if truncate {
             ctx.fs.set_size(ino, 0, Some(now))?;
         }
-        Descriptor {
-            kind: Kind::File { ino, position: 0 },
-            flags: fd_flags,
-            rights_base: rights_base & rights::FILE,
-            rights_inheriting: 0,
-        }
+        Descriptor { kind: Kind::File { ino, position: 0 }, flags: fd_flags, rights_base: rights_base & rights::FILE, rights_inheriting: 0 }
     };
     let new_fd = ctx.open_descriptor(descriptor)?;
     memory.write_u32(opened, new_fd)

@@ -37,7 +37,7 @@ fn fd_event(ctx: &WasiCtx, userdata: u64, fd: u32, kind: u8) -> Event {
             ready(size.saturating_sub(*position))
         }
         (Kind::File { .. }, false) => ready(0),
-        (Kind::Dir { .. }, _) => failed(Errno::BadF),
+        // Directories, and the console the wrong way round.
         _ => failed(Errno::BadF),
     }
 }
@@ -54,7 +54,14 @@ fn deadline(ctx: &mut WasiCtx, id: u32, timeout: u64, flags: u16, now: u64) -> R
     })
 }
 
-pub fn poll_oneoff(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, input: u32, output: u32, count: u32, nevents: u32) -> Result<(), Errno> {
+pub fn poll_oneoff(
+    ctx: &mut WasiCtx,
+    memory: &mut GuestMemory<'_>,
+    input: u32,
+    output: u32,
+    count: u32,
+    nevents: u32,
+) -> Result<(), Errno> {
     if count == 0 {
         return Err(Errno::Inval);
     }

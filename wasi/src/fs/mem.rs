@@ -265,15 +265,7 @@ impl Filesystem {
             NodeKind::File(data) => data.len() as u64,
             NodeKind::Dir(dir) => dir.entries.len() as u64,
         };
-        Ok(Stat {
-            ino,
-            filetype: node.filetype(),
-            nlink: node.nlink,
-            size,
-            atim: node.atim,
-            mtim: node.mtim,
-            ctim: node.ctim,
-        })
+        Ok(Stat { ino, filetype: node.filetype(), nlink: node.nlink, size, atim: node.atim, mtim: node.mtim, ctim: node.ctim })
     }
 
     /// Sets the access and/or modification times.

@@ -52,5 +52,21 @@ fn main() {
     println!("outside preopens: {}", fs::read_to_string("/etc/passwd").is_err());
     println!("missing file: {:?}", fs::read("/data/missing").map_err(|error| error.kind()));
 
+    fs::copy("/data/input.txt", "/data/copy.txt").expect("copy");
+    println!("copy: {:?}", fs::read_to_string("/data/copy.txt").expect("read copy"));
+    let exists = fs::File::create_new("/data/copy.txt").map_err(|error| error.kind());
+    println!("create_new on existing: {:?}", exists.map(|_| ()));
+    let file = fs::OpenOptions::new().write(true).open("/data/copy.txt").expect("open for write");
+    file.set_len(4).expect("set_len");
+    file.sync_all().expect("sync_all");
+    let metadata = file.metadata().expect("metadata");
+    println!("after set_len: {} bytes, file: {}", metadata.len(), metadata.is_file());
+    let modified = metadata.modified().expect("modified");
+    println!("modified after 2020: {}", modified > std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_577_836_800));
+    drop(file);
+    fs::remove_file("/data/copy.txt").expect("remove copy");
+    println!("relative to cwd: {:?}", fs::read_to_string("data/input.txt").map(|text| text.len()).map_err(|error| error.kind()));
+    println!("is_dir: {} {}", fs::metadata("/data/keep").expect("keep").is_dir(), fs::metadata("/data").expect("data").is_dir());
+
     fs::write("/data/result.txt", "written by the guest").expect("write result");
 }
