@@ -121,9 +121,15 @@ impl Memory {
         Ok(Memory { store: opaque.id, memory: pointer })
     }
 
-    fn instance<'a>(&self, store: &'a StoreOpaque) -> &'a mut MemoryInstance {
+    fn instance<'a>(&self, store: &'a StoreOpaque) -> &'a MemoryInstance {
         assert_eq!(store.id, self.store, "memory used with the wrong store");
-        // SAFETY: the memory lives as long as its store, which we were given.
+        // SAFETY: the memory lives as long as its store, which we borrow shared.
+        unsafe { &*self.memory }
+    }
+
+    fn instance_mut<'a>(&self, store: &'a mut StoreOpaque) -> &'a mut MemoryInstance {
+        assert_eq!(store.id, self.store, "memory used with the wrong store");
+        // SAFETY: the memory is owned by the store, which we borrow exclusively.
         unsafe { &mut *self.memory }
     }
 
@@ -151,23 +157,22 @@ impl Memory {
     /// The memory's bytes, mutably.
     pub fn data_mut<'a, T: 'a>(&self, store: impl Into<crate::api::store::StoreContextMut<'a, T>>) -> &'a mut [u8] {
         let context: crate::api::store::StoreContextMut<'a, T> = store.into();
-        let opaque: &'a StoreOpaque = &context.0.opaque;
-        self.instance(opaque).data_mut()
+        let opaque: &'a mut StoreOpaque = &mut context.0.opaque;
+        self.instance_mut(opaque).data_mut()
     }
 
     /// The memory's bytes and the store's host data at once (host functions need both).
     pub fn data_and_store_mut<'a, T: 'a>(&self, store: impl Into<crate::api::store::StoreContextMut<'a, T>>) -> (&'a mut [u8], &'a mut T) {
         let context: crate::api::store::StoreContextMut<'a, T> = store.into();
         let inner = context.0;
-        let opaque: &'a StoreOpaque = &inner.opaque;
-        let data = self.instance(opaque).data_mut();
+        let data = self.instance_mut(&mut inner.opaque).data_mut();
         (data, &mut inner.data)
     }
 
     /// Grows by `delta` pages; returns the old size in pages.
     pub fn grow(&self, mut store: impl AsContextMut, delta: u64) -> Result<u64> {
         let mut context = store.as_context_mut();
-        self.instance(context.opaque())
+        self.instance_mut(context.opaque())
             .grow(delta)
             .ok_or_else(|| Error::resource(format!("failed to grow memory by {delta} pages")))
     }
@@ -185,7 +190,7 @@ impl Memory {
     /// Copies bytes into the memory.
     pub fn write(&self, mut store: impl AsContextMut, offset: usize, bytes: &[u8]) -> Result<()> {
         let mut context = store.as_context_mut();
-        let data = self.instance(context.opaque()).data_mut();
+        let data = self.instance_mut(context.opaque()).data_mut();
         let end = offset.checked_add(bytes.len()).filter(|&end| end <= data.len());
         let end = end.ok_or_else(|| Error::usage("out of bounds memory write"))?;
         data[offset..end].copy_from_slice(bytes);
@@ -250,9 +255,15 @@ impl Table {
         Ok(Table { store: opaque.id, table: pointer })
     }
 
-    fn instance<'a>(&self, store: &'a StoreOpaque) -> Result<&'a mut TableInstance> {
+    fn instance<'a>(&self, store: &'a StoreOpaque) -> Result<&'a TableInstance> {
         store.check(self.store)?;
-        // SAFETY: the table lives as long as its store.
+        // SAFETY: the table lives as long as its store, which we borrow shared.
+        Ok(unsafe { &*self.table })
+    }
+
+    fn instance_mut<'a>(&self, store: &'a mut StoreOpaque) -> Result<&'a mut TableInstance> {
+        store.check(self.store)?;
+        // SAFETY: the table is owned by the store, which we borrow exclusively.
         Ok(unsafe { &mut *self.table })
     }
 
@@ -268,7 +279,7 @@ impl Table {
     pub fn get(&self, mut store: impl AsContextMut, index: u64) -> Option<Val> {
         let mut context = store.as_context_mut();
         let opaque = context.opaque();
-        let table = self.instance(opaque).ok()?;
+        let table = self.instance_mut(opaque).ok()?;
         let mut raw = table.raw(index)?;
         if raw == 0 && table.element_type() == RefType::FuncRef {
             let origin = table.lazy?;
@@ -286,18 +297,18 @@ impl Table {
     pub fn set(&self, mut store: impl AsContextMut, index: u64, value: Val) -> Result<()> {
         let mut context = store.as_context_mut();
         let opaque = context.opaque();
-        let table = self.instance(opaque)?;
-        let stored = stored_element(opaque, table.element_type(), value)?;
-        table.set_raw(index, stored).ok_or_else(|| Error::from(TrapCode::TableOutOfBounds))
+        let element = self.instance(opaque)?.element_type();
+        let stored = stored_element(opaque, element, value)?;
+        self.instance_mut(opaque)?.set_raw(index, stored).ok_or_else(|| Error::from(TrapCode::TableOutOfBounds))
     }
 
     /// Grows by `delta` elements set to `init`; returns the old size.
     pub fn grow(&self, mut store: impl AsContextMut, delta: u64, init: Val) -> Result<u64> {
         let mut context = store.as_context_mut();
         let opaque = context.opaque();
-        let table = self.instance(opaque)?;
-        let stored = stored_element(opaque, table.element_type(), init)?;
-        table.grow(delta, stored).ok_or_else(|| Error::resource(format!("failed to grow table by {delta}")))
+        let element = self.instance(opaque)?.element_type();
+        let stored = stored_element(opaque, element, init)?;
+        self.instance_mut(opaque)?.grow(delta, stored).ok_or_else(|| Error::resource(format!("failed to grow table by {delta}")))
     }
 }
 

@@ -389,10 +389,13 @@ into_func!(A 0, B 1, C 2, D 3, E 4, F2 5, G 6, H 7);
 into_func!(A 0, B 1, C 2, D 3, E 4, F2 5, G 6, H 7, I 8);
 into_func!(A 0, B 1, C 2, D 3, E 4, F2 5, G 6, H 7, I 8, J 9);
 
+/// A host function over `Val`s, shareable between stores.
+pub(crate) type DynamicHostFunc<T> = Arc<dyn Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync>;
+
 /// Turns a `Val` closure into a callback usable by the linker for any store of `T`.
 pub(crate) fn dynamic_host_callback<T: 'static>(
     ty: FuncType,
-    func: Arc<dyn Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync>,
+    func: DynamicHostFunc<T>,
 ) -> HostCallback {
     dynamic_callback(ty, move |caller, params, results| func(caller, params, results))
 }

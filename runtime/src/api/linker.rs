@@ -5,7 +5,7 @@ use hashbrown::HashMap;
 
 use crate::api::engine::Engine;
 use crate::api::externals::Extern;
-use crate::api::func::{Func, IntoFunc, dynamic_host_callback};
+use crate::api::func::{DynamicHostFunc, Func, IntoFunc, dynamic_host_callback};
 use crate::api::instance::Instance;
 use crate::api::module::Module;
 use crate::api::store::{AsContextMut, Caller};
@@ -82,7 +82,7 @@ impl<T: 'static> Linker<T> {
         ty: FuncType,
         func: impl Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync + 'static,
     ) -> Result<&mut Self> {
-        let func: Arc<dyn Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync> = Arc::new(func);
+        let func: DynamicHostFunc<T> = Arc::new(func);
         let callback_ty = ty.clone();
         let make: CallbackFactory = Arc::new(move || dynamic_host_callback(callback_ty.clone(), Arc::clone(&func)));
         self.insert(module, name, Definition::HostFunc { ty, make })?;

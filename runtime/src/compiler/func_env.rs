@@ -42,7 +42,7 @@ pub fn from_cranelift_trap(code: ir::TrapCode) -> TrapCode {
         ir::TrapCode::INTEGER_OVERFLOW => TrapCode::IntegerOverflow,
         ir::TrapCode::INTEGER_DIVISION_BY_ZERO => TrapCode::IntegerDivisionByZero,
         ir::TrapCode::BAD_CONVERSION_TO_INTEGER => TrapCode::BadConversionToInteger,
-        other => other.as_raw().get().try_into().ok().and_then(TrapCode::from_u8).unwrap_or(TrapCode::UnreachableCodeReached),
+        other => TrapCode::from_u8(other.as_raw().get()).unwrap_or(TrapCode::UnreachableCodeReached),
     }
 }
 

@@ -84,7 +84,7 @@ impl Compiler {
         let compiled = context.compile(&*self.isa, &mut control).map_err(|error| {
             Error::new(ErrorKind::Compile { func_index, message: format!("{:?}", error.inner) })
         })?;
-        while text.len() % 16 != 0 {
+        while !text.len().is_multiple_of(16) {
             text.push(0xCC);
         }
         let start = text.len() as u32;

@@ -81,9 +81,10 @@ impl HostFuncContext {
     /// # Safety
     /// `func_ref` must be a live function reference.
     pub unsafe fn of(func_ref: *const VMFuncRef) -> Option<*mut HostFuncContext> {
-        // SAFETY: every vmctx starts with a u32 magic (VMContext or host context).
-        let vmctx = unsafe { (*func_ref).vmctx };
-        let magic = unsafe { *(vmctx as *const u32) };
-        (magic == HOST_MAGIC).then_some(vmctx as *mut HostFuncContext)
+        // SAFETY: per the contract `func_ref` is live; every vmctx (a VMContext or a host
+        // context) starts with a u32 magic.
+        let magic = unsafe { *((*func_ref).vmctx as *const u32) };
+        // SAFETY: as above.
+        (magic == HOST_MAGIC).then_some(unsafe { (*func_ref).vmctx } as *mut HostFuncContext)
     }
 }

@@ -269,7 +269,9 @@ fn check_import(module: &Module, index: usize, extern_: &RawExtern) -> Result<()
             let id = unsafe { (**func_ref).type_index };
             format!("{}", module.engine().func_type(SharedTypeIndex(id)))
         }
+        // SAFETY: handles point at live tables and memories of this store.
         RawExtern::Table(table) => format!("{}", unsafe { (**table).ty() }),
+        // SAFETY: as above.
         RawExtern::Memory(memory) => format!("{}", unsafe { (**memory).ty() }),
         other => describe(other),
     };
@@ -323,7 +325,8 @@ pub fn instantiate(store: &mut StoreOpaque, module: &Module, imports: &[RawExter
     let instance = unsafe { &mut *instance };
     let offsets = inner.offsets;
 
-    // SAFETY (all writes below): offsets lie within the vmctx allocation.
+    // SAFETY: the header offsets lie within the vmctx allocation, and every value
+    // written lives as long as the instance (store, limits, engine epoch, builtins).
     unsafe {
         *instance.slot::<u32>(header::MAGIC_OFFSET) = header::MAGIC;
         *instance.slot::<*mut u8>(header::RUNTIME_LIMITS) = &mut *store.limits as *mut _ as *mut u8;
