@@ -37,7 +37,7 @@ extern "C" fn kernel_main(start_info_phys: u64) -> ! {
     phases.mark("console");
     let boot = match BootInfo::parse(start_info_phys) {
         Ok(boot) => boot,
-        Err(error) => panic!("not booted through PVH: {error:?}"),
+        Err(boot_info::BootInfoError::BadMagic(magic)) => panic!("not booted through PVH: start info magic {magic:#x}"),
     };
     let quiet = boot.option("quiet").is_some();
     if !quiet {

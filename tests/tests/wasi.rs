@@ -214,3 +214,35 @@ fn fuel_limits_a_program() {
     run.expect_code(134);
     assert!(run.stderr.contains("all fuel consumed"), "{run}");
 }
+
+#[test]
+fn preload_satisfies_imports_from_a_library() {
+    let dir = std::env::temp_dir().join(format!("wasmetal-preload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let lib = wat::parse_str(r#"(module (func (export "triple") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3))))"#).unwrap();
+    let app = wat::parse_str(
+        r#"(module
+            (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+            (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+            (import "mathlib" "triple" (func $triple (param i32) (result i32)))
+            (memory (export "memory") 1)
+            (data (i32.const 16) "tripled\n")
+            (func (export "_start")
+                (i32.store (i32.const 0) (i32.const 16))
+                (i32.store (i32.const 4) (i32.const 8))
+                (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+                (call $exit (call $triple (i32.const 14)))))"#,
+    )
+    .unwrap();
+    std::fs::write(dir.join("lib.wasm"), lib).unwrap();
+    std::fs::write(dir.join("app.wasm"), app).unwrap();
+    let preload = format!("mathlib={}", dir.join("lib.wasm").display());
+    let app_path = dir.join("app.wasm").display().to_string();
+    let run = launcher().run(&["--timeout", "300", "run", &app_path, "--preload", &preload]);
+    let missing = launcher().run(&["--timeout", "300", "run", &app_path]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    run.expect_code(42);
+    assert_eq!(run.stdout, "tripled\n", "{run}");
+    missing.expect_code(1);
+    assert!(missing.stderr.contains("mathlib::triple"), "{missing}");
+}

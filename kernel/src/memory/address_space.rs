@@ -193,21 +193,6 @@ pub fn unmap(addr: u64) -> Result<FrameAddr, MapError> {
     })
 }
 
-/// Changes the rights of the mapped page at `addr`.
-pub fn protect(addr: u64, protection: Protection) -> Result<(), MapError> {
-    with_space(|_, tables| {
-        // SAFETY: changing rights of a wasm-region page; the runtime that owns it asked.
-        match unsafe { tables.update_flags(page(addr), protection.flags()) } {
-            Ok(flush) => {
-                flush.flush();
-                Ok(())
-            }
-            Err(x86_64::structures::paging::mapper::FlagUpdateError::ParentEntryHugePage) => Err(MapError::HugePage),
-            Err(_) => Err(MapError::NotMapped),
-        }
-    })
-}
-
 /// The physical address and rights behind `addr`, if mapped.
 pub fn translate(addr: u64) -> Option<(u64, PageTableFlags)> {
     with_space(|_, tables| match tables.translate(VirtAddr::new(addr)) {

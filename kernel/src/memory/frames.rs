@@ -127,11 +127,6 @@ impl FrameAllocator {
         self.cursor = self.ranges[0].start;
     }
 
-    /// The usable ranges, ascending.
-    pub fn ranges(&self) -> &[PhysRange] {
-        &self.ranges[..self.range_count]
-    }
-
     /// Takes one frame (contents undefined).
     pub fn allocate(&mut self) -> Option<FrameAddr> {
         if self.free_stack != 0 {

@@ -23,11 +23,6 @@ impl Reservation {
     pub fn end(&self) -> u64 {
         self.start + self.len
     }
-
-    /// Whether `addr` is inside.
-    pub fn contains(&self, addr: u64) -> bool {
-        (self.start..self.end()).contains(&addr)
-    }
 }
 
 /// Why a reservation failed.

@@ -58,16 +58,6 @@ pub fn current() -> Option<usize> {
     with(|sched| sched.current)
 }
 
-/// The running task's name.
-pub fn current_name() -> Option<String> {
-    with(|sched| sched.current.map(|index| sched.tasks[index].name.clone()))
-}
-
-/// Number of tasks ever spawned.
-pub fn task_count() -> usize {
-    with(|sched| sched.tasks.len())
-}
-
 /// Leaves the current task in `state` and switches to the scheduler; returns when the
 /// scheduler resumes this task.
 fn switch_out(state: State) {

@@ -31,11 +31,6 @@ impl WasmStack {
     pub fn top(&self) -> *mut u8 {
         self.top as *mut u8
     }
-
-    /// The guard page's address (a fault there is a stack overflow).
-    pub fn guard(&self) -> u64 {
-        self.guard
-    }
 }
 
 impl Drop for WasmStack {
