@@ -9,8 +9,8 @@ fn launcher() -> Launcher {
 const KERNEL_FAILURE: i32 = 125;
 
 #[test]
-fn demo_boots_prints_banner_and_memory_map_and_exits_zero() {
-    let run = launcher().run(&["--verbose", "--timeout", "120"]);
+fn boot_prints_banner_and_memory_map_and_exits_zero() {
+    let run = launcher().run(&["--timeout", "120", "kernel", "--append", ""]);
     run.expect_code(0);
     run.expect_line("wasmetal 0.1.0: WebAssembly on bare metal");
     let ram = run.expect_line(" ram");
