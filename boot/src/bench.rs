@@ -70,3 +70,42 @@ pub fn boot(vm: &VmArgs, runs: usize) -> Result<u8> {
     );
     Ok(0)
 }
+
+/// Packs the benchmark modules, boots the kernel in `bench` mode and returns its
+/// `bench ...` lines.
+pub fn kernel(vm: &VmArgs, modules: &[std::path::PathBuf], programs: &[std::path::PathBuf], loop_n: u32) -> Result<Vec<String>> {
+    use crate::bench_modules;
+    let encode = |text: String| wat::parse_str(text).map_err(|e| anyhow::anyhow!("benchmark module: {e}"));
+    let mut files = vec![
+        ("bench/instantiate/small.wasm".to_string(), encode(bench_modules::small())?),
+        ("bench/instantiate/large.wasm".to_string(), encode(bench_modules::large())?),
+    ];
+    for (name, text) in bench_modules::loops() {
+        files.push((format!("bench/loops/{name}.wasm"), encode(text)?));
+    }
+    let stem = |path: &std::path::Path| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    for path in modules {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        files.push((format!("bench/instantiate/{}.wasm", stem(path)), bytes));
+    }
+    for path in programs {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        files.push((format!("bench/run/{}.wasm", stem(path)), bytes));
+    }
+    let mut writer = wasmetal_initrd::Writer::new();
+    for (name, data) in &files {
+        writer.add_file(name, data).map_err(|e| anyhow::anyhow!("packing {name}: {e:?}"))?;
+    }
+    let initrd = workspace::target_dir().join(format!("wasmetal-bench-{}.cpio", std::process::id()));
+    std::fs::write(&initrd, writer.finish()).with_context(|| format!("writing {}", initrd.display()))?;
+    let kernel = vm.kernel_path()?;
+    let mut config = vm.config(kernel, format!("bench quiet loop_n={loop_n}"), Some(initrd.clone()))?;
+    config.timeout = config.timeout.or(Some(std::time::Duration::from_secs(1800)));
+    let result = config.run(if vm.verbose { ConsoleSink::Stderr } else { ConsoleSink::Capture });
+    let _ = std::fs::remove_file(&initrd);
+    let result = result?;
+    if result.outcome != Outcome::Status(0) {
+        bail!("the kernel benchmark failed ({:?}):\n{}", result.outcome, result.console);
+    }
+    Ok(result.console.lines().filter(|line| line.starts_with("bench ")).map(String::from).collect())
+}

@@ -97,6 +97,20 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         runs: usize,
     },
+    /// In-kernel figures (TSC): instantiation (default and pooling) of a small and a
+    /// large generated module, loop run time plain / with epochs / with fuel, preemption
+    /// latency, and the run time of WASI programs given with --program.
+    Kernel {
+        /// Also time instantiating this module (e.g. spidermonkey.wasm).
+        #[arg(long = "module")]
+        modules: Vec<PathBuf>,
+        /// Also time running this WASI command inside the kernel.
+        #[arg(long = "program")]
+        programs: Vec<PathBuf>,
+        /// Iterations of the loop modules.
+        #[arg(long, default_value_t = 10_000_000)]
+        loop_n: u32,
+    },
 }
 
 impl VmArgs {
@@ -271,5 +285,12 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Some(Command::Bench { which: BenchCommand::Boot { runs } }) => bench::boot(&cli.vm, runs),
+        Some(Command::Bench { which: BenchCommand::Kernel { modules, programs, loop_n } }) => {
+            let lines = bench::kernel(&cli.vm, &modules, &programs, loop_n)?;
+            for line in &lines {
+                println!("{line}");
+            }
+            Ok(if lines.is_empty() { 1 } else { 0 })
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! engine configured for this machine.
 
 pub mod access_map;
+pub mod bench;
 pub mod engine;
 pub mod platform;
 pub mod run;

@@ -44,6 +44,18 @@ fn tick() {
     }
 }
 
+/// Makes the timer bump `engine`'s epoch on every tick (the engine must outlive the
+/// matching [`detach_epoch`]).
+pub fn attach_epoch(engine: &Engine) {
+    EPOCH.store(engine.epoch_counter() as *const AtomicU64 as *mut AtomicU64, Ordering::Relaxed);
+    crate::timer::set_tick_hook(tick);
+}
+
+/// Stops bumping the epoch.
+pub fn detach_epoch() {
+    EPOCH.store(core::ptr::null_mut(), Ordering::Relaxed);
+}
+
 fn file<'a>(initrd: &'a [u8], name: &str) -> Option<&'a [u8]> {
     wasmetal_initrd::entries(initrd).filter_map(Result::ok).find(|entry| entry.name == name).map(|entry| entry.data)
 }
@@ -107,8 +119,7 @@ pub fn run(initrd: &'static [u8], epoch_ns: Option<u64>, seed: Option<[u8; 32]>)
             return LOAD_FAILURE_STATUS;
         }
     };
-    EPOCH.store(engine.epoch_counter() as *const AtomicU64 as *mut AtomicU64, Ordering::Relaxed);
-    crate::timer::set_tick_hook(tick);
+    attach_epoch(&engine);
     let hz = crate::timer::timer_hz().max(1);
     let timeout_ticks = timeout_ms.map(|ms| (ms * hz).div_ceil(1000).max(1));
     let several = tasks.len() > 1;
@@ -125,7 +136,7 @@ pub fn run(initrd: &'static [u8], epoch_ns: Option<u64>, seed: Option<[u8; 32]>)
     wasmetal_arch::cpu::enable_interrupts();
     let finished = crate::sched::run();
     wasmetal_arch::cpu::disable_interrupts();
-    EPOCH.store(core::ptr::null_mut(), Ordering::Relaxed);
+    detach_epoch();
     for (name, status) in &finished {
         log!("run: {name} exited with status {status}");
     }
