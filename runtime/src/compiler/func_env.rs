@@ -127,9 +127,6 @@ pub struct FuncEnv<'m> {
     pub vmctx: Value,
     /// The jump that ends the entry block: values loaded once are inserted before it.
     pub entry_terminator: Option<ir::Inst>,
-    builtins_table: Option<Value>,
-    runtime_limits: Option<Value>,
-    epoch_counter: Option<Value>,
     builtin_sigs: HashMap<Builtin, ir::SigRef>,
     memory_bases: HashMap<u32, Value>,
     memory_definitions: HashMap<u32, Value>,
@@ -147,9 +144,6 @@ impl<'m> FuncEnv<'m> {
             type_ids,
             vmctx: Value::from_u32(0),
             entry_terminator: None,
-            builtins_table: None,
-            runtime_limits: None,
-            epoch_counter: None,
             builtin_sigs: HashMap::new(),
             memory_bases: HashMap::new(),
             memory_definitions: HashMap::new(),
@@ -167,35 +161,19 @@ impl<'m> FuncEnv<'m> {
         cursor.ins().load(ty, flags, base, offset)
     }
 
-    /// The store's `VMRuntimeLimits` (loaded once).
+    /// The store's `VMRuntimeLimits`, loaded where it is used: fuel and deadlines only
+    /// touch it around calls and on cold paths, and a pointer kept live through loops
+    /// would take a callee-saved register from them.
     pub fn runtime_limits(&mut self, builder: &mut FunctionBuilder<'_>) -> Value {
-        if let Some(limits) = self.runtime_limits {
-            return limits;
-        }
-        let limits = self.load_in_entry(builder, POINTER, trusted_readonly(), self.vmctx, header::RUNTIME_LIMITS as i32);
-        self.runtime_limits = Some(limits);
-        limits
+        builder.ins().load(POINTER, MemFlagsData::trusted().with_readonly(), self.vmctx, header::RUNTIME_LIMITS as i32)
     }
 
-    /// The engine's epoch counter address (loaded once).
+    /// The engine's epoch counter address, loaded at each check: an extra L1 load is
+    /// cheaper in a loop than a callee-saved register held for the pointer.
     pub fn epoch_counter(&mut self, builder: &mut FunctionBuilder<'_>) -> Value {
-        if let Some(counter) = self.epoch_counter {
-            return counter;
-        }
-        let counter = self.load_in_entry(builder, POINTER, trusted_readonly(), self.vmctx, header::EPOCH_PTR as i32);
-        self.epoch_counter = Some(counter);
-        counter
+        builder.ins().load(POINTER, MemFlagsData::trusted().with_readonly(), self.vmctx, header::EPOCH_PTR as i32)
     }
 
-    /// The pointer to the builtins table (loaded once).
-    fn builtins_table(&mut self, builder: &mut FunctionBuilder<'_>) -> Value {
-        if let Some(table) = self.builtins_table {
-            return table;
-        }
-        let table = self.load_in_entry(builder, POINTER, trusted_readonly(), self.vmctx, header::BUILTINS as i32);
-        self.builtins_table = Some(table);
-        table
-    }
 
     /// Calls a builtin with `args` (after vmctx); returns its result, if any.
     pub fn call_builtin(&mut self, builder: &mut FunctionBuilder<'_>, builtin: Builtin, args: &[Value]) -> Option<Value> {
@@ -213,8 +191,11 @@ impl<'m> FuncEnv<'m> {
                 sig
             }
         };
-        let table = self.builtins_table(builder);
-        let entry = builder.ins().load(POINTER, trusted_readonly(), table, (builtin as u32 * 8) as i32);
+        // Loaded at the call site, not hoisted: builtins mostly sit on cold paths, and a
+        // pointer kept live across a loop would cost the loop a register.
+        let flags = MemFlagsData::trusted().with_readonly();
+        let table = builder.ins().load(POINTER, flags, self.vmctx, header::BUILTINS as i32);
+        let entry = builder.ins().load(POINTER, flags, table, (builtin as u32 * 8) as i32);
         let mut call_args = Vec::with_capacity(args.len() + 1);
         call_args.push(self.vmctx);
         call_args.extend_from_slice(args);

@@ -8,8 +8,9 @@
 //! refill and go on). The same module and input always stop at the same operator.
 //!
 //! Epochs: at function entry and loop headers the engine's epoch counter is compared
-//! with the store's deadline (cached in a variable, reloaded after calls); only when it
-//! has passed is the `NewEpoch` builtin called, on a cold path.
+//! with the store's deadline, cached in a variable. A callee may have moved the deadline
+//! meanwhile, so the cold path first re-reads it and only calls the `NewEpoch` builtin
+//! when the fresh deadline has passed too; no reload is needed after calls.
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{InstBuilder, types};
@@ -101,13 +102,11 @@ impl FuncTranslator<'_, '_> {
         }
     }
 
-    /// After a call returns: the callee may have used fuel or moved the deadline.
+    /// After a call returns: the callee may have used fuel (a moved deadline is caught
+    /// by the epoch check's cold path).
     pub(super) fn instrument_after_call(&mut self) {
         if self.instrumentation.fuel.is_some() {
             self.fuel_reload();
-        }
-        if self.instrumentation.deadline.is_some() {
-            self.deadline_reload();
         }
     }
 
@@ -186,6 +185,15 @@ impl FuncTranslator<'_, '_> {
         self.builder.ins().brif(passed, slow, &[], next, &[]);
         self.builder.seal_block(slow);
         self.builder.switch_to_block(slow);
+        // The cached deadline may be stale (a callee or host call moved it).
+        self.deadline_reload();
+        let fresh = self.builder.use_var(var);
+        let still_passed = self.builder.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, epoch, fresh);
+        let expired = self.builder.create_block();
+        self.builder.set_cold_block(expired);
+        self.builder.ins().brif(still_passed, expired, &[], next, &[]);
+        self.builder.seal_block(expired);
+        self.builder.switch_to_block(expired);
         self.fuel_store();
         let new_deadline = self.env.call_builtin(&mut self.builder, Builtin::NewEpoch, &[]).expect("returns");
         let trap = self.builder.ins().icmp_imm_s(IntCC::Equal, new_deadline, -1);
