@@ -77,3 +77,24 @@ fn pooled_memories_respect_the_page_limit() {
     assert_eq!(grow.call(&mut store, 1).unwrap(), 2);
     assert_eq!(grow.call(&mut store, 1).unwrap(), -1);
 }
+
+#[test]
+fn memory_images_are_copy_on_write_and_never_leak_between_modules() {
+    let engine = pooling_engine(8);
+    let with_a = Module::new(&engine, wat::parse_str(r#"(module (memory (export "memory") 1) (data (i32.const 0) "AAAA") (data (i32.const 8192) "A2"))"#).unwrap()).unwrap();
+    let with_b = Module::new(&engine, wat::parse_str(r#"(module (memory (export "memory") 2) (data (i32.const 100) "BB"))"#).unwrap()).unwrap();
+    let without = Module::new(&engine, wat::parse_str(r#"(module (memory (export "memory") 1))"#).unwrap()).unwrap();
+    for round in 0..3 {
+        for (module, expect) in [(&with_a, &[(0usize, b'A'), (3, b'A'), (4, 0), (8192, b'A'), (8193, b'2'), (100, 0)][..]), (&with_b, &[(100, b'B'), (101, b'B'), (0, 0), (8192, 0)][..]), (&without, &[(0, 0), (100, 0), (8192, 0)][..])] {
+            let mut store = Store::new(&engine, ());
+            let instance = Instance::new(&mut store, module, &[]).unwrap();
+            let memory = instance.get_memory(&mut store, "memory").unwrap();
+            for &(offset, byte) in expect {
+                assert_eq!(memory.data(&store)[offset], byte, "round {round}, offset {offset}");
+            }
+            // Scribble over the image and beyond it: the next instance must not see it.
+            memory.data_mut(&mut store)[..200].fill(0xEE);
+            memory.data_mut(&mut store)[8192..8200].fill(0xEE);
+        }
+    }
+}

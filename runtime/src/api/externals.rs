@@ -116,7 +116,7 @@ impl Memory {
         let mut context = store.as_context_mut();
         let opaque = context.opaque();
         let limit = opaque.engine.inner.config.max_memory_bytes;
-        let memory = MemoryInstance::new(&opaque.engine.inner.allocator, None, ty, limit)?;
+        let memory = MemoryInstance::new(&opaque.engine.inner.allocator, None, ty, limit, None)?;
         let pointer = opaque.push_memory(memory);
         Ok(Memory { store: opaque.id, memory: pointer })
     }

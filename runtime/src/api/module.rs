@@ -9,6 +9,7 @@ use crate::module::info::{EntityIndex, ModuleInfo};
 use crate::prelude::*;
 use crate::types::{ExternType, SharedTypeIndex};
 use crate::vm::code_memory::CodeMemory;
+use crate::vm::memory_image::MemoryImage;
 use crate::vm::offsets::VMOffsets;
 
 pub(crate) struct ModuleInner {
@@ -20,6 +21,9 @@ pub(crate) struct ModuleInner {
     pub type_ids: Vec<SharedTypeIndex>,
     /// Array-to-wasm trampoline per type of escaping function.
     pub array_trampolines: HashMap<SharedTypeIndex, usize>,
+    /// Copy-on-write initial contents of each defined memory, where the platform has
+    /// images and the module allows one.
+    pub memory_images: Vec<Option<Arc<MemoryImage>>>,
 }
 
 /// A compiled WebAssembly module, ready to instantiate any number of times.
@@ -65,7 +69,14 @@ impl Module {
             .iter()
             .map(|&(ty, offset)| (ty, code.address(offset) as usize))
             .collect();
-        Ok(Module { inner: Arc::new(ModuleInner { engine: engine.clone(), info, offsets, code, type_ids, array_trampolines }) })
+        let memory_images = info
+            .memory_images
+            .iter()
+            .map(|spec| spec.as_ref().and_then(|spec| MemoryImage::new(engine.inner.platform, spec)))
+            .collect();
+        Ok(Module {
+            inner: Arc::new(ModuleInner { engine: engine.clone(), info, offsets, code, type_ids, array_trampolines, memory_images }),
+        })
     }
 
     /// Checks that `bytes` is a valid module this runtime supports, without compiling.

@@ -142,6 +142,27 @@ impl PageAllocator {
         }
     }
 
+    /// Maps `image` at `offset` of `region` copy-on-write.
+    pub fn map_image(&self, region: &Region, offset: usize, image: &crate::vm::memory_image::MemoryImage) -> Result<()> {
+        // SAFETY: the range lies inside a committed part of a region this allocator
+        // handed out (the caller committed the memory's initial size first).
+        unsafe {
+            self.platform
+                .map_image(NonNull::new_unchecked(region.base().add(offset)), image.handle, image.len)
+                .map_err(|error| Error::resource(format!("memory image: {error}")))
+        }
+    }
+
+    /// Replaces an image mapping at `offset` of `region` with zeroed memory.
+    pub fn unmap_image(&self, region: &Region, offset: usize, bytes: usize) -> Result<()> {
+        // SAFETY: as in map_image.
+        unsafe {
+            self.platform
+                .unmap_image(NonNull::new_unchecked(region.base().add(offset)), bytes)
+                .map_err(|error| Error::resource(format!("memory image: {error}")))
+        }
+    }
+
     /// Returns a region: its pages are decommitted and the range joins the free list.
     pub fn free(&self, region: Region, committed: usize) {
         let _ = self.decommit(&region, 0, committed.min(region.len));

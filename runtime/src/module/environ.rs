@@ -309,6 +309,63 @@ fn finish(info: &mut ModuleInfo) {
     info.funcref_slot = slots;
     info.num_funcref_slots = next as usize;
     info.table_inits = precompute_tables(info);
+    precompute_memory_images(info);
+}
+
+/// Builds each defined memory's image from its active data segments, when every one of
+/// them has a constant offset inside the initial size (otherwise the segments are
+/// copied at instantiation, which also reports out-of-bounds segments as traps).
+fn precompute_memory_images(info: &mut ModuleInfo) {
+    let defined = info.num_defined_memories();
+    let mut extents: Vec<Option<Vec<(u64, usize)>>> = vec![Some(Vec::new()); defined];
+    for (index, segment) in info.data.iter().enumerate() {
+        let DataKind::Active { memory, offset } = &segment.kind else { continue };
+        let Some(memory_index) = info.defined_memory(*memory) else { continue };
+        let Some(list) = &mut extents[memory_index.index()] else { continue };
+        let initial = info.memories[memory.index()].minimum.saturating_mul(crate::types::WASM_PAGE_SIZE);
+        match offset.as_constant() {
+            Some(ConstValue::Bits(start)) if start.checked_add(segment.bytes.len() as u64).is_some_and(|end| end <= initial) => {
+                list.push((start, index));
+            }
+            _ => extents[memory_index.index()] = None,
+        }
+    }
+    info.data_in_image = vec![false; info.data.len()];
+    let built: Vec<Option<(MemoryImageSpec, Vec<(u64, usize)>)>> = extents
+        .into_iter()
+        .map(|list| {
+            let list = list?;
+            if list.is_empty() {
+                return None;
+            }
+            let low = list.iter().map(|&(start, _)| start).min()? & !(IMAGE_PAGE - 1);
+            let high = list.iter().map(|&(start, index)| start + info.data[index].bytes.len() as u64).max()?;
+            let len = (high - low).next_multiple_of(IMAGE_PAGE);
+            // An image that is mostly zeros costs memory for nothing: leave sparse
+            // contents to copying.
+            let payload: u64 = list.iter().map(|&(_, index)| info.data[index].bytes.len() as u64).sum();
+            if len == 0 || len > 64 << 20 || (len > 1 << 20 && payload * 4 < len) {
+                return None;
+            }
+            let mut bytes = vec![0u8; len as usize];
+            for &(start, index) in &list {
+                let source = &info.data_bytes[info.data[index].bytes.clone()];
+                let at = (start - low) as usize;
+                bytes[at..at + source.len()].copy_from_slice(source);
+            }
+            Some((MemoryImageSpec { offset: low, bytes }, list))
+        })
+        .collect();
+    info.memory_images = built
+        .into_iter()
+        .map(|image| {
+            let (spec, list) = image?;
+            for (_, index) in list {
+                info.data_in_image[index] = true;
+            }
+            Some(spec)
+        })
+        .collect();
 }
 
 /// For each defined funcref table, the initial contents when all active segments into it

@@ -100,6 +100,17 @@ pub enum TableInit {
     Eager,
 }
 
+/// A memory's initial contents: `bytes` (a multiple of the page size) belong at byte
+/// `offset` (page-aligned); everything else starts as zero.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemoryImageSpec {
+    pub offset: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// Pages in memory images are this large (the base page of every platform here).
+pub const IMAGE_PAGE: u64 = 4096;
+
 /// Everything the module declares.
 #[derive(Clone, Debug, Default)]
 pub struct ModuleInfo {
@@ -130,6 +141,11 @@ pub struct ModuleInfo {
     pub num_funcref_slots: usize,
     /// Initialization of each defined table.
     pub table_inits: Vec<TableInit>,
+    /// The initial contents of each defined memory as a page-aligned image, when all
+    /// its active data segments have constant offsets within its initial size.
+    pub memory_images: Vec<Option<MemoryImageSpec>>,
+    /// Active data segments whose bytes are already in their memory's image.
+    pub data_in_image: Vec<bool>,
     pub module_name: Option<String>,
     pub func_names: HashMap<u32, String>,
 }

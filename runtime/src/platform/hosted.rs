@@ -140,6 +140,63 @@ impl Platform for HostedPlatform {
         if result != 0 { Err(PlatformError { operation: "reset", bytes }) } else { Ok(()) }
     }
 
+    fn create_image(&self, bytes: &[u8]) -> Option<usize> {
+        // SAFETY: plain system calls on a new anonymous file this function owns.
+        unsafe {
+            let fd = libc::memfd_create(c"wasmetal-image".as_ptr(), libc::MFD_CLOEXEC);
+            if fd < 0 {
+                return None;
+            }
+            let mut written = 0;
+            while written < bytes.len() {
+                let n = libc::pwrite(fd, bytes[written..].as_ptr() as *const libc::c_void, bytes.len() - written, written as libc::off_t);
+                if n <= 0 {
+                    libc::close(fd);
+                    return None;
+                }
+                written += n as usize;
+            }
+            Some(fd as usize)
+        }
+    }
+
+    unsafe fn map_image(&self, addr: NonNull<u8>, image: usize, bytes: usize) -> Result<(), PlatformError> {
+        // SAFETY: per the contract the range is ours; MAP_FIXED replaces its pages with
+        // a private (copy-on-write) view of the image file.
+        let ptr = unsafe {
+            libc::mmap(
+                addr.as_ptr() as *mut libc::c_void,
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_FIXED,
+                image as libc::c_int,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED { Err(PlatformError { operation: "map image", bytes }) } else { Ok(()) }
+    }
+
+    unsafe fn unmap_image(&self, addr: NonNull<u8>, bytes: usize) -> Result<(), PlatformError> {
+        // SAFETY: per the contract; fresh anonymous pages replace the image view.
+        let ptr = unsafe {
+            libc::mmap(
+                addr.as_ptr() as *mut libc::c_void,
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED { Err(PlatformError { operation: "unmap image", bytes }) } else { Ok(()) }
+    }
+
+    unsafe fn free_image(&self, image: usize) {
+        // SAFETY: the descriptor came from create_image and nothing maps it any more
+        // (mappings would survive the close anyway).
+        unsafe { libc::close(image as libc::c_int) };
+    }
+
     fn activation(&self) -> *mut u8 {
         ACTIVATION.with(|slot| slot.get())
     }

@@ -81,6 +81,41 @@ pub trait Platform: Send + Sync + 'static {
         }
     }
 
+    /// Creates a memory image from `bytes` (a multiple of the page size) that memories
+    /// can be initialized from copy-on-write; returns its handle. `None` when the
+    /// platform has no images (the runtime then copies data segments instead).
+    fn create_image(&self, bytes: &[u8]) -> Option<usize> {
+        let _ = bytes;
+        None
+    }
+
+    /// Maps image `image` (all `bytes` of it) at `addr`: reads see the image, writes
+    /// make private copies; `reset` brings the image contents back.
+    ///
+    /// # Safety
+    /// The range must be committed read-write and owned by the caller.
+    unsafe fn map_image(&self, addr: NonNull<u8>, image: usize, bytes: usize) -> Result<(), PlatformError> {
+        let _ = (addr, image);
+        Err(PlatformError { operation: "map image", bytes })
+    }
+
+    /// Replaces an image mapping with zeroed read-write memory.
+    ///
+    /// # Safety
+    /// As for [`map_image`](Self::map_image); the range must be an image mapping.
+    unsafe fn unmap_image(&self, addr: NonNull<u8>, bytes: usize) -> Result<(), PlatformError> {
+        let _ = addr;
+        Err(PlatformError { operation: "unmap image", bytes })
+    }
+
+    /// Frees an image that no memory maps any more.
+    ///
+    /// # Safety
+    /// `image` came from [`create_image`](Self::create_image) and is no longer mapped.
+    unsafe fn free_image(&self, image: usize) {
+        let _ = image;
+    }
+
     /// The innermost wasm activation of the current thread or CPU (null if none).
     fn activation(&self) -> *mut u8;
 

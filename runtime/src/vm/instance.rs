@@ -372,7 +372,8 @@ pub fn instantiate(store: &mut StoreOpaque, module: &Module, imports: &[RawExter
 
     let limit = store.engine.inner.config.max_memory_bytes;
     for (defined, ty) in info.memories[info.num_imported_memories..].iter().enumerate() {
-        let memory = MemoryInstance::new(&store.engine.inner.allocator, pool.as_ref(), *ty, limit)?;
+        let image = inner.memory_images.get(defined).and_then(Option::as_ref);
+        let memory = MemoryInstance::new(&store.engine.inner.allocator, pool.as_ref(), *ty, limit, image)?;
         let pointer = store.push_memory(memory);
         let index = MemoryIndex::new(info.num_imported_memories + defined);
         // SAFETY: as above.
@@ -422,6 +423,13 @@ pub fn instantiate(store: &mut StoreOpaque, module: &Module, imports: &[RawExter
     }
     for (segment_index, segment) in info.data.iter().enumerate() {
         if let DataKind::Active { memory, offset } = &segment.kind {
+            let in_image = info.data_in_image[segment_index]
+                && info.defined_memory(*memory).is_some_and(|defined| inner.memory_images[defined.index()].is_some());
+            if in_image {
+                // Already there: the memory maps the module's image.
+                instance.data_drop(DataIndex::new(segment_index));
+                continue;
+            }
             let offset = instance.eval(offset);
             let offset = if info.memories[memory.index()].memory64 { offset } else { offset & 0xFFFF_FFFF };
             let segment_index = DataIndex::new(segment_index);

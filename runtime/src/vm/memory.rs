@@ -11,6 +11,7 @@ use crate::memory::page_alloc::{PageAllocator, Region};
 use crate::platform::Protection;
 use crate::prelude::*;
 use crate::types::{MemoryType, WASM_PAGE_SIZE};
+use crate::vm::memory_image::MemoryImage;
 use crate::vm::pool::{FreeMemory, Pool};
 use crate::vm::vmcontext::VMMemoryDefinition;
 
@@ -33,6 +34,8 @@ pub struct MemoryInstance {
     allocator: Arc<PageAllocator>,
     /// The pool this memory's slot returns to, if pooled.
     pool: Option<Arc<Pool>>,
+    /// The image mapped copy-on-write at the start of the memory, if any.
+    image: Option<Arc<MemoryImage>>,
 }
 
 // SAFETY: the raw base pointer refers to memory owned by this instance.
@@ -43,19 +46,25 @@ unsafe impl Sync for MemoryInstance {}
 impl MemoryInstance {
     /// Reserves and commits a memory of `ty.minimum` pages, limited to `limit_bytes`;
     /// from `pool` when given (reusing a slot), else from `allocator`.
-    pub fn new(allocator: &Arc<PageAllocator>, pool: Option<&Arc<Pool>>, ty: MemoryType, limit_bytes: u64) -> Result<Box<Self>> {
+    pub fn new(
+        allocator: &Arc<PageAllocator>,
+        pool: Option<&Arc<Pool>>,
+        ty: MemoryType,
+        limit_bytes: u64,
+        image: Option<&Arc<MemoryImage>>,
+    ) -> Result<Box<Self>> {
         let declared_max = ty.maximum.unwrap_or(ty.absolute_max_pages()).saturating_mul(WASM_PAGE_SIZE);
         let pool_max = pool.map_or(u64::MAX, |pool| pool.config.max_memory_pages.saturating_mul(WASM_PAGE_SIZE));
         let maximum = declared_max.min(MAX_32BIT_BYTES).min(limit_bytes).min(pool_max);
         let initial = ty.minimum.checked_mul(WASM_PAGE_SIZE).filter(|&bytes| bytes <= maximum).ok_or_else(|| {
             Error::resource(format!("memory of {} pages exceeds the limit of {} bytes", ty.minimum, maximum))
         })?;
-        let (region, committed) = match pool {
+        let (region, committed, mapped) = match pool {
             Some(pool) => {
-                let slot = pool.take_memory(MEMORY_RESERVATION)?;
-                (slot.region, slot.accessible)
+                let slot = pool.take_memory(MEMORY_RESERVATION, image)?;
+                (slot.region, slot.accessible, slot.image)
             }
-            None => (allocator.allocate(MEMORY_RESERVATION)?, 0),
+            None => (allocator.allocate(MEMORY_RESERVATION)?, 0, None),
         };
         let mut memory = Box::new(MemoryInstance {
             definition: VMMemoryDefinition { base: region.base(), current_length: 0 },
@@ -65,15 +74,33 @@ impl MemoryInstance {
             maximum,
             allocator: Arc::clone(allocator),
             pool: pool.cloned(),
+            image: mapped,
         });
-        if committed > initial as usize {
+        let same_image = matches!((&memory.image, image), (Some(mapped), Some(wanted)) if Arc::ptr_eq(mapped, wanted));
+        if !same_image {
+            // Another module's image (or none) is mapped in a reused slot: drop it.
+            memory.unmap_image()?;
+        }
+        if memory.committed > initial as usize {
             // A reused slot larger than needed: its excess must fault again.
-            memory.allocator.decommit(&memory.region, initial as usize, committed - initial as usize)?;
+            memory.allocator.decommit(&memory.region, initial as usize, memory.committed - initial as usize)?;
             memory.committed = initial as usize;
         }
         memory.commit_to(initial as usize)?;
         memory.definition.current_length = initial;
+        if let (false, Some(image)) = (same_image, image) {
+            memory.allocator.map_image(&memory.region, image.offset, image)?;
+            memory.image = Some(Arc::clone(image));
+        }
         Ok(memory)
+    }
+
+    /// Replaces the mapped image, if any, with zeroed read-write memory.
+    fn unmap_image(&mut self) -> Result<()> {
+        if let Some(image) = self.image.take() {
+            self.allocator.unmap_image(&self.region, image.offset, image.len)?;
+        }
+        Ok(())
     }
 
     fn commit_to(&mut self, bytes: usize) -> Result<()> {
@@ -133,18 +160,24 @@ impl MemoryInstance {
 
 impl Drop for MemoryInstance {
     fn drop(&mut self) {
-        let region = core::mem::replace(&mut self.region, Region::dangling());
         match self.pool.take() {
             // Only touched contents are reset: the pages stay accessible for the next
-            // instance, which sees zeros.
-            Some(pool) => match self.allocator.reset(&region, 0, self.committed) {
-                Ok(()) => pool.return_memory(FreeMemory { region, accessible: self.committed }),
-                Err(_) => {
-                    self.allocator.free(region, self.committed);
-                    pool.forget_memory();
+            // instance, which sees zeros (and the image's contents where it is mapped).
+            Some(pool) => {
+                let region = core::mem::replace(&mut self.region, Region::dangling());
+                match self.allocator.reset(&region, 0, self.committed) {
+                    Ok(()) => pool.return_memory(FreeMemory { region, accessible: self.committed, image: self.image.take() }),
+                    Err(_) => {
+                        self.allocator.free(region, self.committed);
+                        pool.forget_memory();
+                    }
                 }
-            },
-            None => self.allocator.free(region, self.committed),
+            }
+            None => {
+                let _ = self.unmap_image();
+                let region = core::mem::replace(&mut self.region, Region::dangling());
+                self.allocator.free(region, self.committed);
+            }
         }
     }
 }

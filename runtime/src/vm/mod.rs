@@ -8,6 +8,7 @@ pub mod instance;
 pub mod invoke;
 pub mod libcalls;
 pub mod memory;
+pub mod memory_image;
 pub mod offsets;
 pub mod pool;
 pub mod store;

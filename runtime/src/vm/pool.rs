@@ -14,6 +14,7 @@ use spin::Mutex;
 use crate::error::{Error, Result};
 use crate::memory::page_alloc::{PageAllocator, Region};
 use crate::prelude::*;
+use crate::vm::memory_image::MemoryImage;
 
 /// Limits of the pooling allocator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +42,8 @@ impl Default for PoolingConfig {
 pub struct FreeMemory {
     pub region: Region,
     pub accessible: usize,
+    /// The image still mapped in the slot (reset brought its contents back).
+    pub image: Option<Arc<MemoryImage>>,
 }
 
 /// The pools of one engine.
@@ -78,14 +81,20 @@ impl Pool {
         }
     }
 
-    /// A memory slot: a reused one, or a fresh reservation of `bytes`.
-    pub fn take_memory(&self, bytes: usize) -> Result<FreeMemory> {
+    /// A memory slot: preferably one that already maps `image`, else any free one, else
+    /// a fresh reservation of `bytes`.
+    pub fn take_memory(&self, bytes: usize, image: Option<&Arc<MemoryImage>>) -> Result<FreeMemory> {
         take(&self.live_memories, self.config.max_memories, "memories")?;
-        if let Some(slot) = self.memories.lock().pop() {
+        let mut free = self.memories.lock();
+        let same_image = image.and_then(|image| {
+            free.iter().rposition(|slot| slot.image.as_ref().is_some_and(|mapped| Arc::ptr_eq(mapped, image)))
+        });
+        if let Some(slot) = same_image.map(|index| free.swap_remove(index)).or_else(|| free.pop()) {
             return Ok(slot);
         }
+        drop(free);
         match self.allocator.allocate(bytes) {
-            Ok(region) => Ok(FreeMemory { region, accessible: 0 }),
+            Ok(region) => Ok(FreeMemory { region, accessible: 0, image: None }),
             Err(error) => {
                 self.live_memories.fetch_sub(1, Ordering::AcqRel);
                 Err(error)
