@@ -61,12 +61,15 @@ impl Func {
     }
 
     pub(crate) fn from_callback(store: &mut StoreOpaque, ty: FuncType, callback: HostCallback) -> Result<Func> {
-        let id = store.engine.register_type(&ty);
-        let trampoline = store.engine.host_trampoline(&ty, id)?;
-        let mut context = HostFuncContext::new(store, ty, id.0, trampoline, callback);
-        let func_ref: *mut VMFuncRef = &mut context.func_ref;
-        store.host_funcs.push(context);
-        Ok(Func::from_raw(store.id, func_ref).expect("non-null"))
+        let context = host_context(&store.engine, ty, callback)?;
+        Ok(Func::from_shared(store, &context))
+    }
+
+    /// A handle in `store` to a host function shared between stores.
+    pub(crate) fn from_shared(store: &mut StoreOpaque, context: &Arc<HostFuncContext>) -> Func {
+        let func_ref = context.func_ref_ptr();
+        store.host_funcs.push(Arc::clone(context));
+        Func::from_raw(store.id, func_ref).expect("non-null")
     }
 
     /// The function's type.
@@ -130,6 +133,13 @@ fn dynamic_callback<T: 'static>(
         }
         Ok(())
     })
+}
+
+/// A host function context for `engine`: its type registered, its trampoline compiled.
+pub(crate) fn host_context(engine: &crate::Engine, ty: FuncType, callback: HostCallback) -> Result<Arc<HostFuncContext>> {
+    let id = engine.register_type(&ty);
+    let trampoline = engine.host_trampoline(&ty, id)?;
+    Ok(HostFuncContext::new(ty, id.0, trampoline, callback))
 }
 
 /// Builds a `Caller` for a host call.

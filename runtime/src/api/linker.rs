@@ -5,7 +5,7 @@ use hashbrown::HashMap;
 
 use crate::api::engine::Engine;
 use crate::api::externals::Extern;
-use crate::api::func::{DynamicHostFunc, Func, IntoFunc, dynamic_host_callback};
+use crate::api::func::{DynamicHostFunc, Func, IntoFunc, dynamic_host_callback, host_context};
 use crate::api::instance::Instance;
 use crate::api::module::Module;
 use crate::api::store::{AsContextMut, Caller};
@@ -13,20 +13,19 @@ use crate::api::values::Val;
 use crate::error::{Error, Result};
 use crate::prelude::*;
 use crate::types::FuncType;
-use crate::vm::host_func::HostCallback;
-
-type CallbackFactory = Arc<dyn Fn() -> HostCallback + Send + Sync>;
+use crate::vm::host_func::HostFuncContext;
 
 enum Definition {
     Extern(Extern),
-    /// A host function not yet placed in a store: made per store on instantiation.
-    HostFunc { ty: FuncType, make: CallbackFactory },
+    /// A host function shared by every store the linker instantiates into.
+    HostFunc(Arc<HostFuncContext>),
 }
 
 /// Resolves imports by `(module, name)`.
 pub struct Linker<T> {
     engine: Engine,
-    definitions: HashMap<(String, String), Definition>,
+    /// Definitions by module name, then item name (looked up by `&str`, no allocation).
+    definitions: HashMap<String, HashMap<String, Definition>>,
     allow_shadowing: bool,
     _marker: core::marker::PhantomData<fn(T)>,
 }
@@ -47,12 +46,16 @@ impl<T: 'static> Linker<T> {
     }
 
     fn insert(&mut self, module: &str, name: &str, definition: Definition) -> Result<()> {
-        let key = (module.to_string(), name.to_string());
-        if !self.allow_shadowing && self.definitions.contains_key(&key) {
+        let items = self.definitions.entry(module.to_string()).or_default();
+        if !self.allow_shadowing && items.contains_key(name) {
             return Err(Error::link(format!("`{module}::{name}` is already defined")));
         }
-        self.definitions.insert(key, definition);
+        items.insert(name.to_string(), definition);
         Ok(())
+    }
+
+    fn lookup(&self, module: &str, name: &str) -> Option<&Definition> {
+        self.definitions.get(module)?.get(name)
     }
 
     /// Defines `module::name` as `item` (which belongs to one store).
@@ -66,11 +69,11 @@ impl<T: 'static> Linker<T> {
         &mut self,
         module: &str,
         name: &str,
-        func: impl IntoFunc<T, Params, Results> + Clone,
+        func: impl IntoFunc<T, Params, Results>,
     ) -> Result<&mut Self> {
-        let (ty, _) = func.clone().into_func();
-        let make: CallbackFactory = Arc::new(move || func.clone().into_func().1);
-        self.insert(module, name, Definition::HostFunc { ty, make })?;
+        let (ty, callback) = func.into_func();
+        let context = host_context(&self.engine, ty, callback)?;
+        self.insert(module, name, Definition::HostFunc(context))?;
         Ok(self)
     }
 
@@ -83,9 +86,8 @@ impl<T: 'static> Linker<T> {
         func: impl Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync + 'static,
     ) -> Result<&mut Self> {
         let func: DynamicHostFunc<T> = Arc::new(func);
-        let callback_ty = ty.clone();
-        let make: CallbackFactory = Arc::new(move || dynamic_host_callback(callback_ty.clone(), Arc::clone(&func)));
-        self.insert(module, name, Definition::HostFunc { ty, make })?;
+        let context = host_context(&self.engine, ty.clone(), dynamic_host_callback(ty, func))?;
+        self.insert(module, name, Definition::HostFunc(context))?;
         Ok(self)
     }
 
@@ -99,26 +101,28 @@ impl<T: 'static> Linker<T> {
 
     /// The definition of `module::name` as an extern of `store`.
     pub fn get(&self, mut store: impl AsContextMut<Data = T>, module: &str, name: &str) -> Option<Extern> {
-        let definition = self.definitions.get(&(module.to_string(), name.to_string()))?;
+        let definition = self.lookup(module, name)?;
         self.materialize(&mut store, definition).ok()
     }
 
     fn materialize(&self, store: &mut impl AsContextMut<Data = T>, definition: &Definition) -> Result<Extern> {
         Ok(match definition {
             Definition::Extern(item) => *item,
-            Definition::HostFunc { ty, make } => {
+            Definition::HostFunc(host) => {
                 let mut context = store.as_context_mut();
-                Extern::Func(Func::from_callback(context.opaque(), ty.clone(), make())?)
+                Extern::Func(Func::from_shared(context.opaque(), host))
             }
         })
     }
 
     /// Instantiates `module`, resolving each import by name.
     pub fn instantiate(&self, mut store: impl AsContextMut<Data = T>, module: &Module) -> Result<Instance> {
-        let mut imports = Vec::with_capacity(module.imports().len());
-        for import in module.imports() {
-            let definition = self.definitions.get(&(import.module.to_string(), import.name.to_string())).ok_or_else(|| {
-                Error::link(format!("unknown import: `{}::{}` ({}) has not been defined", import.module, import.name, import.ty))
+        let info = &module.inner.info;
+        let mut imports = Vec::with_capacity(info.imports.len());
+        for import in &info.imports {
+            let definition = self.lookup(&import.module, &import.name).ok_or_else(|| {
+                let ty = info.entity_type(import.index);
+                Error::link(format!("unknown import: `{}::{}` ({ty}) has not been defined", import.module, import.name))
             })?;
             imports.push(self.materialize(&mut store, definition)?);
         }

@@ -24,6 +24,55 @@ pub(crate) struct ModuleInner {
     /// Copy-on-write initial contents of each defined memory, where the platform has
     /// images and the module allows one.
     pub memory_images: Vec<Option<Arc<MemoryImage>>>,
+    /// What instantiation has to do, worked out once.
+    pub plan: InstantiationPlan,
+}
+
+/// The segment work of an instantiation, precomputed per module: which active
+/// segments must be applied (the rest are in precomputed tables or memory images), and
+/// which segments start out dropped (all active and declared ones).
+#[derive(Clone, Debug, Default)]
+pub struct InstantiationPlan {
+    pub eager_elements: Vec<u32>,
+    pub eager_data: Vec<u32>,
+    pub dropped_elements: Vec<bool>,
+    pub dropped_data: Vec<bool>,
+}
+
+impl InstantiationPlan {
+    fn new(info: &ModuleInfo, images: &[Option<Arc<MemoryImage>>]) -> Self {
+        use crate::module::info::{DataKind, ElementKind, TableInit};
+        let mut plan = InstantiationPlan::default();
+        for (index, segment) in info.elements.iter().enumerate() {
+            let dropped = match &segment.kind {
+                ElementKind::Passive => false,
+                ElementKind::Declared => true,
+                ElementKind::Active { table, .. } => {
+                    let precomputed = info
+                        .defined_table(*table)
+                        .is_some_and(|defined| matches!(info.table_inits[defined.index()], TableInit::Lazy(_)));
+                    if !precomputed {
+                        plan.eager_elements.push(index as u32);
+                    }
+                    true
+                }
+            };
+            plan.dropped_elements.push(dropped);
+        }
+        for (index, segment) in info.data.iter().enumerate() {
+            let DataKind::Active { memory, .. } = &segment.kind else {
+                plan.dropped_data.push(false);
+                continue;
+            };
+            let in_image = info.data_in_image[index]
+                && info.defined_memory(*memory).is_some_and(|defined| images[defined.index()].is_some());
+            if !in_image {
+                plan.eager_data.push(index as u32);
+            }
+            plan.dropped_data.push(true);
+        }
+        plan
+    }
 }
 
 /// A compiled WebAssembly module, ready to instantiate any number of times.
@@ -69,13 +118,23 @@ impl Module {
             .iter()
             .map(|&(ty, offset)| (ty, code.address(offset) as usize))
             .collect();
-        let memory_images = info
+        let memory_images: Vec<Option<Arc<MemoryImage>>> = info
             .memory_images
             .iter()
             .map(|spec| spec.as_ref().and_then(|spec| MemoryImage::new(engine.inner.platform, spec)))
             .collect();
+        let plan = InstantiationPlan::new(&info, &memory_images);
         Ok(Module {
-            inner: Arc::new(ModuleInner { engine: engine.clone(), info, offsets, code, type_ids, array_trampolines, memory_images }),
+            inner: Arc::new(ModuleInner {
+                engine: engine.clone(),
+                info,
+                offsets,
+                code,
+                type_ids,
+                array_trampolines,
+                memory_images,
+                plan,
+            }),
         })
     }
 

@@ -236,7 +236,6 @@ fn limits_match(actual_min: u64, actual_max: Option<u64>, wanted_min: u64, wante
 fn check_import(module: &Module, index: usize, extern_: &RawExtern) -> Result<()> {
     let info = &module.inner.info;
     let import = &info.imports[index];
-    let wanted = info.entity_type(import.index);
     let ok = match (import.index, extern_) {
         (EntityIndex::Function(func), RawExtern::Func(func_ref)) => {
             let wanted_id = module.inner.type_ids[info.functions[func.index()].index()];
@@ -263,6 +262,7 @@ fn check_import(module: &Module, index: usize, extern_: &RawExtern) -> Result<()
     if ok {
         return Ok(());
     }
+    let wanted = info.entity_type(import.index);
     let found = match extern_ {
         RawExtern::Func(func_ref) => {
             // SAFETY: as above.
@@ -316,6 +316,7 @@ pub fn instantiate(store: &mut StoreOpaque, module: &Module, imports: &[RawExter
         layout,
         store: store_ptr,
         index,
+        // Eager segments are applied below before they count as dropped.
         dropped_elements: vec![false; info.elements.len()],
         dropped_data: vec![false; info.data.len()],
         pool: pool.clone(),
@@ -402,40 +403,27 @@ pub fn instantiate(store: &mut StoreOpaque, module: &Module, imports: &[RawExter
         unsafe { slot.write(VMGlobalDefinition::from_u64(value)) };
     }
 
-    // Element segments, then data segments, in order; a trap stops instantiation.
-    for (segment_index, segment) in info.elements.iter().enumerate() {
-        let segment_index = ElemIndex::new(segment_index);
-        match &segment.kind {
-            ElementKind::Passive => {}
-            ElementKind::Declared => instance.elem_drop(segment_index),
-            ElementKind::Active { table, offset } => {
-                let precomputed = info
-                    .defined_table(*table)
-                    .is_some_and(|defined| matches!(info.table_inits[defined.index()], TableInit::Lazy(_)));
-                if !precomputed {
-                    let offset = instance.eval(offset);
-                    let offset = if info.tables[table.index()].table64 { offset } else { offset & 0xFFFF_FFFF };
-                    instance.table_init(*table, segment_index, offset, 0, segment.items.len() as u32).map_err(Error::from)?;
-                }
-                instance.elem_drop(segment_index);
-            }
-        }
+    // Element segments, then data segments, in order; a trap stops instantiation. Only
+    // the segments the plan lists need work: the rest are in precomputed tables and
+    // memory images.
+    let plan = &inner.plan;
+    for &segment_index in &plan.eager_elements {
+        let segment = &info.elements[segment_index as usize];
+        let ElementKind::Active { table, offset } = &segment.kind else { continue };
+        let offset = instance.eval(offset);
+        let offset = if info.tables[table.index()].table64 { offset } else { offset & 0xFFFF_FFFF };
+        instance.table_init(*table, ElemIndex(segment_index), offset, 0, segment.items.len() as u32).map_err(Error::from)?;
+        instance.elem_drop(ElemIndex(segment_index));
     }
-    for (segment_index, segment) in info.data.iter().enumerate() {
-        if let DataKind::Active { memory, offset } = &segment.kind {
-            let in_image = info.data_in_image[segment_index]
-                && info.defined_memory(*memory).is_some_and(|defined| inner.memory_images[defined.index()].is_some());
-            if in_image {
-                // Already there: the memory maps the module's image.
-                instance.data_drop(DataIndex::new(segment_index));
-                continue;
-            }
-            let offset = instance.eval(offset);
-            let offset = if info.memories[memory.index()].memory64 { offset } else { offset & 0xFFFF_FFFF };
-            let segment_index = DataIndex::new(segment_index);
-            instance.memory_init(*memory, segment_index, offset, 0, segment.bytes.len() as u32).map_err(Error::from)?;
-            instance.data_drop(segment_index);
-        }
+    for &segment_index in &plan.eager_data {
+        let segment = &info.data[segment_index as usize];
+        let DataKind::Active { memory, offset } = &segment.kind else { continue };
+        let offset = instance.eval(offset);
+        let offset = if info.memories[memory.index()].memory64 { offset } else { offset & 0xFFFF_FFFF };
+        instance.memory_init(*memory, DataIndex(segment_index), offset, 0, segment.bytes.len() as u32).map_err(Error::from)?;
+        instance.data_drop(DataIndex(segment_index));
     }
+    instance.dropped_elements.clone_from(&plan.dropped_elements);
+    instance.dropped_data.clone_from(&plan.dropped_data);
     Ok(index)
 }

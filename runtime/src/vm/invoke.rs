@@ -18,8 +18,8 @@ type ArrayCall = unsafe extern "C" fn(*const u8, *mut VMContext, *mut VMContext,
 pub unsafe fn call_func_ref(store: *mut StoreOpaque, func_ref: *mut VMFuncRef, values: &mut [ValRaw]) -> Result<()> {
     // SAFETY: per the contract, func_ref is live.
     if let Some(host) = unsafe { HostFuncContext::of(func_ref) } {
-        // SAFETY: the host context is live in the store.
-        return unsafe { (*host).call(values) };
+        // SAFETY: the host context is kept alive by the store.
+        return unsafe { (*host).call(store, values) };
     }
     // SAFETY: per the contract.
     let (func, platform, max_stack, limits) = unsafe {

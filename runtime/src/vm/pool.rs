@@ -119,8 +119,10 @@ impl Pool {
         Ok(self.tables.lock().pop().unwrap_or_default())
     }
 
+    /// Returns a table's buffer, zeroed (so a lazily initialized table can reuse it
+    /// without clearing it at instantiation).
     pub fn return_table(&self, mut elements: Vec<usize>) {
-        elements.clear();
+        elements.fill(0);
         self.tables.lock().push(elements);
         self.live_tables.fetch_sub(1, Ordering::AcqRel);
     }

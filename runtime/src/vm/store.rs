@@ -56,7 +56,7 @@ pub struct StoreOpaque {
     pub memories: Vec<Box<MemoryInstance>>,
     pub tables: Vec<Box<TableInstance>>,
     pub globals: Vec<Box<HostGlobal>>,
-    pub host_funcs: Vec<Box<HostFuncContext>>,
+    pub host_funcs: Vec<Arc<HostFuncContext>>,
     pub externrefs: Vec<Box<dyn Any + Send + Sync>>,
     /// The error of a host function that failed, until the call that reached it returns.
     pub pending_error: Option<Error>,

@@ -52,13 +52,23 @@ impl TableInstance {
             Some(pool) => pool.take_table()?,
             None => Vec::new(),
         };
-        if elements.try_reserve_exact(ty.minimum as usize).is_err() {
-            if let Some(pool) = pool {
-                pool.return_table(elements);
+        let size = ty.minimum as usize;
+        if init == 0 && elements.len() >= size {
+            // A pooled buffer is kept zeroed: just shorten it.
+            elements.truncate(size);
+        } else if elements.is_empty() && init == 0 {
+            // Zeroed allocation: fresh pages need no clearing.
+            elements = vec![0; size];
+        } else {
+            elements.clear();
+            if elements.try_reserve_exact(size).is_err() {
+                if let Some(pool) = pool {
+                    pool.return_table(elements);
+                }
+                return Err(Error::resource("out of memory for a table"));
             }
-            return Err(Error::resource("out of memory for a table"));
+            elements.resize(size, init);
         }
-        elements.resize(ty.minimum as usize, init);
         let mut table = Box::new(TableInstance {
             definition: VMTableDefinition { base: core::ptr::null_mut(), current_elements: 0 },
             elements,
