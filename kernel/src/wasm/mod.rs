@@ -4,6 +4,7 @@
 pub mod access_map;
 pub mod bench;
 pub mod engine;
+pub mod image;
 pub mod platform;
 pub mod run;
 pub mod spec;

@@ -11,7 +11,7 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use spin::Mutex;
 use wasmetal_runtime::platform::{Platform, PlatformError, Protection as RuntimeProtection};
 
-use super::access_map::AccessMap;
+use super::access_map::{AccessMap, Backing};
 use crate::memory::address_space::{self, Protection};
 use crate::memory::{frames, wasm_region};
 
@@ -37,27 +37,77 @@ fn with_access<R>(f: impl FnOnce(&mut AccessMap) -> R) -> R {
     wasmetal_arch::cpu::without_interrupts(|| f(&mut ACCESS.lock()))
 }
 
-/// Maps a zeroed page for a not-present fault at `addr` when `addr` lies in a committed
-/// range. Returns false when the address is not accessible (a guard) or no frame is
-/// left (the caller then reports the fault).
-pub fn handle_demand_fault(addr: u64) -> bool {
+/// Resolves a page fault at `addr` in a committed range: a not-present page gets a
+/// zeroed frame or its image frame (read-only); a write to an image frame gets a
+/// private copy. Returns false when the address is not accessible (a guard), the fault
+/// is a real protection violation, or no frame is left (the caller reports it).
+pub fn handle_demand_fault(addr: u64, present: bool, write: bool) -> bool {
     // try_lock: a fault while the map is being changed is not a demand fault.
-    let Some(rights) = ACCESS.try_lock().and_then(|map| map.lookup(addr)) else { return false };
+    let Some((start, range)) = ACCESS.try_lock().and_then(|map| map.lookup(addr)) else { return false };
     let page = addr & !(crate::memory::layout::PAGE_SIZE - 1);
-    match frames::allocate_zeroed() {
-        Some(frame) => match address_space::map(page, frame, rights) {
+    let image_frame = match range.backing {
+        Backing::Image { image, first_page } => {
+            super::image::frame(image, first_page + (page - start) / crate::memory::layout::PAGE_SIZE)
+        }
+        Backing::Zero => None,
+    };
+    if present {
+        // Only a write to a shared image page is ours: copy it.
+        let (Some(shared), true, Protection::ReadWrite) = (image_frame, write, range.rights) else { return false };
+        let Some(copy) = frames::allocate_zeroed() else {
+            crate::log!("wasm: out of physical memory copying {addr:#x}");
+            return false;
+        };
+        // SAFETY: both frames are RAM reached through the direct map; `copy` is ours.
+        unsafe {
+            core::ptr::copy_nonoverlapping(shared.as_mut_ptr(), copy.as_mut_ptr(), crate::memory::layout::PAGE_SIZE as usize)
+        };
+        let _ = address_space::unmap(page);
+        return match address_space::map(page, copy, Protection::ReadWrite) {
             Ok(()) => true,
-            // Already mapped (a protection fault raced with commit): not ours.
             Err(_) => {
-                frames::free(frame);
+                frames::free(copy);
                 false
             }
+        };
+    }
+    let (frame, rights, fresh) = match image_frame {
+        Some(shared) => (shared, Protection::ReadOnly, false),
+        None => match frames::allocate_zeroed() {
+            Some(frame) => (frame, range.rights, true),
+            None => {
+                crate::log!("wasm: out of physical memory touching {addr:#x}");
+                return false;
+            }
         },
-        None => {
-            crate::log!("wasm: out of physical memory touching {addr:#x}");
+    };
+    match address_space::map(page, frame, rights) {
+        Ok(()) => true,
+        // Already mapped (raced with another change): not ours.
+        Err(_) => {
+            if fresh {
+                frames::free(frame);
+            }
             false
         }
     }
+}
+
+/// Unmaps `start..end`, freeing private frames but not the shared frames of images.
+fn unmap_private(start: u64, end: u64) {
+    let image_parts = with_access(|map| map.image_parts(start, end));
+    let mut cursor = start;
+    for (part_start, part_end) in image_parts {
+        address_space::unmap_range(cursor, part_start, |frame, _| frames::free(frame));
+        // Read-only pages of an image range are the image's own frames.
+        address_space::unmap_range(part_start, part_end, |frame, writable| {
+            if writable {
+                frames::free(frame);
+            }
+        });
+        cursor = part_end;
+    }
+    address_space::unmap_range(cursor, end, |frame, _| frames::free(frame));
 }
 
 impl Platform for KernelPlatform {
@@ -72,23 +122,29 @@ impl Platform for KernelPlatform {
 
     unsafe fn release(&self, base: NonNull<u8>, bytes: usize) {
         let start = base.as_ptr() as u64;
+        unmap_private(start, start + bytes as u64);
         with_access(|map| map.set(start, start + bytes as u64, None));
-        address_space::unmap_range(start, start + bytes as u64, frames::free);
     }
 
     unsafe fn commit(&self, addr: NonNull<u8>, bytes: usize, protection: RuntimeProtection) -> Result<(), PlatformError> {
         let start = addr.as_ptr() as u64;
-        with_access(|map| map.set(start, start + bytes as u64, rights(protection)));
+        with_access(|map| map.set(start, start + bytes as u64, rights(protection).map(|r| (r, Backing::Zero))));
         Ok(())
     }
 
     unsafe fn protect(&self, addr: NonNull<u8>, bytes: usize, protection: RuntimeProtection) -> Result<(), PlatformError> {
+        // Used for code (written read-write, then made executable): zero-backed ranges.
         let start = addr.as_ptr() as u64;
         let end = start + bytes as u64;
-        with_access(|map| map.set(start, end, rights(protection)));
         match rights(protection) {
-            Some(rights) => address_space::protect_range(start, end, rights),
-            None => address_space::unmap_range(start, end, frames::free),
+            Some(rights) => {
+                with_access(|map| map.set(start, end, Some((rights, Backing::Zero))));
+                address_space::protect_range(start, end, rights);
+            }
+            None => {
+                unmap_private(start, end);
+                with_access(|map| map.set(start, end, None));
+            }
         }
         Ok(())
     }
@@ -96,9 +152,41 @@ impl Platform for KernelPlatform {
     unsafe fn decommit(&self, addr: NonNull<u8>, bytes: usize) -> Result<(), PlatformError> {
         let start = addr.as_ptr() as u64;
         let end = start + bytes as u64;
+        unmap_private(start, end);
         with_access(|map| map.set(start, end, None));
-        address_space::unmap_range(start, end, frames::free);
         Ok(())
+    }
+
+    unsafe fn reset(&self, addr: NonNull<u8>, bytes: usize) -> Result<(), PlatformError> {
+        // Pages stay committed (with their image, if any) and fault in afresh.
+        let start = addr.as_ptr() as u64;
+        unmap_private(start, start + bytes as u64);
+        Ok(())
+    }
+
+    fn create_image(&self, bytes: &[u8]) -> Option<usize> {
+        super::image::create(bytes)
+    }
+
+    unsafe fn map_image(&self, addr: NonNull<u8>, image: usize, bytes: usize) -> Result<(), PlatformError> {
+        let start = addr.as_ptr() as u64;
+        let end = start + bytes as u64;
+        unmap_private(start, end);
+        let backing = Backing::Image { image: image as u32, first_page: 0 };
+        with_access(|map| map.set(start, end, Some((Protection::ReadWrite, backing))));
+        Ok(())
+    }
+
+    unsafe fn unmap_image(&self, addr: NonNull<u8>, bytes: usize) -> Result<(), PlatformError> {
+        let start = addr.as_ptr() as u64;
+        let end = start + bytes as u64;
+        unmap_private(start, end);
+        with_access(|map| map.set(start, end, Some((Protection::ReadWrite, Backing::Zero))));
+        Ok(())
+    }
+
+    unsafe fn free_image(&self, image: usize) {
+        super::image::free(image);
     }
 
     fn activation(&self) -> *mut u8 {
@@ -122,11 +210,11 @@ impl Platform for KernelPlatform {
 /// Marks `start..end` accessible (demand-zero) for kernel-owned wasm structures such as
 /// stacks.
 pub fn commit_kernel_range(start: u64, end: u64) {
-    with_access(|map| map.set(start, end, Some(Protection::ReadWrite)));
+    with_access(|map| map.set(start, end, Some((Protection::ReadWrite, Backing::Zero))));
 }
 
 /// Drops `start..end` again, freeing its frames.
 pub fn decommit_kernel_range(start: u64, end: u64) {
+    unmap_private(start, end);
     with_access(|map| map.set(start, end, None));
-    address_space::unmap_range(start, end, frames::free);
 }

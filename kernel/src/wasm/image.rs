@@ -1,0 +1,51 @@
+//! Memory images in the kernel: a module's initial memory contents kept in frames,
+//! shared read-only by every memory that maps them and copied on the first write.
+
+use alloc::vec::Vec;
+
+use spin::Mutex;
+
+use crate::memory::frames::{self, FrameAddr};
+use crate::memory::layout::PAGE_SIZE;
+
+/// Live images by handle; a freed slot is `None`.
+static IMAGES: Mutex<Vec<Option<Vec<FrameAddr>>>> = Mutex::new(Vec::new());
+
+/// Copies `bytes` (a multiple of the page size) into fresh frames; returns the handle.
+pub fn create(bytes: &[u8]) -> Option<usize> {
+    let mut pages = Vec::with_capacity(bytes.len() / PAGE_SIZE as usize);
+    for chunk in bytes.chunks(PAGE_SIZE as usize) {
+        let Some(frame) = frames::allocate_zeroed() else {
+            pages.into_iter().for_each(frames::free);
+            return None;
+        };
+        // SAFETY: the frame is ours and mapped through the direct map.
+        unsafe { core::ptr::copy_nonoverlapping(chunk.as_ptr(), frame.as_mut_ptr(), chunk.len()) };
+        pages.push(frame);
+    }
+    wasmetal_arch::cpu::without_interrupts(|| {
+        let mut images = IMAGES.lock();
+        let handle = match images.iter().position(Option::is_none) {
+            Some(free) => free,
+            None => {
+                images.push(None);
+                images.len() - 1
+            }
+        };
+        images[handle] = Some(pages);
+        Some(handle)
+    })
+}
+
+/// The frame of page `page` of image `handle` (for the page-fault handler: never
+/// blocks).
+pub fn frame(handle: u32, page: u64) -> Option<FrameAddr> {
+    let images = IMAGES.try_lock()?;
+    images.get(handle as usize)?.as_ref()?.get(page as usize).copied()
+}
+
+/// Frees an image's frames (nothing maps them any more).
+pub fn free(handle: usize) {
+    let pages = wasmetal_arch::cpu::without_interrupts(|| IMAGES.lock().get_mut(handle).and_then(Option::take));
+    pages.into_iter().flatten().for_each(frames::free);
+}
