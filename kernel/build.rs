@@ -6,7 +6,7 @@ fn main() {
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
     println!("cargo:rustc-link-arg-bins=-T{dir}/linker.ld");
     println!("cargo:rerun-if-changed={dir}/linker.ld");
-    for name in ["selftest"] {
+    for name in ["selftest", "fuel"] {
         let source = format!("{dir}/wat/{name}.wat");
         println!("cargo:rerun-if-changed={source}");
         let binary = wat::parse_file(&source).unwrap_or_else(|error| panic!("{source}: {error}"));

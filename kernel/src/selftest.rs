@@ -27,6 +27,7 @@ pub fn run(name: &str) -> Option<u32> {
         "kernel-fault" => kernel_fault(),
         "hang" => hang(),
         "wasm" => wasm_basics(),
+        "fuel" => fuel_stop(),
         _ => return None,
     };
     Some(match result {
@@ -242,6 +243,33 @@ fn wasm_basics() -> Outcome {
             return fail(format_args!("fib(10) wrong after traps"));
         }
         log!("wasm: compiled in {compile_us} us, fib(20) = {fib20}, 1000 pages grown with {frames_used} frames");
+        Ok(())
+    })
+}
+
+/// Runs `fuel.wat` until it is out of fuel and prints where it stopped, for the host
+/// test to compare with the hosted runtime: `fuel: count N after F units`.
+fn fuel_stop() -> Outcome {
+    use wasmetal_runtime::{Engine, Instance, Module, Store, TrapCode};
+    static FUEL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/fuel.wasm"));
+    const UNITS: u64 = 1_234_567;
+    let stack = crate::wasm::stack::WasmStack::new().ok_or("no wasm stack")?;
+    crate::wasm::stack::run_on(&stack, || {
+        let mut config = crate::wasm::engine::config(*crate::wasm::engine::CPU.get().ok_or("no cpu")?);
+        config.consume_fuel(true);
+        let engine = Engine::new(&config).map_err(|e| alloc::format!("{e}"))?;
+        let module = Module::new(&engine, FUEL).map_err(|e| alloc::format!("{e}"))?;
+        let mut store = Store::new(&engine, ());
+        store.set_fuel(UNITS).map_err(|e| alloc::format!("{e}"))?;
+        let instance = Instance::new(&mut store, &module, &[]).map_err(|e| alloc::format!("{e}"))?;
+        let run = instance.get_typed_func::<(), ()>(&mut store, "run").map_err(|e| alloc::format!("{e}"))?;
+        match run.call(&mut store, ()) {
+            Err(error) if error.trap_code() == Some(TrapCode::OutOfFuel) => {}
+            other => return fail(format_args!("expected out of fuel, got {other:?}")),
+        }
+        let count = instance.get_global(&mut store, "count").ok_or("no count")?.get(&store).i64().ok_or("count type")?;
+        let left = store.get_fuel().map_err(|e| alloc::format!("{e}"))?;
+        log!("fuel: count {count} after {UNITS} units, {left} left");
         Ok(())
     })
 }

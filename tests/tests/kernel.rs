@@ -140,3 +140,24 @@ fn wasm_compiles_runs_and_traps_inside_the_kernel() {
     run.expect_line("deep (+0x");
     run.expect_line("selftest wasm ... ok");
 }
+
+#[test]
+fn fuel_stops_at_the_same_operator_in_the_kernel_and_hosted() {
+    use wasmetal_runtime::{Config, Engine, Instance, Module, Store, TrapCode};
+    let run = launcher().kernel_cmdline("test=fuel");
+    run.expect_code(0);
+    let line = run.expect_line("fuel: count ").to_string();
+    let wat = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../kernel/wat/fuel.wat");
+    let mut config = Config::new();
+    config.consume_fuel(true);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(&engine, wat::parse_file(wat).unwrap()).unwrap();
+    let mut store = Store::new(&engine, ());
+    store.set_fuel(1_234_567).unwrap();
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let error = instance.get_typed_func::<(), ()>(&mut store, "run").unwrap().call(&mut store, ()).unwrap_err();
+    assert_eq!(error.trap_code(), Some(TrapCode::OutOfFuel));
+    let count = instance.get_global(&mut store, "count").unwrap().get(&store).i64().unwrap();
+    let left = store.get_fuel().unwrap();
+    assert_eq!(line, format!("fuel: count {count} after 1234567 units, {left} left"), "{run}");
+}

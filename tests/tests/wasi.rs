@@ -246,3 +246,15 @@ fn preload_satisfies_imports_from_a_library() {
     missing.expect_code(1);
     assert!(missing.stderr.contains("mathlib::triple"), "{missing}");
 }
+
+#[test]
+fn a_trapping_task_leaves_the_others_running() {
+    let panic = program("panic").display().to_string();
+    let ticker = program("ticker").display().to_string();
+    let task = format!("{ticker} 4");
+    let run = launcher().run(&["--timeout", "300", "run", &panic, "--task", &task]);
+    run.expect_code(134);
+    assert!(run.stdout.contains("[panic.wasm] about to panic"), "{run}");
+    assert!(run.stdout.contains("[ticker.wasm] tick 3"), "{run}");
+    assert!(run.stderr.contains("[panic.wasm] ") && run.stderr.contains("wasm trap: unreachable"), "{run}");
+}

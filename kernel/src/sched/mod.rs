@@ -130,16 +130,20 @@ pub fn run() -> Vec<(String, u32)> {
         match next {
             Some(index) => {
                 last = index;
-                let (save, resume) = with(|sched| {
+                let (save, resume, activation) = with(|sched| {
                     sched.current = Some(index);
                     sched.tasks[index].state = State::Running;
-                    (&raw mut sched.kernel_sp, sched.tasks[index].sp)
+                    (&raw mut sched.kernel_sp, sched.tasks[index].sp, sched.tasks[index].activation)
                 });
+                // A trap must unwind to the catch point of the task it happened in.
+                let own = crate::wasm::platform::swap_activation(activation);
                 // SAFETY: the task's saved stack pointer comes from `Task::new` or its
                 // last switch_out; `kernel_sp` lives in the static scheduler.
                 unsafe { wasmetal_arch::stack::switch_context(save, resume) };
+                let activation = crate::wasm::platform::swap_activation(own);
                 with(|sched| {
                     sched.current = None;
+                    sched.tasks[index].activation = activation;
                     if let State::Done { status } = sched.tasks[index].state {
                         finished.push((sched.tasks[index].name.clone(), status));
                         sched.tasks[index].release();

@@ -20,6 +20,9 @@ pub struct Task {
     pub state: State,
     /// Saved stack pointer while not running.
     pub sp: usize,
+    /// The task's innermost wasm activation (the runtime's trap-catch record) while
+    /// it is switched out: trap state is per task, like a thread-local on a host.
+    pub activation: *mut u8,
     stack: Option<WasmStack>,
 }
 
@@ -38,7 +41,7 @@ impl Task {
         let raw = Box::into_raw(Box::new(entry)) as usize;
         // SAFETY: the stack is fresh, mapped on demand and 16-byte aligned at its top.
         let sp = unsafe { wasmetal_arch::stack::prepare_stack(stack.top(), task_start, raw) };
-        Ok(Task { name, state: State::Ready, sp, stack: Some(stack) })
+        Ok(Task { name, state: State::Ready, sp, activation: core::ptr::null_mut(), stack: Some(stack) })
     }
 
     /// Frees the stack of a finished task.

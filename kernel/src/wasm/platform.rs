@@ -21,6 +21,12 @@ pub static KERNEL_PLATFORM: KernelPlatform = KernelPlatform;
 static ACCESS: Mutex<AccessMap> = Mutex::new(AccessMap::new());
 static ACTIVATION: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
 
+/// Installs `activation` as the running context's innermost wasm activation and returns
+/// the one it replaces; the scheduler swaps it on every task switch.
+pub fn swap_activation(activation: *mut u8) -> *mut u8 {
+    ACTIVATION.swap(activation, Ordering::Relaxed)
+}
+
 /// The kernel's implementation of the runtime's platform seam.
 pub struct KernelPlatform;
 
