@@ -109,3 +109,31 @@ pub fn kernel(vm: &VmArgs, modules: &[std::path::PathBuf], programs: &[std::path
     }
     Ok(result.console.lines().filter(|line| line.starts_with("bench ")).map(String::from).collect())
 }
+
+/// Parses the kernel's `bench run NAME: <us> us` line for `name`.
+fn kernel_run_us(lines: &[String], name: &str) -> Option<f64> {
+    let rest = lines.iter().find_map(|line| line.strip_prefix("bench run ")?.strip_prefix(name)?.strip_prefix(": "))?;
+    if rest.contains("(failed)") {
+        return None;
+    }
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// Runs each program on the hosted runtime and prints it next to its in-kernel time:
+/// `run NAME: kernel <ms> ms, hosted <ms> ms, ratio <r>`.
+pub fn compare_programs(lines: &[String], programs: &[std::path::PathBuf]) -> Result<()> {
+    for path in programs {
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let kernel_us = kernel_run_us(lines, &name).with_context(|| format!("the kernel did not run {name} to completion"))?;
+        let hosted = crate::hosted::run_program(path, &name)?;
+        let hosted_us = hosted.run.as_secs_f64() * 1e6;
+        println!(
+            "run {name}: kernel {:.1} ms, hosted {:.1} ms, ratio {:.2} (hosted exit status {})",
+            kernel_us / 1000.0,
+            hosted_us / 1000.0,
+            kernel_us / hosted_us,
+            hosted.exit_status
+        );
+    }
+    Ok(())
+}

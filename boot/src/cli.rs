@@ -104,7 +104,8 @@ pub enum BenchCommand {
         /// Also time instantiating this module (e.g. spidermonkey.wasm).
         #[arg(long = "module")]
         modules: Vec<PathBuf>,
-        /// Also time running this WASI command inside the kernel.
+        /// Also time running this WASI command inside the kernel, and on the hosted
+        /// runtime on this machine, with the ratio.
         #[arg(long = "program")]
         programs: Vec<PathBuf>,
         /// Iterations of the loop modules.
@@ -290,6 +291,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             for line in &lines {
                 println!("{line}");
             }
+            bench::compare_programs(&lines, &programs)?;
             Ok(if lines.is_empty() { 1 } else { 0 })
         }
     }

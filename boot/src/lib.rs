@@ -6,6 +6,7 @@ pub mod bench_modules;
 pub mod cli;
 pub mod empty_kernel;
 pub mod exit_status;
+pub mod hosted;
 pub mod kernel_build;
 pub mod qemu;
 pub mod run;

@@ -50,6 +50,8 @@ pub mod errno;
 pub mod fd_table;
 pub mod fs;
 pub mod guest_memory;
+#[cfg(feature = "std")]
+pub mod host;
 pub mod system;
 
 pub use abi::MODULE;
@@ -57,3 +59,5 @@ pub use calls::add_to_linker;
 pub use ctx::{BuildError, DEFAULT_MAX_FILE_SIZE, WasiCtx, WasiCtxBuilder};
 pub use errno::Errno;
 pub use system::System;
+#[cfg(feature = "std")]
+pub use host::{HostSystem, Output};
