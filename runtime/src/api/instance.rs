@@ -30,7 +30,10 @@ impl Instance {
     pub fn new(mut store: impl AsContextMut, module: &Module, imports: &[Extern]) -> Result<Instance> {
         let mut context = store.as_context_mut();
         let opaque = context.opaque();
-        let raw = imports.iter().map(|import| import.to_raw(opaque)).collect::<Result<Vec<_>>>()?;
+        let mut raw = Vec::with_capacity(imports.len());
+        for import in imports {
+            raw.push(import.to_raw(opaque)?);
+        }
         Instance::new_raw(opaque, module, &raw)
     }
 

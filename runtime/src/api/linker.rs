@@ -118,15 +118,24 @@ impl<T: 'static> Linker<T> {
     /// Instantiates `module`, resolving each import by name.
     pub fn instantiate(&self, mut store: impl AsContextMut<Data = T>, module: &Module) -> Result<Instance> {
         let info = &module.inner.info;
+        let mut context = store.as_context_mut();
+        let opaque = context.opaque();
+        // Straight to raw imports with their final sizes: on big modules, growing
+        // vectors here cost more than the instantiation itself.
         let mut imports = Vec::with_capacity(info.imports.len());
+        opaque.host_funcs.reserve(info.imports.len());
         for import in &info.imports {
             let definition = self.lookup(&import.module, &import.name).ok_or_else(|| {
                 let ty = info.entity_type(import.index);
                 Error::link(format!("unknown import: `{}::{}` ({ty}) has not been defined", import.module, import.name))
             })?;
-            imports.push(self.materialize(&mut store, definition)?);
+            let item = match definition {
+                Definition::Extern(item) => *item,
+                Definition::HostFunc(host) => Extern::Func(Func::from_shared(opaque, host)),
+            };
+            imports.push(item.to_raw(opaque)?);
         }
-        Instance::new(store, module, &imports)
+        Instance::new_raw(opaque, module, &imports)
     }
 
     /// Instantiates `module` and defines its exports under `name`.

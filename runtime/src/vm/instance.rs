@@ -316,9 +316,14 @@ pub fn instantiate(store: &mut StoreOpaque, module: &Module, imports: &[RawExter
         layout,
         store: store_ptr,
         index,
-        // Eager segments are applied below before they count as dropped.
-        dropped_elements: vec![false; info.elements.len()],
-        dropped_data: vec![false; info.data.len()],
+        // Eager segments are applied below before they count as dropped; without any,
+        // the plan's final state can be taken at once.
+        dropped_elements: if inner.plan.eager_elements.is_empty() {
+            inner.plan.dropped_elements.clone()
+        } else {
+            vec![false; info.elements.len()]
+        },
+        dropped_data: if inner.plan.eager_data.is_empty() { inner.plan.dropped_data.clone() } else { vec![false; info.data.len()] },
         pool: pool.clone(),
     }));
     let instance: *mut Instance = &mut *store.instances[index];
@@ -423,7 +428,11 @@ pub fn instantiate(store: &mut StoreOpaque, module: &Module, imports: &[RawExter
         instance.memory_init(*memory, DataIndex(segment_index), offset, 0, segment.bytes.len() as u32).map_err(Error::from)?;
         instance.data_drop(DataIndex(segment_index));
     }
-    instance.dropped_elements.clone_from(&plan.dropped_elements);
-    instance.dropped_data.clone_from(&plan.dropped_data);
+    if !plan.eager_elements.is_empty() {
+        instance.dropped_elements.clone_from(&plan.dropped_elements);
+    }
+    if !plan.eager_data.is_empty() {
+        instance.dropped_data.clone_from(&plan.dropped_data);
+    }
     Ok(index)
 }
