@@ -258,3 +258,23 @@ fn a_trapping_task_leaves_the_others_running() {
     assert!(run.stdout.contains("[ticker.wasm] tick 3"), "{run}");
     assert!(run.stderr.contains("[panic.wasm] ") && run.stderr.contains("wasm trap: unreachable"), "{run}");
 }
+
+#[test]
+fn physical_memory_running_out_fails_one_tasks_growth_not_the_kernel() {
+    // Two 200 MiB programs in a 384 MiB guest: both grow until the frames left cannot
+    // back both. A task whose `memory.grow` is refused fails its allocation and traps
+    // (both may, when they ask in the same slice); a task that is not refused finishes.
+    // Before commit accounting, the page fault that found no frame took the kernel down.
+    let wasm = program("alloc_heavy").display().to_string();
+    let task = format!("{wasm} 200");
+    let run = launcher().run(&["--memory", "384", "--timeout", "300", "run", &wasm, "--task", &task, "--", "200"]);
+    run.expect_code(134);
+    let finished = run.stdout.matches("allocated 200 MiB, checksum").count();
+    let failed = run.stderr.matches("Error: failed to run main module").count();
+    assert!(failed >= 1 && finished + failed == 2, "{run}");
+    // The failure is the allocator's (grow refused), not a fault on a page with no frame.
+    assert!(run.stderr.contains("memory allocation of") && run.stderr.contains("rust_oom"), "{run}");
+    assert!(!run.stderr.contains("out of bounds"), "{run}");
+    // Lines of the two tasks never mix mid-line.
+    assert!(run.stderr.lines().all(|line| line.starts_with("[alloc_heavy.wasm")), "{run}");
+}

@@ -31,6 +31,8 @@ pub struct Range {
 #[derive(Default)]
 pub struct AccessMap {
     ranges: BTreeMap<u64, Range>,
+    /// Bytes covered by `ranges`: each may need a private frame when touched.
+    committed: u64,
 }
 
 const PAGE: u64 = crate::memory::layout::PAGE_SIZE;
@@ -46,7 +48,22 @@ fn tail(start: u64, range: Range, at: u64) -> Range {
 
 impl AccessMap {
     pub const fn new() -> Self {
-        Self { ranges: BTreeMap::new() }
+        Self { ranges: BTreeMap::new(), committed: 0 }
+    }
+
+    /// Bytes in accessible ranges.
+    pub fn committed_bytes(&self) -> u64 {
+        self.committed
+    }
+
+    /// Bytes of `start..end` already in accessible ranges.
+    pub fn covered(&self, start: u64, end: u64) -> u64 {
+        self.ranges
+            .range(..end)
+            .rev()
+            .take_while(|(_, range)| range.end > start)
+            .map(|(&s, range)| range.end.min(end) - s.max(start))
+            .sum()
     }
 
     /// Makes `start..end` accessible with `rights` and `backing`, or inaccessible with
@@ -54,6 +71,10 @@ impl AccessMap {
     pub fn set(&mut self, start: u64, end: u64, value: Option<(Protection, Backing)>) {
         if start >= end {
             return;
+        }
+        self.committed -= self.covered(start, end);
+        if value.is_some() {
+            self.committed += end - start;
         }
         // Cut out every range overlapping start..end, keeping the parts outside it.
         let overlapping: alloc::vec::Vec<(u64, Range)> =

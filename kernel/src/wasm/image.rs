@@ -13,6 +13,10 @@ static IMAGES: Mutex<Vec<Option<Vec<FrameAddr>>>> = Mutex::new(Vec::new());
 
 /// Copies `bytes` (a multiple of the page size) into fresh frames; returns the handle.
 pub fn create(bytes: &[u8]) -> Option<usize> {
+    // Without frames to spare the runtime copies the data at instantiation instead.
+    if !super::platform::can_take_frames(bytes.len().div_ceil(PAGE_SIZE as usize) as u64) {
+        return None;
+    }
     let mut pages = Vec::with_capacity(bytes.len() / PAGE_SIZE as usize);
     for chunk in bytes.chunks(PAGE_SIZE as usize) {
         let Some(frame) = frames::allocate_zeroed() else {

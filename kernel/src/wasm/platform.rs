@@ -4,9 +4,15 @@
 //! page-fault handler maps a zeroed frame on first touch, see [`handle_demand_fault`]);
 //! decommit unmaps and frees frames. Faults in wasm code are answered by the runtime's
 //! `handle_fault` from the kernel's exception handlers.
+//!
+//! Commits are accounted: a range is only made accessible while every committed page
+//! not yet backed by a frame could still get one ([`can_promise`]). Physical memory
+//! running out therefore shows up as a failed `memory.grow` (or instantiation) in the
+//! workload that asked, never as a page fault nobody can satisfy, which would otherwise
+//! hit whichever workload (or kernel code) touched memory next.
 
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use spin::Mutex;
 use wasmetal_runtime::platform::{Platform, PlatformError, Protection as RuntimeProtection};
@@ -20,6 +26,43 @@ pub static KERNEL_PLATFORM: KernelPlatform = KernelPlatform;
 
 static ACCESS: Mutex<AccessMap> = Mutex::new(AccessMap::new());
 static ACTIVATION: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
+/// Private frames currently mapped into accessible ranges (image frames excluded).
+static RESIDENT_PAGES: AtomicU64 = AtomicU64::new(0);
+
+/// Frames kept out of every promise: page tables for the mappings, and slack.
+const RESERVE_FRAMES: u64 = 2048;
+
+const PAGE: u64 = crate::memory::layout::PAGE_SIZE;
+
+/// Committed pages that have no frame yet: each may take one when first touched.
+fn promised_pages(map: &AccessMap) -> u64 {
+    (map.committed_bytes() / PAGE).saturating_sub(RESIDENT_PAGES.load(Ordering::Relaxed))
+}
+
+/// Whether `extra_pages` more frames can be promised (on top of the pages already
+/// committed but untouched) and still leave the reserve free.
+fn can_promise(map: &AccessMap, extra_pages: u64) -> bool {
+    let free = frames::with(|allocator| allocator.stats()).free_frames;
+    promised_pages(map) + extra_pages + RESERVE_FRAMES <= free
+}
+
+/// Makes `start..end` accessible if its not-yet-committed pages can be promised frames.
+fn commit_accounted(start: u64, end: u64, value: (Protection, Backing)) -> bool {
+    with_access(|map| {
+        let extra = (end - start - map.covered(start, end)) / PAGE;
+        if extra > 0 && !can_promise(map, extra) {
+            return false;
+        }
+        map.set(start, end, Some(value));
+        true
+    })
+}
+
+/// Whether `pages` frames may be taken outright (for an image) without breaking the
+/// promises already made.
+pub fn can_take_frames(pages: u64) -> bool {
+    with_access(|map| can_promise(map, pages))
+}
 
 /// Installs `activation` as the running context's innermost wasm activation and returns
 /// the one it replaces; the scheduler swaps it on every task switch.
@@ -70,7 +113,10 @@ pub fn handle_demand_fault(addr: u64, present: bool, write: bool) -> bool {
         };
         let _ = address_space::unmap(page);
         return match address_space::map(page, copy, Protection::ReadWrite) {
-            Ok(()) => true,
+            Ok(()) => {
+                RESIDENT_PAGES.fetch_add(1, Ordering::Relaxed);
+                true
+            }
             Err(_) => {
                 frames::free(copy);
                 false
@@ -88,7 +134,12 @@ pub fn handle_demand_fault(addr: u64, present: bool, write: bool) -> bool {
         },
     };
     match address_space::map(page, frame, rights) {
-        Ok(()) => true,
+        Ok(()) => {
+            if fresh {
+                RESIDENT_PAGES.fetch_add(1, Ordering::Relaxed);
+            }
+            true
+        }
         // Already mapped (raced with another change): not ours.
         Err(_) => {
             if fresh {
@@ -102,18 +153,22 @@ pub fn handle_demand_fault(addr: u64, present: bool, write: bool) -> bool {
 /// Unmaps `start..end`, freeing private frames but not the shared frames of images.
 fn unmap_private(start: u64, end: u64) {
     let image_parts = with_access(|map| map.image_parts(start, end));
+    let free_private = |frame| {
+        frames::free(frame);
+        RESIDENT_PAGES.fetch_sub(1, Ordering::Relaxed);
+    };
     let mut cursor = start;
     for (part_start, part_end) in image_parts {
-        address_space::unmap_range(cursor, part_start, |frame, _| frames::free(frame));
+        address_space::unmap_range(cursor, part_start, |frame, _| free_private(frame));
         // Read-only pages of an image range are the image's own frames.
         address_space::unmap_range(part_start, part_end, |frame, writable| {
             if writable {
-                frames::free(frame);
+                free_private(frame);
             }
         });
         cursor = part_end;
     }
-    address_space::unmap_range(cursor, end, |frame, _| frames::free(frame));
+    address_space::unmap_range(cursor, end, |frame, _| free_private(frame));
 }
 
 impl Platform for KernelPlatform {
@@ -134,8 +189,17 @@ impl Platform for KernelPlatform {
 
     unsafe fn commit(&self, addr: NonNull<u8>, bytes: usize, protection: RuntimeProtection) -> Result<(), PlatformError> {
         let start = addr.as_ptr() as u64;
-        with_access(|map| map.set(start, start + bytes as u64, rights(protection).map(|r| (r, Backing::Zero))));
-        Ok(())
+        let end = start + bytes as u64;
+        match rights(protection) {
+            Some(rights) if !commit_accounted(start, end, (rights, Backing::Zero)) => {
+                Err(PlatformError { operation: "commit (out of physical memory)", bytes })
+            }
+            Some(_) => Ok(()),
+            None => {
+                with_access(|map| map.set(start, end, None));
+                Ok(())
+            }
+        }
     }
 
     unsafe fn protect(&self, addr: NonNull<u8>, bytes: usize, protection: RuntimeProtection) -> Result<(), PlatformError> {
@@ -144,7 +208,9 @@ impl Platform for KernelPlatform {
         let end = start + bytes as u64;
         match rights(protection) {
             Some(rights) => {
-                with_access(|map| map.set(start, end, Some((rights, Backing::Zero))));
+                if !commit_accounted(start, end, (rights, Backing::Zero)) {
+                    return Err(PlatformError { operation: "protect (out of physical memory)", bytes });
+                }
                 address_space::protect_range(start, end, rights);
             }
             None => {
@@ -179,7 +245,9 @@ impl Platform for KernelPlatform {
         let end = start + bytes as u64;
         unmap_private(start, end);
         let backing = Backing::Image { image: image as u32, first_page: 0 };
-        with_access(|map| map.set(start, end, Some((Protection::ReadWrite, backing))));
+        if !commit_accounted(start, end, (Protection::ReadWrite, backing)) {
+            return Err(PlatformError { operation: "map image (out of physical memory)", bytes });
+        }
         Ok(())
     }
 
@@ -187,7 +255,9 @@ impl Platform for KernelPlatform {
         let start = addr.as_ptr() as u64;
         let end = start + bytes as u64;
         unmap_private(start, end);
-        with_access(|map| map.set(start, end, Some((Protection::ReadWrite, Backing::Zero))));
+        if !commit_accounted(start, end, (Protection::ReadWrite, Backing::Zero)) {
+            return Err(PlatformError { operation: "unmap image (out of physical memory)", bytes });
+        }
         Ok(())
     }
 
@@ -214,9 +284,10 @@ impl Platform for KernelPlatform {
 }
 
 /// Marks `start..end` accessible (demand-zero) for kernel-owned wasm structures such as
-/// stacks.
-pub fn commit_kernel_range(start: u64, end: u64) {
-    with_access(|map| map.set(start, end, Some((Protection::ReadWrite, Backing::Zero))));
+/// stacks; false when the frames cannot be promised.
+#[must_use]
+pub fn commit_kernel_range(start: u64, end: u64) -> bool {
+    commit_accounted(start, end, (Protection::ReadWrite, Backing::Zero))
 }
 
 /// Drops `start..end` again, freeing its frames.

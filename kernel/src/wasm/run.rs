@@ -248,7 +248,10 @@ fn run_task(engine: &Engine, initrd: &[u8], task: TaskSpec, prefix: Option<Strin
             return LOAD_FAILURE_STATUS;
         }
     };
-    match start.call(&mut store, ()) {
+    let result = start.call(&mut store, ());
+    // The program's unfinished output lines go out before any report of ours.
+    drop(store);
+    match result {
         Ok(()) => 0,
         Err(error) => failure(&mut errors, &name, &error),
     }

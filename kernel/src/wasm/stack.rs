@@ -23,8 +23,8 @@ impl WasmStack {
         let reservation = wasm_region::reserve(WASM_STACK_BYTES + PAGE_SIZE).ok()?;
         let guard = reservation.start;
         let top = reservation.end();
-        commit_kernel_range(guard + PAGE_SIZE, top);
-        Some(WasmStack { guard, top })
+        // A failed commit leaves only unused address space behind.
+        commit_kernel_range(guard + PAGE_SIZE, top).then_some(WasmStack { guard, top })
     }
 
     /// The initial stack pointer (16-byte aligned).

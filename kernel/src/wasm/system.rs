@@ -51,34 +51,67 @@ pub fn random_bytes(buffer: &mut [u8]) {
     }
 }
 
+/// A partial line longer than this is written out without waiting for its end.
+const MAX_PENDING_LINE: usize = 4096;
+
 /// The WASI system of one task.
 pub struct KernelSystem {
     /// Line prefix for output (`[name] `) when several tasks share the console.
     prefix: Option<String>,
+    /// With a prefix: each stream's unfinished line, held back so that lines of
+    /// different tasks never interleave mid-line.
+    pending: [Vec<u8>; 2],
+    /// With a prefix: whether the stream's next byte starts a line.
     at_line_start: [bool; 2],
 }
 
+const PORTS: [u16; 2] = [STDOUT_PORT, STDERR_PORT];
+
 impl KernelSystem {
     pub fn new(prefix: Option<String>) -> Self {
-        Self { prefix, at_line_start: [true, true] }
+        Self { prefix, pending: [Vec::new(), Vec::new()], at_line_start: [true, true] }
     }
 
-    fn write(&mut self, stream: usize, port: u16, bytes: &[u8]) {
+    fn write(&mut self, stream: usize, bytes: &[u8]) {
         let Some(prefix) = &self.prefix else {
             // SAFETY: the launcher attaches debugcon devices at these ports (or nothing).
-            unsafe { wasmetal_arch::debugcon::write(port, bytes) };
+            unsafe { wasmetal_arch::debugcon::write(PORTS[stream], bytes) };
             return;
         };
-        let mut out = Vec::with_capacity(bytes.len() + prefix.len());
-        for &byte in bytes {
+        let pending = &mut self.pending[stream];
+        pending.extend_from_slice(bytes);
+        let complete = match pending.iter().rposition(|&byte| byte == b'\n') {
+            Some(last_newline) => last_newline + 1,
+            None if pending.len() > MAX_PENDING_LINE => pending.len(),
+            None => return,
+        };
+        let mut out = Vec::with_capacity(complete + prefix.len() * 2);
+        for &byte in &pending[..complete] {
             if self.at_line_start[stream] {
                 out.extend_from_slice(prefix.as_bytes());
             }
             out.push(byte);
             self.at_line_start[stream] = byte == b'\n';
         }
+        pending.drain(..complete);
         // SAFETY: as above.
-        unsafe { wasmetal_arch::debugcon::write(port, &out) };
+        unsafe { wasmetal_arch::debugcon::write(PORTS[stream], &out) };
+    }
+
+    /// Writes out unfinished lines (the task is done with its output).
+    fn flush(&mut self) {
+        for stream in 0..2 {
+            if !self.pending[stream].is_empty() {
+                self.pending[stream].push(b'\n');
+                self.write(stream, &[]);
+            }
+        }
+    }
+}
+
+impl Drop for KernelSystem {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
@@ -96,11 +129,11 @@ impl wasmetal_wasi::System for KernelSystem {
     }
 
     fn write_stdout(&mut self, bytes: &[u8]) {
-        self.write(0, STDOUT_PORT, bytes);
+        self.write(0, bytes);
     }
 
     fn write_stderr(&mut self, bytes: &[u8]) {
-        self.write(1, STDERR_PORT, bytes);
+        self.write(1, bytes);
     }
 
     fn sleep_until(&mut self, monotonic_ns: u64) {
