@@ -278,3 +278,22 @@ fn physical_memory_running_out_fails_one_tasks_growth_not_the_kernel() {
     // Lines of the two tasks never mix mid-line.
     assert!(run.stderr.lines().all(|line| line.starts_with("[alloc_heavy.wasm")), "{run}");
 }
+
+#[test]
+fn a_module_too_big_for_the_kernel_heap_is_refused_before_compiling() {
+    // About 1 MiB of function body: the compiler would need more than the 16 MiB heap of
+    // a 64 MiB guest, and running out of kernel heap mid-compile would be a kernel panic.
+    let mut text = String::from("(module (func $big");
+    for _ in 0..120_000 {
+        text.push_str(" (drop (i64.const 0x7fffffffffff))");
+    }
+    text.push_str(") (func (export \"_start\")))");
+    let wasm = wat::parse_str(&text).unwrap();
+    assert!(wasm.len() > 1 << 20, "the body is {} bytes", wasm.len());
+    let path = std::env::temp_dir().join(format!("wasmetal-big-{}.wasm", std::process::id()));
+    std::fs::write(&path, &wasm).unwrap();
+    let run = launcher().run(&["--memory", "64", "--timeout", "300", "run", &path.display().to_string()]);
+    std::fs::remove_file(&path).unwrap();
+    run.expect_code(1);
+    assert!(run.stderr.contains("of kernel heap") && run.stderr.contains("give the VM more memory"), "{run}");
+}

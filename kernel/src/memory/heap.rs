@@ -30,12 +30,15 @@ pub struct KernelHeap {
     state: Mutex<State>,
     /// Bytes handed out and not yet returned (requested sizes), for leak checks.
     live_bytes: AtomicUsize,
+    /// The most `live_bytes` has been since the last [`KernelHeap::reset_peak`].
+    peak_bytes: AtomicUsize,
 }
 
 #[global_allocator]
 pub static HEAP: KernelHeap = KernelHeap {
     state: Mutex::new(State { heap: Heap::empty(), classes: [core::ptr::null_mut(); CLASS_SIZES.len()] }),
     live_bytes: AtomicUsize::new(0),
+    peak_bytes: AtomicUsize::new(0),
 };
 
 fn class_of(layout: Layout) -> Option<usize> {
@@ -51,6 +54,8 @@ pub struct HeapStats {
     pub size: usize,
     /// Bytes requested by live allocations.
     pub live: usize,
+    /// The highest `live` since the last peak reset.
+    pub peak: usize,
     /// Bytes the first-fit heap has free (blocks cached in size classes count as used).
     pub free: usize,
 }
@@ -71,8 +76,18 @@ impl KernelHeap {
     pub fn stats(&self) -> HeapStats {
         wasmetal_arch::cpu::without_interrupts(|| {
             let state = self.state.lock();
-            HeapStats { size: state.heap.size(), live: self.live_bytes.load(Ordering::Relaxed), free: state.heap.free() }
+            HeapStats {
+                size: state.heap.size(),
+                live: self.live_bytes.load(Ordering::Relaxed),
+                peak: self.peak_bytes.load(Ordering::Relaxed),
+                free: state.heap.free(),
+            }
         })
+    }
+
+    /// Starts a new peak measurement from the current live bytes.
+    pub fn reset_peak(&self) {
+        self.peak_bytes.store(self.live_bytes.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 }
 
@@ -99,7 +114,8 @@ unsafe impl GlobalAlloc for KernelHeap {
             }
         });
         if !ptr.is_null() {
-            self.live_bytes.fetch_add(layout.size(), Ordering::Relaxed);
+            let live = self.live_bytes.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            self.peak_bytes.fetch_max(live, Ordering::Relaxed);
         }
         ptr
     }

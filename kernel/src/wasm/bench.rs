@@ -72,6 +72,8 @@ fn instantiation(initrd: &[u8]) {
         let Some(linker) = linker(&engine) else { return };
         for (name, bytes) in files(initrd, "bench/instantiate/") {
             let start = cycles();
+            crate::memory::heap::HEAP.reset_peak();
+            let live_before = crate::memory::heap::HEAP.stats().live;
             let module = match Module::new(&engine, bytes) {
                 Ok(module) => module,
                 Err(error) => {
@@ -80,7 +82,9 @@ fn instantiation(initrd: &[u8]) {
                 }
             };
             if !pooling {
-                log!("bench compile {name}: {} us", us(cycles() - start));
+                let elapsed = cycles() - start;
+                let peak = crate::memory::heap::HEAP.stats().peak - live_before;
+                log!("bench compile {name}: {} us, heap peak {} KiB for {} KiB of wasm", us(elapsed), peak >> 10, bytes.len() >> 10);
             }
             let mut samples = Vec::new();
             for _ in 0..INSTANTIATIONS {

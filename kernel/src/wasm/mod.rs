@@ -3,6 +3,7 @@
 
 pub mod access_map;
 pub mod bench;
+pub mod compile;
 pub mod engine;
 pub mod image;
 pub mod platform;

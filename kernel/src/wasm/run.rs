@@ -13,7 +13,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use wasmetal_initrd::manifest::{self, Record};
-use wasmetal_runtime::{Engine, Error, Linker, Module, Store, UpdateDeadline};
+use wasmetal_runtime::{Engine, Error, Linker, Store, UpdateDeadline};
 use wasmetal_wasi::{System, WasiCtx};
 
 use super::system::KernelSystem;
@@ -191,7 +191,7 @@ fn run_task(engine: &Engine, initrd: &[u8], task: TaskSpec, prefix: Option<Strin
             return LOAD_FAILURE_STATUS;
         }
     };
-    let module = match Module::new(engine, program) {
+    let module = match super::compile::compile(engine, program) {
         Ok(module) => module,
         Err(error) => {
             report(&mut errors, &format!("Error: failed to compile `{name}`: {error}\n"));
@@ -229,7 +229,8 @@ fn run_task(engine: &Engine, initrd: &[u8], task: TaskSpec, prefix: Option<Strin
             report(&mut errors, &format!("wasmetal: preload {path} is missing\n"));
             return LOAD_FAILURE_STATUS;
         };
-        let loaded = Module::new(engine, bytes)
+        let loaded = super::compile::compile(engine, bytes)
+            .map_err(|error| Error::msg(alloc::format!("{error}")))
             .and_then(|module| linker.instantiate(&mut store, &module))
             .and_then(|instance| linker.instance(&mut store, library, instance).map(|_| ()));
         if let Err(error) = loaded {
