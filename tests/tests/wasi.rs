@@ -297,3 +297,26 @@ fn a_module_too_big_for_the_kernel_heap_is_refused_before_compiling() {
     run.expect_code(1);
     assert!(run.stderr.contains("of kernel heap") && run.stderr.contains("give the VM more memory"), "{run}");
 }
+
+#[test]
+fn in_memory_files_are_bounded_by_a_share_of_the_kernel_heap() {
+    // A 256 MiB guest has a 64 MiB heap; one task's files may take a quarter of what is
+    // free. Writing past that is ENOSPC for the program, with the kernel heap left for
+    // everything else (filling it would make the kernel's own allocations fail).
+    let dir = std::env::temp_dir().join(format!("wasmetal-fill-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = format!("{}::/data", dir.display());
+    let wasm = program("fill_files").display().to_string();
+    let run = launcher().run(&["--memory", "256", "--timeout", "300", "run", &wasm, "--dir", &spec]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    run.expect_code(0);
+    let written: usize = run
+        .stdout
+        .strip_prefix("wrote ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count: {run}"));
+    assert!((4..=16).contains(&written), "{run}");
+    assert!(run.stdout.contains("then full: true"), "{run}");
+    assert!(run.stdout.ends_with("after freeing: 1048576 bytes\n"), "{run}");
+}

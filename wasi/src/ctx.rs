@@ -29,7 +29,8 @@ pub enum BuildError {
     InvalidFilePath { preopen: Vec<u8>, path: Vec<u8> },
     /// Two paths of preopen `preopen` clash (`a` given as both a file and a directory).
     ConflictingPath { preopen: Vec<u8>, path: Vec<u8> },
-    /// A file is larger than the configured maximum file size.
+    /// A file is larger than the maximum file size, or the files so far exceed the
+    /// total the filesystem may hold.
     FileTooLarge { preopen: Vec<u8>, path: Vec<u8> },
     /// More preopens than there are descriptors.
     TooManyPreopens,
@@ -50,7 +51,7 @@ impl fmt::Display for BuildError {
                 write!(f, "path {:?} in preopen {:?} is both a file and a directory", show(path), show(preopen))
             }
             BuildError::FileTooLarge { preopen, path } => {
-                write!(f, "file {:?} in preopen {:?} is larger than the maximum file size", show(path), show(preopen))
+                write!(f, "file {:?} in preopen {:?} does not fit: larger than the maximum file size, or past the total the filesystem may hold", show(path), show(preopen))
             }
             BuildError::TooManyPreopens => f.write_str("too many preopened directories"),
         }
@@ -72,12 +73,13 @@ pub struct WasiCtxBuilder {
     stdin: Vec<u8>,
     preopens: Vec<PreopenSpec>,
     max_file_size: u64,
+    max_total_file_bytes: u64,
 }
 
 impl WasiCtxBuilder {
     /// A builder for a program with no arguments, environment, stdin or preopens.
     pub fn new(system: Box<dyn System>) -> Self {
-        Self { system, args: Vec::new(), env: Vec::new(), stdin: Vec::new(), preopens: Vec::new(), max_file_size: DEFAULT_MAX_FILE_SIZE }
+        Self { system, args: Vec::new(), env: Vec::new(), stdin: Vec::new(), preopens: Vec::new(), max_file_size: DEFAULT_MAX_FILE_SIZE, max_total_file_bytes: u64::MAX }
     }
 
     /// Appends one argument (the first is the program name, `argv[0]`).
@@ -129,6 +131,13 @@ impl WasiCtxBuilder {
         self
     }
 
+    /// The most bytes all files together may hold (default: no limit beyond memory).
+    /// The kernel sets it from its heap, which the in-memory files live in.
+    pub fn max_total_file_bytes(mut self, bytes: u64) -> Self {
+        self.max_total_file_bytes = bytes;
+        self
+    }
+
     /// Checks everything and makes the context: stdio on fds 0–2, preopens from 3.
     pub fn build(mut self) -> Result<WasiCtx, BuildError> {
         for (index, arg) in self.args.iter().enumerate() {
@@ -146,7 +155,7 @@ impl WasiCtxBuilder {
         }
         let now = self.system.realtime_ns();
         let start_ns = self.system.monotonic_ns();
-        let mut fs = Filesystem::new(self.max_file_size);
+        let mut fs = Filesystem::new(self.max_file_size).with_total_limit(self.max_total_file_bytes);
         let mut fds = FdTable::new();
         for kind in [Kind::Stdin, Kind::Stdout, Kind::Stderr] {
             fds.insert(Descriptor::stdio(kind)).map_err(|_| BuildError::TooManyPreopens)?;

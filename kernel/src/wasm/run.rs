@@ -123,11 +123,14 @@ pub fn run(initrd: &'static [u8], epoch_ns: Option<u64>, seed: Option<[u8; 32]>)
     let hz = crate::timer::timer_hz().max(1);
     let timeout_ticks = timeout_ms.map(|ms| (ms * hz).div_ceil(1000).max(1));
     let several = tasks.len() > 1;
+    // In-memory files live in the kernel heap, which the compiler and every other task
+    // need too: each task's files may take a share of a quarter of it.
+    let fs_budget = crate::memory::heap::HEAP.stats().free as u64 / (4 * tasks.len().max(1) as u64);
     for task in tasks {
         let engine = engine.clone();
         let name = task.name.clone();
         let prefix = several.then(|| format!("[{name}] "));
-        let spawned = crate::sched::spawn(name.clone(), Box::new(move || run_task(&engine, initrd, task, prefix, timeout_ticks)));
+        let spawned = crate::sched::spawn(name.clone(), Box::new(move || run_task(&engine, initrd, task, prefix, timeout_ticks, fs_budget)));
         if let Err(error) = spawned {
             log!("run: cannot start {name}: {error}");
             return LOAD_FAILURE_STATUS;
@@ -163,7 +166,7 @@ fn report(system: &mut KernelSystem, text: &str) {
     system.write_stderr(text.as_bytes());
 }
 
-fn run_task(engine: &Engine, initrd: &[u8], task: TaskSpec, prefix: Option<String>, timeout_ticks: Option<u64>) -> u32 {
+fn run_task(engine: &Engine, initrd: &[u8], task: TaskSpec, prefix: Option<String>, timeout_ticks: Option<u64>, fs_budget: u64) -> u32 {
     let mut errors = KernelSystem::new(prefix.clone());
     let name = task.name.clone();
     let Some(program) = file(initrd, &task.program) else {
@@ -176,14 +179,18 @@ fn run_task(engine: &Engine, initrd: &[u8], task: TaskSpec, prefix: Option<Strin
     if let Some(stdin) = task.stdin.as_deref().and_then(|path| file(initrd, path)) {
         builder = builder.stdin(stdin.to_vec());
     }
+    let mut preopened_bytes = 0;
     for (index, guest) in &task.dirs {
         let prefix = format!("fs/{index}/");
         let files: Vec<(Vec<u8>, Vec<u8>)> = wasmetal_initrd::entries(initrd)
             .filter_map(Result::ok)
             .filter_map(|entry| entry.name.strip_prefix(prefix.as_str()).map(|rel| (rel.as_bytes().to_vec(), entry.data.to_vec())))
             .collect();
+        preopened_bytes += files.iter().map(|(_, data)| data.len() as u64).sum::<u64>();
         builder = builder.preopen_dir(guest.as_bytes(), files);
     }
+    // The files given to the program always fit; what it writes comes out of the budget.
+    builder = builder.max_total_file_bytes(preopened_bytes + fs_budget);
     let ctx = match builder.build() {
         Ok(ctx) => ctx,
         Err(error) => {

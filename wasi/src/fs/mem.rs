@@ -69,12 +69,27 @@ pub struct Filesystem {
     nodes: BTreeMap<Ino, Node>,
     next_ino: Ino,
     max_file_size: u64,
+    /// The most bytes all files together may hold (the embedder's memory budget).
+    max_total_bytes: u64,
+    /// Bytes all files hold now.
+    total_bytes: u64,
 }
 
 impl Filesystem {
     /// An empty filesystem whose files may grow to `max_file_size` bytes.
     pub fn new(max_file_size: u64) -> Self {
-        Self { nodes: BTreeMap::new(), next_ino: 1, max_file_size }
+        Self { nodes: BTreeMap::new(), next_ino: 1, max_file_size, max_total_bytes: u64::MAX, total_bytes: 0 }
+    }
+
+    /// Limits the bytes all files together may hold; growing past it is `ENOSPC`.
+    pub fn with_total_limit(mut self, max_total_bytes: u64) -> Self {
+        self.max_total_bytes = max_total_bytes;
+        self
+    }
+
+    /// Bytes all files hold now.
+    pub fn total_bytes(&self) -> u64 {
+        self.total_bytes
     }
 
     fn alloc(&mut self, kind: NodeKind, now: u64) -> Ino {
@@ -146,8 +161,11 @@ impl Filesystem {
     }
 
     fn free_if_unused(&mut self, ino: Ino) {
-        if self.nodes.get(&ino).is_some_and(|node| node.nlink == 0 && node.open == 0) {
-            self.nodes.remove(&ino);
+        if self.nodes.get(&ino).is_some_and(|node| node.nlink == 0 && node.open == 0)
+            && let Some(node) = self.nodes.remove(&ino)
+            && let NodeKind::File(data) = node.kind
+        {
+            self.total_bytes -= data.len() as u64;
         }
     }
 
@@ -332,7 +350,12 @@ impl Filesystem {
             return Err(Errno::FBig);
         }
         let size = usize::try_from(size).map_err(|_| Errno::FBig)?;
+        let (total, max_total) = (self.total_bytes, self.max_total_bytes);
         let data = self.file_mut(ino)?;
+        let old = data.len() as u64;
+        if size as u64 > old && (total - old).saturating_add(size as u64) > max_total {
+            return Err(Errno::NoSpc);
+        }
         if size > data.len() {
             data.try_reserve(size - data.len()).map_err(|_| Errno::NoSpc)?;
         }
@@ -340,6 +363,7 @@ impl Filesystem {
         if size < data.capacity() / 4 {
             data.shrink_to(size);
         }
+        self.total_bytes = total - old + size as u64;
         if let Some(now) = now {
             self.modified(ino, now);
         }
@@ -403,6 +427,26 @@ mod tests {
         fs.rename(root, b"f", a, b"g", 0).unwrap();
         assert_eq!(fs.listing(a).unwrap().len(), 3);
         assert_eq!(fs.remove_dir(root, b"a", 0), Err(Errno::NotEmpty));
+    }
+
+    #[test]
+    fn all_files_together_stay_within_the_total_limit() {
+        let mut fs = Filesystem::new(1 << 20).with_total_limit(100);
+        let root = fs.new_root(0);
+        let a = fs.create_file(root, b"a", 0).unwrap();
+        let b = fs.create_file(root, b"b", 0).unwrap();
+        fs.write(a, 0, &[1; 60], 0).unwrap();
+        assert_eq!(fs.write(b, 0, &[2; 50], 0), Err(Errno::NoSpc));
+        fs.write(b, 0, &[2; 40], 0).unwrap();
+        assert_eq!(fs.total_bytes(), 100);
+        // Rewriting inside a file needs no new space; shrinking and unlinking give it back.
+        fs.write(a, 10, &[3; 50], 0).unwrap();
+        fs.set_size(a, 30, None).unwrap();
+        assert_eq!(fs.total_bytes(), 70);
+        fs.unlink_file(root, b"b", 0).unwrap();
+        assert_eq!(fs.total_bytes(), 30);
+        fs.write(a, 0, &[4; 100], 0).unwrap();
+        assert_eq!(fs.write(a, 100, &[5], 0), Err(Errno::NoSpc));
     }
 
     #[test]
