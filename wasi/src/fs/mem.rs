@@ -64,6 +64,11 @@ pub struct Stat {
     pub ctim: u64,
 }
 
+/// What a file or directory costs against the total limit besides its contents: the
+/// node, its directory entry and a name of up to `NAME_MAX` bytes, so that many empty
+/// files cannot exhaust memory either.
+const NODE_COST: u64 = 512;
+
 /// The inode table.
 pub struct Filesystem {
     nodes: BTreeMap<Ino, Node>,
@@ -163,9 +168,11 @@ impl Filesystem {
     fn free_if_unused(&mut self, ino: Ino) {
         if self.nodes.get(&ino).is_some_and(|node| node.nlink == 0 && node.open == 0)
             && let Some(node) = self.nodes.remove(&ino)
-            && let NodeKind::File(data) = node.kind
         {
-            self.total_bytes -= data.len() as u64;
+            self.total_bytes -= NODE_COST;
+            if let NodeKind::File(data) = node.kind {
+                self.total_bytes -= data.len() as u64;
+            }
         }
     }
 
@@ -185,6 +192,10 @@ impl Filesystem {
         if self.lookup(dir, name)?.is_some() {
             return Err(Errno::Exist);
         }
+        if self.total_bytes.saturating_add(NODE_COST) > self.max_total_bytes {
+            return Err(Errno::NoSpc);
+        }
+        self.total_bytes += NODE_COST;
         let ino = self.alloc(kind, now);
         self.dir_mut(dir)?.entries.insert(name.to_vec(), ino);
         self.touch_dir(dir, now);
@@ -431,22 +442,23 @@ mod tests {
 
     #[test]
     fn all_files_together_stay_within_the_total_limit() {
-        let mut fs = Filesystem::new(1 << 20).with_total_limit(100);
+        let mut fs = Filesystem::new(1 << 20).with_total_limit(2 * NODE_COST + 100);
         let root = fs.new_root(0);
         let a = fs.create_file(root, b"a", 0).unwrap();
         let b = fs.create_file(root, b"b", 0).unwrap();
+        assert_eq!(fs.create_file(root, b"c", 0), Err(Errno::NoSpc));
         fs.write(a, 0, &[1; 60], 0).unwrap();
         assert_eq!(fs.write(b, 0, &[2; 50], 0), Err(Errno::NoSpc));
         fs.write(b, 0, &[2; 40], 0).unwrap();
-        assert_eq!(fs.total_bytes(), 100);
+        assert_eq!(fs.total_bytes(), 2 * NODE_COST + 100);
         // Rewriting inside a file needs no new space; shrinking and unlinking give it back.
         fs.write(a, 10, &[3; 50], 0).unwrap();
         fs.set_size(a, 30, None).unwrap();
-        assert_eq!(fs.total_bytes(), 70);
+        assert_eq!(fs.total_bytes(), 2 * NODE_COST + 70);
         fs.unlink_file(root, b"b", 0).unwrap();
-        assert_eq!(fs.total_bytes(), 30);
-        fs.write(a, 0, &[4; 100], 0).unwrap();
-        assert_eq!(fs.write(a, 100, &[5], 0), Err(Errno::NoSpc));
+        assert_eq!(fs.total_bytes(), NODE_COST + 30);
+        fs.write(a, 0, &[4; 100 + NODE_COST as usize], 0).unwrap();
+        assert_eq!(fs.write(a, 100 + NODE_COST, &[5], 0), Err(Errno::NoSpc));
     }
 
     #[test]
