@@ -5,6 +5,8 @@
 
 use core::arch::x86_64::{__cpuid, __cpuid_count, _rdtsc};
 
+use crate::privilege::MonitorCall;
+
 /// Feature bits the runtime cares about, read once from cpuid.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CpuFeatures {
@@ -132,8 +134,12 @@ pub fn rdtsc() -> u64 {
 /// the caller does not own.
 #[inline]
 pub unsafe fn rdmsr(msr: u32) -> u64 {
+    if crate::privilege::at_user_level() {
+        // SAFETY: per the caller's contract; the monitor executes the same rdmsr.
+        return unsafe { crate::privilege::monitor_call(MonitorCall::ReadMsr, u64::from(msr), 0) };
+    }
     // SAFETY: per the caller's contract.
-    unsafe { x86_64::registers::model_specific::Msr::new(msr).read() }
+    unsafe { rdmsr_cpl0(msr) }
 }
 
 /// Writes a model-specific register.
@@ -142,6 +148,31 @@ pub unsafe fn rdmsr(msr: u32) -> u64 {
 /// The MSR must exist and the value must be valid for it; the effects are the caller's.
 #[inline]
 pub unsafe fn wrmsr(msr: u32, value: u64) {
+    if crate::privilege::at_user_level() {
+        // SAFETY: per the caller's contract; the monitor executes the same wrmsr.
+        unsafe { crate::privilege::monitor_call(MonitorCall::WriteMsr, u64::from(msr), value) };
+        return;
+    }
+    // SAFETY: per the caller's contract.
+    unsafe { wrmsr_cpl0(msr, value) }
+}
+
+/// `rdmsr` itself.
+///
+/// # Safety
+/// As [`rdmsr`], and at CPL0.
+#[inline]
+pub(crate) unsafe fn rdmsr_cpl0(msr: u32) -> u64 {
+    // SAFETY: per the caller's contract.
+    unsafe { x86_64::registers::model_specific::Msr::new(msr).read() }
+}
+
+/// `wrmsr` itself.
+///
+/// # Safety
+/// As [`wrmsr`], and at CPL0.
+#[inline]
+pub(crate) unsafe fn wrmsr_cpl0(msr: u32, value: u64) {
     // SAFETY: per the caller's contract.
     unsafe { x86_64::registers::model_specific::Msr::new(msr).write(value) }
 }
@@ -197,34 +228,46 @@ pub fn tsc_hz_from_cpuid(features: &CpuFeatures) -> Option<u64> {
     None
 }
 
-/// Stops the CPU until the next interrupt.
+/// Stops the CPU until the next interrupt (which the caller must have enabled).
 #[inline]
 pub fn halt() {
-    x86_64::instructions::hlt();
+    if crate::privilege::at_user_level() {
+        // SAFETY: halting has no effect on memory; the monitor enables interrupts for
+        // the wait, which the caller already did.
+        unsafe { crate::privilege::monitor_call(MonitorCall::Halt, 0, 0) };
+    } else {
+        x86_64::instructions::hlt();
+    }
 }
 
-/// Enables maskable interrupts.
+/// Enables maskable interrupts (at CPL3: unmasks them, see `privilege`).
 #[inline]
 pub fn enable_interrupts() {
-    x86_64::instructions::interrupts::enable();
+    if crate::privilege::at_user_level() {
+        crate::privilege::enable_interrupts();
+    } else {
+        x86_64::instructions::interrupts::enable();
+    }
 }
 
-/// Disables maskable interrupts.
+/// Disables maskable interrupts (at CPL3: masks them).
 #[inline]
 pub fn disable_interrupts() {
-    x86_64::instructions::interrupts::disable();
+    if crate::privilege::at_user_level() {
+        crate::privilege::disable_interrupts();
+    } else {
+        x86_64::instructions::interrupts::disable();
+    }
 }
 
-/// Runs `f` with interrupts disabled, restoring the previous state afterwards.
+/// Runs `f` with interrupts disabled (or masked), restoring the previous state afterwards.
 #[inline]
 pub fn without_interrupts<R>(f: impl FnOnce() -> R) -> R {
-    x86_64::instructions::interrupts::without_interrupts(f)
-}
-
-/// The faulting linear address of the last page fault (CR2).
-#[inline]
-pub fn page_fault_address() -> u64 {
-    x86_64::registers::control::Cr2::read_raw()
+    if crate::privilege::at_user_level() {
+        crate::privilege::without_interrupts(f)
+    } else {
+        x86_64::instructions::interrupts::without_interrupts(f)
+    }
 }
 
 /// A hardware random number from RDRAND (retried a few times, as Intel advises), or

@@ -3,7 +3,9 @@
 //! Every vector the kernel uses gets a stub that pushes a uniform frame and calls the one
 //! handler the kernel registered with [`set_handler`]. The handler may rewrite the frame
 //! (RIP, RSP, registers); the common exit path restores from it and returns with `iretq`.
-//! Nothing here allocates; the table is a static.
+//! Events that interrupted CPL3 code are routed by `privilege` first (monitor calls,
+//! masked interrupts, faults bounced back to CPL3). Nothing here allocates; the table is
+//! a static.
 
 use core::sync::atomic::{AtomicPtr, Ordering};
 
@@ -30,16 +32,26 @@ pub fn set_handler(handler: Handler) {
 }
 
 extern "C" fn dispatch(frame: &mut TrapFrame) {
+    if frame.cs & 3 == 3 {
+        crate::privilege::from_user_level(frame);
+    } else {
+        run_handler(frame);
+    }
+}
+
+/// Calls the kernel's handler (at whatever level we are running).
+pub(crate) fn run_handler(frame: &mut TrapFrame) {
     let raw = HANDLER.load(Ordering::Acquire);
     // SAFETY: HANDLER only ever holds values stored from a `Handler` fn pointer.
     let handler: Handler = unsafe { core::mem::transmute::<*mut (), Handler>(raw) };
     handler(frame);
 }
 
-/// Saves the general registers below the vector/error-code pair the stub pushed, calls
-/// `dispatch(&mut TrapFrame)`, restores (possibly rewritten) registers and returns.
-/// The CPU's frame (40 bytes) plus error code and vector plus 15 registers is 176 bytes
-/// from a 16-byte aligned RSP, so the call site is aligned as the ABI wants.
+/// Saves the general registers below the vector/error-code pair the stub pushed, then
+/// CR2 and a spare word, calls `dispatch(&mut TrapFrame)`, restores (possibly rewritten)
+/// registers and returns. The CPU's frame (40 bytes) plus error code and vector plus 15
+/// registers plus 2 words is 192 bytes from a 16-byte aligned RSP, so the call site is
+/// aligned as the ABI wants.
 #[unsafe(naked)]
 unsafe extern "C" fn interrupt_common() {
     core::arch::naked_asm!(
@@ -58,9 +70,13 @@ unsafe extern "C" fn interrupt_common() {
         "push r13",
         "push r14",
         "push r15",
+        "push 0",
+        "mov rax, cr2",
+        "push rax",
         "cld",
         "mov rdi, rsp",
         "call {dispatch}",
+        "add rsp, 16",
         "pop r15",
         "pop r14",
         "pop r13",
@@ -159,7 +175,8 @@ pub unsafe fn init() {
         idt.debug.set_handler_addr(addr(stub_db));
         idt.non_maskable_interrupt.set_handler_addr(addr(stub_nmi)).set_stack_index(IST_NMI - 1);
         idt.breakpoint.set_handler_addr(addr(stub_bp));
-        idt.overflow.set_handler_addr(addr(stub_of));
+        // Vector 4 doubles as the monitor-call gate, open to CPL3 (`privilege`).
+        idt.overflow.set_handler_addr(addr(stub_of)).set_privilege_level(x86_64::PrivilegeLevel::Ring3);
         idt.bound_range_exceeded.set_handler_addr(addr(stub_br));
         idt.invalid_opcode.set_handler_addr(addr(stub_ud));
         idt.device_not_available.set_handler_addr(addr(stub_nm));

@@ -6,9 +6,11 @@
 //!
 //! # Safety
 //!
-//! Blanket assumptions of every `unsafe` here: the code runs in ring 0 on one CPU; the
-//! boot page tables (or the kernel's) identity-map the kernel image; nothing else drives
-//! the devices these modules program. Nothing in this crate allocates.
+//! Blanket assumptions of every `unsafe` here: one CPU; code that executes privileged
+//! instructions runs at CPL0 (the functions callable after the kernel dropped to CPL3
+//! check the level and make a monitor call instead, see `privilege`); the boot page
+//! tables (or the kernel's) identity-map the kernel image; nothing else drives the
+//! devices these modules program. Nothing in this crate allocates.
 //! Privileged code is gated on `target_os = "none"` where it cannot build or mean
 //! anything on the host, so the data-structure parts unit-test there.
 #![no_std]
@@ -24,6 +26,7 @@ pub mod kvmclock;
 pub mod paging;
 pub mod pit;
 pub mod port;
+pub mod privilege;
 pub mod probe;
 pub mod serial;
 pub mod stack;

@@ -2,7 +2,8 @@
 //!
 //! Building and changing address spaces is the kernel's policy (`kernel/src/memory`);
 //! this module only exposes the hardware formats (from the `x86_64` crate) and the
-//! privileged instructions that make a change visible.
+//! privileged instructions that make a change visible (monitor calls at CPL3). Write
+//! protection (CR0.WP) and no-execute (EFER.NXE) are on from the PVH entry onwards.
 
 pub use x86_64::structures::paging::{
     FrameAllocator, Mapper, OffsetPageTable, Page, PageSize, PageTable, PageTableFlags, PhysFrame, Size1GiB, Size2MiB,
@@ -11,11 +12,18 @@ pub use x86_64::structures::paging::{
 };
 pub use x86_64::{PhysAddr, VirtAddr};
 
+use crate::privilege::{MonitorCall, at_user_level, monitor_call};
+
 /// Size of the base page.
 pub const PAGE_SIZE: u64 = 4096;
 
 /// The physical frame of the active top-level table.
 pub fn active_root() -> PhysFrame {
+    if at_user_level() {
+        // SAFETY: reading CR3 has no effect.
+        let cr3 = unsafe { monitor_call(MonitorCall::ReadCr3, 0, 0) };
+        return PhysFrame::containing_address(PhysAddr::new(cr3 & 0x000F_FFFF_FFFF_F000));
+    }
     x86_64::registers::control::Cr3::read().0
 }
 
@@ -25,6 +33,11 @@ pub fn active_root() -> PhysFrame {
 /// `root` must map everything the running code touches next (its code, stack and data)
 /// at the addresses it uses now.
 pub unsafe fn activate(root: PhysFrame) {
+    if at_user_level() {
+        // SAFETY: per the caller's contract the new tables keep the kernel running.
+        unsafe { monitor_call(MonitorCall::WriteCr3, root.start_address().as_u64(), 0) };
+        return;
+    }
     let (_, flags) = x86_64::registers::control::Cr3::read();
     // SAFETY: per the caller's contract the new tables keep the kernel running.
     unsafe { x86_64::registers::control::Cr3::write(root, flags) };
@@ -33,25 +46,21 @@ pub unsafe fn activate(root: PhysFrame) {
 /// Drops any TLB entry for the page containing `addr`.
 #[inline]
 pub fn flush(addr: u64) {
-    x86_64::instructions::tlb::flush(VirtAddr::new_truncate(addr));
+    if at_user_level() {
+        // SAFETY: invalidating a translation only makes the CPU re-read the tables.
+        unsafe { monitor_call(MonitorCall::InvalidatePage, addr, 0) };
+    } else {
+        x86_64::instructions::tlb::flush(VirtAddr::new_truncate(addr));
+    }
 }
 
 /// Drops every non-global TLB entry.
 #[inline]
 pub fn flush_all() {
-    x86_64::instructions::tlb::flush_all();
-}
-
-/// Turns on supervisor write protection (CR0.WP) and no-execute (EFER.NXE).
-///
-/// # Safety
-/// Ring 0; the kernel's mappings must already be correct for W^X.
-pub unsafe fn enable_protection() {
-    use x86_64::registers::control::{Cr0, Cr0Flags};
-    use x86_64::registers::model_specific::{Efer, EferFlags};
-    // SAFETY: per the caller's contract.
-    unsafe {
-        Cr0::update(|flags| flags.insert(Cr0Flags::WRITE_PROTECT));
-        Efer::update(|flags| flags.insert(EferFlags::NO_EXECUTE_ENABLE));
+    if at_user_level() {
+        // SAFETY: as for `flush`.
+        unsafe { monitor_call(MonitorCall::FlushTlb, 0, 0) };
+    } else {
+        x86_64::instructions::tlb::flush_all();
     }
 }

@@ -7,6 +7,10 @@
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TrapFrame {
+    /// CR2 at entry: the faulting address for a page fault, stale otherwise.
+    pub fault_address: u64,
+    /// Unused; keeps the frame a multiple of 16 bytes.
+    pub reserved: u64,
     pub r15: u64,
     pub r14: u64,
     pub r13: u64,
@@ -100,11 +104,13 @@ mod tests {
 
     #[test]
     fn frame_matches_the_stub_push_order() {
-        // 15 saved registers, vector, error code, then the CPU's 5-word frame.
-        assert_eq!(core::mem::size_of::<TrapFrame>(), 22 * 8);
-        assert_eq!(core::mem::offset_of!(TrapFrame, rax), 14 * 8);
-        assert_eq!(core::mem::offset_of!(TrapFrame, vector), 15 * 8);
-        assert_eq!(core::mem::offset_of!(TrapFrame, rip), 17 * 8);
-        assert_eq!(core::mem::offset_of!(TrapFrame, rsp), 20 * 8);
+        // CR2 and a spare word, 15 saved registers, vector, error code, then the CPU's
+        // 5-word frame.
+        assert_eq!(core::mem::size_of::<TrapFrame>(), 24 * 8);
+        assert_eq!(core::mem::offset_of!(TrapFrame, r15), 2 * 8);
+        assert_eq!(core::mem::offset_of!(TrapFrame, rax), 16 * 8);
+        assert_eq!(core::mem::offset_of!(TrapFrame, vector), 17 * 8);
+        assert_eq!(core::mem::offset_of!(TrapFrame, rip), 19 * 8);
+        assert_eq!(core::mem::offset_of!(TrapFrame, rsp), 22 * 8);
     }
 }

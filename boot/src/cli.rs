@@ -23,7 +23,7 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 pub struct VmArgs {
     /// Accelerator: KVM when hardware-assisted and usable, else TCG.
-    #[arg(long, value_enum, default_value_t = Accel::Auto, global = true)]
+    #[arg(long, value_enum, default_value_t = Accel::Auto, env = "WASMETAL_ACCEL", global = true)]
     pub accel: Accel,
     /// Guest memory in MiB.
     #[arg(long, default_value_t = 2048, global = true)]

@@ -17,10 +17,44 @@ pub fn init() {
     wasmetal_arch::cpu::without_interrupts(|| CONSOLE.lock().init());
 }
 
+/// Collects formatted pieces so the UART gets whole FIFO-fulls (each port access may be
+/// a VM exit), not one short write per piece.
+struct Batched<'a> {
+    port: &'a mut SerialPort,
+    buffer: [u8; 128],
+    len: usize,
+}
+
+impl Batched<'_> {
+    fn flush(&mut self) {
+        // The buffer only ever holds whole UTF-8 sequences (see `write_str`).
+        self.port.send_str(core::str::from_utf8(&self.buffer[..self.len]).unwrap_or(""));
+        self.len = 0;
+    }
+}
+
+impl Write for Batched<'_> {
+    fn write_str(&mut self, text: &str) -> core::fmt::Result {
+        if self.len + text.len() > self.buffer.len() {
+            self.flush();
+        }
+        if text.len() > self.buffer.len() {
+            self.port.send_str(text);
+        } else {
+            self.buffer[self.len..self.len + text.len()].copy_from_slice(text.as_bytes());
+            self.len += text.len();
+        }
+        Ok(())
+    }
+}
+
 /// Writes formatted text to the console.
 pub fn write_fmt(args: core::fmt::Arguments<'_>) {
     wasmetal_arch::cpu::without_interrupts(|| {
-        let _ = CONSOLE.lock().write_fmt(args);
+        let mut port = CONSOLE.lock();
+        let mut batched = Batched { port: &mut port, buffer: [0; 128], len: 0 };
+        let _ = batched.write_fmt(args);
+        batched.flush();
     });
 }
 

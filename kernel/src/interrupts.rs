@@ -66,7 +66,7 @@ fn wasm_trap(frame: &mut TrapFrame, kind: FaultKind) -> bool {
 }
 
 fn page_fault(frame: &mut TrapFrame) {
-    let addr = wasmetal_arch::cpu::page_fault_address();
+    let addr = frame.fault_address;
     let present = frame.error_code & page_fault_error::PRESENT != 0;
     let write = frame.error_code & page_fault_error::WRITE != 0;
     if crate::memory::layout::in_wasm_region(addr) && crate::wasm::platform::handle_demand_fault(addr, present, write) {

@@ -1,8 +1,9 @@
 //! The wasmetal kernel: boot sequence and top-level policy.
 //!
 //! `kernel_main` is entered from the PVH entry (arch) on the boot stack with paging on
-//! (boot tables) and interrupts off. It brings up the machine in the order of
-//! DESIGN.md's boot flow, then runs what the command line asks for and exits QEMU.
+//! (boot tables) and interrupts off. It loads the descriptor tables, drops to CPL3 and
+//! brings up the rest of the machine in the order of DESIGN.md's boot flow, then runs
+//! what the command line asks for and exits QEMU.
 #![no_std]
 #![no_main]
 
@@ -32,9 +33,19 @@ extern "C" fn kernel_main(start_info_phys: u64) -> ! {
     // SAFETY: written once by the 32-bit entry before we got here.
     let entry_tsc = unsafe { core::ptr::read_volatile(&raw const wasmetal_arch::boot::pvh_entry::BOOT_ENTRY_TSC) };
     let main_tsc = wasmetal_arch::cpu::rdtsc();
+    // CPL0 part: as little as possible, since some hypervisors emulate CPL0 code
+    // instruction by instruction (see `wasmetal_arch::privilege`).
     console::init();
+    // SAFETY: once, interrupts off.
+    unsafe { interrupts::init() };
+    let features = wasmetal_arch::cpu::features();
+    let vector_state = wasmetal_arch::cpu::enable_vector_state(&features);
+    // SAFETY: the descriptor tables are loaded and every page is user-accessible (boot
+    // tables from the PVH entry, later the kernel's own).
+    unsafe { wasmetal_arch::privilege::enter_user_mode() };
     let mut phases = BootPhases::new(entry_tsc);
-    phases.mark("console");
+    phases.mark("cpl0");
+
     let boot = match BootInfo::parse(start_info_phys) {
         Ok(boot) => boot,
         Err(boot_info::BootInfoError::BadMagic(magic)) => panic!("not booted through PVH: start info magic {magic:#x}"),
@@ -44,15 +55,8 @@ extern "C" fn kernel_main(start_info_phys: u64) -> ! {
         log!("wasmetal {}: WebAssembly on bare metal", env!("CARGO_PKG_VERSION"));
         log!("cmdline: {}", boot.cmdline());
     }
-
     phases.mark("boot-info");
-    // SAFETY: once, interrupts off.
-    unsafe { interrupts::init() };
-    phases.mark("gdt-idt");
-    let features = wasmetal_arch::cpu::features();
-    let vector_state = wasmetal_arch::cpu::enable_vector_state(&features);
     wasm::engine::CPU.call_once(|| wasm::engine::cpu_features(&features, vector_state.avx));
-
     phases.mark("cpu");
     let image = layout::kernel_image();
     let ram = init_frames(&boot, &image, quiet);

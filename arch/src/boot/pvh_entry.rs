@@ -2,16 +2,19 @@
 //!
 //! QEMU's PVH loader enters `pvh_start32` in 32-bit protected mode with paging off and
 //! `%ebx` holding the physical address of `hvm_start_info`. This file builds the boot
-//! page tables (the first 4 GiB identity-mapped, and mirrored at the direct-map offset),
-//! enables PAE, long mode and NX, loads a 64-bit GDT and calls the kernel's
+//! page tables (the first 4 GiB identity-mapped, and mirrored at the direct-map offset,
+//! all user-accessible since the kernel soon runs at CPL3), enables PAE, long mode, NX
+//! and supervisor write protection, loads a 64-bit GDT and calls the kernel's
 //! `kernel_main(start_info_phys: u64)` on the boot stack. It allocates nothing: the
 //! tables and the stack are static.
 
 /// Size of the stack `kernel_main` starts on.
 pub const BOOT_STACK_BYTES: usize = 512 * 1024;
 
-/// Where the boot tables mirror the low 4 GiB in the upper half (PML4 slot 256).
-pub const BOOT_DIRECT_MAP_OFFSET: u64 = 0xFFFF_8000_0000_0000;
+/// Where the boot tables mirror the low 4 GiB in the upper half (PML4 slot 384). Not
+/// slot 256: KVM's PVM backend refuses CPL3 accesses there, and the kernel runs at CPL3.
+pub const BOOT_DIRECT_MAP_OFFSET: u64 = 0xFFFF_C000_0000_0000;
+const BOOT_DIRECT_MAP_SLOT: usize = ((BOOT_DIRECT_MAP_OFFSET >> 39) & 511) as usize;
 
 /// TSC value read by the first instruction of the 32-bit entry, for the boot benchmark.
 #[unsafe(no_mangle)]
@@ -63,9 +66,9 @@ pvh_start32:
     mov %eax, BOOT_ENTRY_TSC
     mov %edx, BOOT_ENTRY_TSC + 4
 
-    /* 2048 2 MiB pages: present | writable | huge, identity over 0..4 GiB */
+    /* 2048 2 MiB pages: present | writable | user | huge, identity over 0..4 GiB */
     mov $BOOT_TABLES + 8192, %edi
-    mov $0x83, %eax
+    mov $0x87, %eax
     xor %edx, %edx
     mov $2048, %ecx
 1:
@@ -76,9 +79,9 @@ pvh_start32:
     add $8, %edi
     loop 1b
 
-    /* PDPT[0..4] -> the four page directories */
+    /* PDPT[0..4] -> the four page directories (present | writable | user) */
     mov $BOOT_TABLES + 4096, %edi
-    mov $BOOT_TABLES + 8192 + 3, %eax
+    mov $BOOT_TABLES + 8192 + 7, %eax
     mov %eax, 0(%edi)
     add $4096, %eax
     mov %eax, 8(%edi)
@@ -87,10 +90,10 @@ pvh_start32:
     add $4096, %eax
     mov %eax, 24(%edi)
 
-    /* PML4[0] and PML4[256] -> the PDPT */
-    mov $BOOT_TABLES + 4096 + 3, %eax
+    /* PML4[0] and PML4[direct-map slot] -> the PDPT */
+    mov $BOOT_TABLES + 4096 + 7, %eax
     mov %eax, BOOT_TABLES
-    mov %eax, BOOT_TABLES + 256 * 8
+    mov %eax, BOOT_TABLES + {slot} * 8
 
     /* CR4.PAE */
     mov %cr4, %eax
@@ -145,5 +148,6 @@ pvh_gdt_pointer:
     .popsection
     "#,
     stack_bytes = const BOOT_STACK_BYTES,
+    slot = const BOOT_DIRECT_MAP_SLOT,
     options(att_syntax)
 );

@@ -3,7 +3,8 @@
 //! Built once at boot to replace the PVH boot tables: the kernel image with W^X
 //! (text RX, rodata R, data RW NX), a direct map of RAM (RW NX), a device window for
 //! MMIO, and an initially empty wasm region filled page by page through [`map`],
-//! [`unmap`] and [`protect`]. All changes take one lock with interrupts off.
+//! [`unmap`] and [`protect`]. All changes take one lock with interrupts off. Every
+//! mapping is user-accessible, since the kernel itself runs at CPL3.
 
 use spin::Mutex;
 use wasmetal_arch::paging::{
@@ -25,7 +26,7 @@ pub enum Protection {
 impl Protection {
     fn flags(self) -> PageTableFlags {
         // Not GLOBAL: wasm-region mappings change and must go with a CR3 reload.
-        let base = PageTableFlags::PRESENT;
+        let base = PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
         match self {
             Protection::ReadOnly => base | PageTableFlags::NO_EXECUTE,
             Protection::ReadWrite => base | PageTableFlags::WRITABLE | PageTableFlags::NO_EXECUTE,
@@ -99,7 +100,7 @@ pub unsafe fn init(image: &KernelImage, ram: &[PhysRange], gigabyte_pages: bool)
     let root = frames::allocate_zeroed().ok_or(MapError::OutOfFrames)?;
     let mut tables = mapper(root.phys());
     let mut alloc = PageTableFrames;
-    let global = PageTableFlags::GLOBAL;
+    let global = PageTableFlags::GLOBAL | PageTableFlags::USER_ACCESSIBLE;
     let sections = [
         (image.text, PageTableFlags::PRESENT | global),
         (image.rodata, PageTableFlags::PRESENT | PageTableFlags::NO_EXECUTE | global),
@@ -157,10 +158,7 @@ pub unsafe fn init(image: &KernelImage, ram: &[PhysRange], gigabyte_pages: bool)
     SPACE.lock().root = root.phys();
     // SAFETY: the new tables map the kernel image at the same (identity) addresses,
     // including the boot stack we are running on, and RAM at the same direct-map offset.
-    unsafe {
-        wasmetal_arch::paging::activate(PhysFrame::containing_address(PhysAddr::new(root.phys())));
-        wasmetal_arch::paging::enable_protection();
-    }
+    unsafe { wasmetal_arch::paging::activate(PhysFrame::containing_address(PhysAddr::new(root.phys()))) };
     Ok(())
 }
 
@@ -169,9 +167,11 @@ pub fn map(addr: u64, frame_addr: FrameAddr, protection: Protection) -> Result<(
     with_space(|_, tables| {
         // SAFETY: callers map fresh frames they own at addresses of the wasm region or
         // device window, which no kernel reference points into.
+        // A page that was not present has no TLB entry to drop (the CPU caches present
+        // translations only), so no invalidation, which would be a monitor call.
         match unsafe { tables.map_to(page(addr), frame(frame_addr.phys()), protection.flags(), &mut PageTableFrames) } {
             Ok(flush) => {
-                flush.flush();
+                flush.ignore();
                 Ok(())
             }
             Err(x86_64::structures::paging::mapper::MapToError::PageAlreadyMapped(_)) => Err(MapError::AlreadyMapped),
@@ -185,7 +185,8 @@ pub fn map(addr: u64, frame_addr: FrameAddr, protection: Protection) -> Result<(
 pub fn unmap(addr: u64) -> Result<FrameAddr, MapError> {
     with_space(|_, tables| match tables.unmap(page(addr)) {
         Ok((frame, flush)) => {
-            flush.flush();
+            flush.ignore();
+            wasmetal_arch::paging::flush(addr);
             Ok(FrameAddr::from_phys(frame.start_address().as_u64()))
         }
         Err(x86_64::structures::paging::mapper::UnmapError::ParentEntryHugePage) => Err(MapError::HugePage),
@@ -209,6 +210,7 @@ pub fn map_device(phys: u64) -> Result<u64, MapError> {
     with_space(|space, tables| {
         let virt = space.device_next;
         let flags = PageTableFlags::PRESENT
+            | PageTableFlags::USER_ACCESSIBLE
             | PageTableFlags::WRITABLE
             | PageTableFlags::NO_EXECUTE
             | PageTableFlags::NO_CACHE
@@ -216,7 +218,7 @@ pub fn map_device(phys: u64) -> Result<u64, MapError> {
         // SAFETY: a fresh address in the device window; the device page is not RAM.
         unsafe { tables.map_to(page(virt), frame(phys), flags, &mut PageTableFrames) }
             .map_err(|_| MapError::OutOfFrames)?
-            .flush();
+            .ignore();
         space.device_next += PAGE_SIZE;
         Ok(virt)
     })

@@ -4,9 +4,11 @@
 //! 0x0000_0000_0020_0000  kernel image, identity-mapped (text RX, rodata R, data RW NX)
 //! 0x0000_1000_0000_0000  wasm region (96 TiB): memories, stacks, code; 4 KiB pages
 //! 0x0000_7000_0000_0000  end of the wasm region
-//! 0xFFFF_8000_0000_0000  direct map of all RAM (RW NX, 2 MiB or 1 GiB pages)
+//! 0xFFFF_C000_0000_0000  direct map of all RAM (RW NX, 2 MiB or 1 GiB pages)
 //! 0xFFFF_FF00_0000_0000  device window (uncached MMIO pages, e.g. the xAPIC)
 //! ```
+//!
+//! Every mapping is user-accessible: the kernel runs at CPL3 (`wasmetal_arch::privilege`).
 
 use wasmetal_arch::boot::pvh_entry::BOOT_DIRECT_MAP_OFFSET;
 
