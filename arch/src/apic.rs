@@ -91,19 +91,34 @@ impl LocalApic {
         self.write(REG_TIMER_DIVIDE, DIVIDE_BY_16);
         self.write(REG_LVT_TIMER, LVT_MASKED);
         self.write(REG_TIMER_INITIAL, u32::MAX);
-        let start = rdtsc();
-        let start_count = self.read(REG_TIMER_CURRENT);
-        let mut now = start;
-        while now.wrapping_sub(start) < window_tsc {
+        let (start, start_count) = self.sample_count();
+        while rdtsc().wrapping_sub(start) < window_tsc {
             core::hint::spin_loop();
-            now = rdtsc();
         }
-        let end_count = self.read(REG_TIMER_CURRENT);
+        let (end, end_count) = self.sample_count();
         self.write(REG_TIMER_INITIAL, 0);
-        let elapsed_tsc = now - start;
+        let elapsed_tsc = (end - start).max(1);
         let counted = u64::from(start_count - end_count);
         self.timer_hz = counted * tsc_hz / elapsed_tsc;
         self.timer_hz * DIVISOR
+    }
+
+    /// Reads the current count with the TSC at the moment of the read: the midpoint of
+    /// TSC readings around it, from the best of a few tries. A read may take long (a VM
+    /// exit, a monitor call, the vCPU descheduled), and time lost between the TSC read
+    /// and the count read would skew the calibration.
+    fn sample_count(&self) -> (u64, u32) {
+        let mut best = (u64::MAX, 0, 0);
+        for _ in 0..3 {
+            let before = rdtsc();
+            let count = self.read(REG_TIMER_CURRENT);
+            let after = rdtsc();
+            let spread = after - before;
+            if spread < best.0 {
+                best = (spread, before + spread / 2, count);
+            }
+        }
+        (best.1, best.2)
     }
 
     /// Starts the periodic timer at `hz` interrupts per second on `vector`.

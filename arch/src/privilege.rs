@@ -109,6 +109,33 @@ pub unsafe fn monitor_call(call: MonitorCall, arg0: u64, arg1: u64) -> u64 {
     result
 }
 
+// --- counters -------------------------------------------------------------------------
+
+static MONITOR_CALLS: AtomicU64 = AtomicU64::new(0);
+static UPCALLS: AtomicU64 = AtomicU64::new(0);
+static DEFERRED: AtomicU64 = AtomicU64::new(0);
+
+/// How often CPL3 code needed CPL0 since boot (each crossing is costly under a
+/// hypervisor that emulates CPL0).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CrossingCounts {
+    /// Monitor calls made.
+    pub monitor_calls: u64,
+    /// Faults from CPL3 handed back to the CPL3 handler.
+    pub upcalls: u64,
+    /// Device interrupts that arrived while masked and were delivered later.
+    pub deferred_interrupts: u64,
+}
+
+/// The counters so far.
+pub fn crossing_counts() -> CrossingCounts {
+    CrossingCounts {
+        monitor_calls: MONITOR_CALLS.load(Ordering::Relaxed),
+        upcalls: UPCALLS.load(Ordering::Relaxed),
+        deferred_interrupts: DEFERRED.load(Ordering::Relaxed),
+    }
+}
+
 // --- the virtual interrupt flag -------------------------------------------------------
 
 /// The kernel at CPL3 has interrupts masked: CPL0 defers device interrupts.
@@ -254,6 +281,7 @@ pub(crate) fn from_user_level(frame: &mut TrapFrame) {
             if MASKED.load(Ordering::SeqCst) {
                 // Keep it in service (no EOI) and stop more from coming until unmasked.
                 PENDING.fetch_or(1 << ((v - vector::TIMER) & 63), Ordering::SeqCst);
+                DEFERRED.fetch_add(1, Ordering::Relaxed);
                 HARD_IF.store(false, Ordering::SeqCst);
                 frame.rflags &= !RFLAGS_IF;
             } else {
@@ -269,6 +297,7 @@ pub(crate) fn from_user_level(frame: &mut TrapFrame) {
 /// Rewrites `frame` so that the return from this CPL0 entry lands in
 /// `wasmetal_user_fault_entry` with a copy of the frame on the event stack.
 fn upcall(frame: &mut TrapFrame) {
+    UPCALLS.fetch_add(1, Ordering::Relaxed);
     let base = (&raw const EVENT_STACK) as u64;
     let top = base + EVENT_STACK_BYTES as u64;
     // A fault while handling a fault nests below the frame in progress.
@@ -290,6 +319,7 @@ fn upcall(frame: &mut TrapFrame) {
 
 /// Carries out a monitor call; the result goes to the caller's RAX.
 fn serve(frame: &mut TrapFrame) {
+    MONITOR_CALLS.fetch_add(1, Ordering::Relaxed);
     let Some(call) = MonitorCall::from_raw(frame.rax) else {
         frame.rax = u64::MAX;
         return;

@@ -83,6 +83,19 @@ pub fn loops() -> Vec<(&'static str, String)> {
                 .to_string(),
         ),
         (
+            "memory_loop",
+            r#"(module (memory 1024)
+                (func (export "run") (param $n i32) (result i64) (local $i i32) (local $acc i64)
+                (loop $l
+                  (i64.store (i32.and (i32.shl (local.get $i) (i32.const 3)) (i32.const 0x3fffff8)) (local.get $acc))
+                  (local.set $acc (i64.add (local.get $acc)
+                    (i64.load (i32.and (i32.mul (local.get $i) (i32.const 4104)) (i32.const 0x3fffff8)))))
+                  (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                  (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+                (local.get $acc)))"#
+                .to_string(),
+        ),
+        (
             "call_loop",
             r#"(module
                 (func $step (param i64 i32) (result i64) (i64.add (i64.mul (local.get 0) (i64.const 31)) (i64.extend_i32_u (local.get 1))))

@@ -22,7 +22,7 @@ pub struct Cli {
 /// Options of every command that boots a VM.
 #[derive(Args, Debug, Clone)]
 pub struct VmArgs {
-    /// Accelerator: KVM when hardware-assisted and usable, else TCG.
+    /// Accelerator: KVM when usable (hardware-assisted or PVM), else TCG.
     #[arg(long, value_enum, default_value_t = Accel::Auto, env = "WASMETAL_ACCEL", global = true)]
     pub accel: Accel,
     /// Guest memory in MiB.

@@ -22,7 +22,8 @@ pub const QEMU: &str = "qemu-system-x86_64";
 /// Which accelerator to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Accel {
-    /// KVM when it is hardware-assisted and /dev/kvm opens, TCG otherwise.
+    /// KVM when /dev/kvm opens and a backend that runs the kernel natively is loaded,
+    /// TCG otherwise.
     Auto,
     Kvm,
     Tcg,
@@ -35,19 +36,18 @@ pub struct Chosen {
     pub note: Option<String>,
 }
 
-/// Whether KVM can run the kernel natively here.
+/// Whether KVM can run the kernel natively here: hardware-assisted (VMX/SVM), or KVM's
+/// PVM backend, which runs guest CPL3 code natively; the kernel runs at CPL3 for that
+/// reason (see `wasmetal_arch::privilege` and docs/architecture.md).
 fn kvm_usable() -> Result<(), String> {
     std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/kvm")
         .map_err(|error| format!("cannot open /dev/kvm ({error})"))?;
-    let hardware = ["/sys/module/kvm_intel", "/sys/module/kvm_amd"].iter().any(|module| Path::new(module).exists());
-    if !hardware {
-        // KVM without VMX/SVM (e.g. the PVM backend used for nested sandboxes) runs a
-        // non-paravirtualized kernel in its instruction emulator: ~1000x slower than
-        // TCG and unable to execute SSE. Measured here; see docs/architecture.md.
-        return Err("KVM is not hardware-assisted here (no kvm_intel/kvm_amd module)".into());
+    let backends = ["/sys/module/kvm_intel", "/sys/module/kvm_amd", "/sys/module/kvm_pvm"];
+    if !backends.iter().any(|module| Path::new(module).exists()) {
+        return Err("no KVM backend found (kvm_intel, kvm_amd or kvm_pvm)".into());
     }
     Ok(())
 }

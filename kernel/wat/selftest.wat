@@ -12,14 +12,14 @@
     (call $deep (i32.add (local.get 0) (i32.const 1))))
   (func (export "unreachable") unreachable)
   ;; Grows by `pages`, writes a byte in every new page, returns the sum read back.
-  (func (export "grow_touch") (param $pages i32) (result i32) (local $old i32) (local $i i32) (local $sum i32)
+  (func (export "grow_touch") (param $pages i32) (param $stride i32) (result i32) (local $old i32) (local $i i32) (local $sum i32)
     (local.set $old (memory.grow (local.get $pages)))
     (if (i32.eq (local.get $old) (i32.const -1)) (then (return (i32.const -1))))
     (loop $touch
       (i32.store8 (i32.mul (i32.add (local.get $old) (local.get $i)) (i32.const 65536)) (i32.const 1))
       (local.set $sum (i32.add (local.get $sum)
         (i32.load8_u (i32.mul (i32.add (local.get $old) (local.get $i)) (i32.const 65536)))))
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (local.set $i (i32.add (local.get $i) (local.get $stride)))
       (br_if $touch (i32.lt_u (local.get $i) (local.get $pages))))
     (local.get $sum))
 )

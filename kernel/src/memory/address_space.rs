@@ -181,6 +181,36 @@ pub fn map(addr: u64, frame_addr: FrameAddr, protection: Protection) -> Result<(
     })
 }
 
+/// Maps the 2 MiB block at `addr` (aligned) to the huge frame block `block` with
+/// `protection`. Fails with `AlreadyMapped` when any page of the block has a mapping or a
+/// page table of its own.
+pub fn map_huge(addr: u64, block: FrameAddr, protection: Protection) -> Result<(), MapError> {
+    with_space(|_, tables| {
+        let page = Page::<Size2MiB>::containing_address(VirtAddr::new(addr));
+        let frame = PhysFrame::<Size2MiB>::containing_address(PhysAddr::new(block.phys()));
+        let flags = protection.flags() | PageTableFlags::HUGE_PAGE;
+        // SAFETY: as for `map`, for a whole block of the wasm region; not present before,
+        // so nothing to invalidate.
+        match unsafe { tables.map_to(page, frame, flags, &mut PageTableFrames) } {
+            Ok(flush) => {
+                flush.ignore();
+                Ok(())
+            }
+            Err(x86_64::structures::paging::mapper::MapToError::FrameAllocationFailed) => Err(MapError::OutOfFrames),
+            Err(_) => Err(MapError::AlreadyMapped),
+        }
+    })
+}
+
+/// What [`unmap_range`] took away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unmapped {
+    /// A 4 KiB page and whether it was writable.
+    Page { frame: FrameAddr, writable: bool },
+    /// A whole 2 MiB block (always writable).
+    Huge { block: FrameAddr },
+}
+
 /// Unmaps the page at `addr`, returning the frame that backed it.
 pub fn unmap(addr: u64) -> Result<FrameAddr, MapError> {
     with_space(|_, tables| match tables.unmap(page(addr)) {
@@ -224,52 +254,102 @@ pub fn map_device(phys: u64) -> Result<u64, MapError> {
     })
 }
 
-/// Unmaps every mapped 4 KiB page in `start..end` (page-aligned), calling `free` with
-/// each page's frame and whether it was writable. Walks the tables and skips absent
-/// ones, so a huge, mostly untouched range costs little.
-pub fn unmap_range(start: u64, end: u64, mut free: impl FnMut(FrameAddr, bool)) {
+/// Unmaps every mapped page in `start..end` (page-aligned), calling `free` with what
+/// each mapping held. A 2 MiB mapping wholly inside the range goes as one; one that
+/// sticks out is split into 4 KiB pages first. Walks the tables and skips absent ones,
+/// so a huge, mostly untouched range costs little.
+pub fn unmap_range(start: u64, end: u64, mut free: impl FnMut(Unmapped)) {
     with_space(|space, _| {
         let mut addr = start;
         while addr < end {
-            let skip = unmap_walk(space.root, addr, &mut free);
+            let skip = unmap_walk(space.root, addr, end, &mut free);
             addr = (addr + skip) & !(skip - 1);
         }
     });
     wasmetal_arch::paging::flush_all();
 }
 
-/// Unmaps the page at `addr` if present; returns how far the walk may jump (the size
-/// covered by the first absent table level, or one page).
-fn unmap_walk(root: u64, addr: u64, free: &mut impl FnMut(FrameAddr, bool)) -> u64 {
-    let indices = [(addr >> 39) & 511, (addr >> 30) & 511, (addr >> 21) & 511, (addr >> 12) & 511];
-    let spans = [1u64 << 39, 1 << 30, 1 << 21, 1 << 12];
+const SPANS: [u64; 4] = [1 << 39, 1 << 30, 1 << 21, 1 << 12];
+
+fn table_indices(addr: u64) -> [usize; 4] {
+    [(addr >> 39) as usize & 511, (addr >> 30) as usize & 511, (addr >> 21) as usize & 511, (addr >> 12) as usize & 511]
+}
+
+/// Unmaps what maps `addr` if present; returns how far the walk may jump (the size
+/// covered by the first absent table level, or the mapping's size).
+fn unmap_walk(root: u64, addr: u64, end: u64, free: &mut impl FnMut(Unmapped)) -> u64 {
+    let indices = table_indices(addr);
     let mut table = root;
     for level in 0..4 {
         // SAFETY: `table` is a page-table frame of the kernel's tables, reached through
         // the direct map, and the SPACE lock is held by the caller.
         let entries = unsafe { &mut *(phys_to_virt(table) as *mut PageTable) };
-        let entry = &mut entries[indices[level] as usize];
+        let entry = &mut entries[indices[level]];
         if entry.is_unused() {
-            return spans[level];
+            return SPANS[level];
         }
         if level == 3 {
-            free(FrameAddr::from_phys(entry.addr().as_u64()), entry.flags().contains(PageTableFlags::WRITABLE));
+            free(Unmapped::Page {
+                frame: FrameAddr::from_phys(entry.addr().as_u64()),
+                writable: entry.flags().contains(PageTableFlags::WRITABLE),
+            });
             entry.set_unused();
-            return spans[level];
+            return SPANS[level];
         }
         if entry.flags().contains(PageTableFlags::HUGE_PAGE) {
-            return spans[level];
+            if level != 2 {
+                return SPANS[level]; // The direct map's gigabyte pages: never unmapped.
+            }
+            let block_start = addr & !(SPANS[2] - 1);
+            if addr == block_start && end >= block_start + SPANS[2] {
+                free(Unmapped::Huge { block: FrameAddr::from_phys(entry.addr().as_u64()) });
+                entry.set_unused();
+                return SPANS[2];
+            }
+            if !split_huge(entry) {
+                return SPANS[3]; // No frame for the table: leave the block mapped.
+            }
         }
         table = entry.addr().as_u64();
     }
     PAGE_SIZE
 }
 
-/// Changes the rights of every mapped page in `start..end`; absent pages are skipped.
+/// Replaces a 2 MiB mapping by a page table mapping the same frames with the same
+/// rights (so nothing needs invalidating). False when no frame is left for the table.
+fn split_huge(entry: &mut wasmetal_arch::paging::PageTableEntry) -> bool {
+    let Some(table_frame) = frames::allocate_zeroed() else { return false };
+    let flags = entry.flags() - PageTableFlags::HUGE_PAGE;
+    let base = entry.addr().as_u64();
+    // SAFETY: a fresh frame, ours, reached through the direct map.
+    let table = unsafe { &mut *(phys_to_virt(table_frame.phys()) as *mut PageTable) };
+    for (index, page_entry) in table.iter_mut().enumerate() {
+        page_entry.set_addr(PhysAddr::new(base + index as u64 * PAGE_SIZE), flags);
+    }
+    let parent = PageTableFlags::PRESENT | PageTableFlags::WRITABLE | PageTableFlags::USER_ACCESSIBLE;
+    entry.set_addr(PhysAddr::new(table_frame.phys()), parent);
+    true
+}
+
+/// Changes the rights of every mapped page in `start..end`; absent pages are skipped,
+/// 2 MiB mappings are changed whole when the range covers them and split otherwise.
 pub fn protect_range(start: u64, end: u64, protection: Protection) {
-    with_space(|_, tables| {
+    with_space(|space, tables| {
         let mut addr = start;
         while addr < end {
+            let block = addr & !(Size2MiB::SIZE - 1);
+            let huge = Page::<Size2MiB>::containing_address(VirtAddr::new(addr));
+            if tables.translate_page(huge).is_ok() {
+                if addr == block && end >= block + Size2MiB::SIZE {
+                    // SAFETY: changing rights of a wasm-region block the runtime owns.
+                    if let Ok(flush) = unsafe { tables.update_flags(huge, protection.flags() | PageTableFlags::HUGE_PAGE) } {
+                        flush.ignore();
+                    }
+                    addr = block + Size2MiB::SIZE;
+                    continue;
+                }
+                split_at(space.root, addr);
+            }
             // SAFETY: changing rights of wasm-region pages the runtime owns.
             if let Ok(flush) = unsafe { tables.update_flags(page(addr), protection.flags()) } {
                 flush.ignore();
@@ -278,4 +358,18 @@ pub fn protect_range(start: u64, end: u64, protection: Protection) {
         }
     });
     wasmetal_arch::paging::flush_all();
+}
+
+/// Splits the 2 MiB mapping covering `addr` into 4 KiB pages.
+fn split_at(root: u64, addr: u64) {
+    let indices = table_indices(addr);
+    let mut table = root;
+    for index in &indices[..2] {
+        // SAFETY: as in `unmap_walk`; the caller holds the SPACE lock.
+        let entries = unsafe { &*(phys_to_virt(table) as *const PageTable) };
+        table = entries[*index].addr().as_u64();
+    }
+    // SAFETY: as above; `table` is the page directory holding the block's entry.
+    let directory = unsafe { &mut *(phys_to_virt(table) as *mut PageTable) };
+    split_huge(&mut directory[indices[2]]);
 }

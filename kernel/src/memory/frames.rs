@@ -3,14 +3,21 @@
 //! Frames come from the e820 RAM ranges minus what is already in use (the first MiB,
 //! the kernel image, the boot structures, the initrd). Fresh frames are bumped from the
 //! ranges in ascending order (so early page tables land low, inside the boot map);
-//! freed frames go on an intrusive stack threaded through the direct map. Contiguous
-//! runs (the heap) are carved from the top of the largest range.
+//! freed frames go on an intrusive stack threaded through the direct map. Huge blocks
+//! (2 MiB, aligned, for large mappings) are bumped the same way and have a stack of
+//! their own, so they stay whole. Contiguous runs (the heap) are carved from the top of
+//! the largest range.
 
 use spin::Mutex;
 
 use super::layout::{PAGE_SIZE, phys_to_virt};
 
 const MAX_RANGES: usize = 64;
+
+/// Bytes in a huge block: what one page-directory entry maps.
+pub const HUGE_BYTES: u64 = 2 << 20;
+/// 4 KiB frames in a huge block.
+pub const FRAMES_PER_HUGE: u64 = HUGE_BYTES / PAGE_SIZE;
 
 /// A half-open range of physical addresses, page-aligned.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -70,6 +77,8 @@ pub struct FrameAllocator {
     cursor: u64,
     /// Top of the stack of freed frames (physical address), 0 when empty.
     free_stack: u64,
+    /// Top of the stack of freed huge blocks, 0 when empty.
+    huge_stack: u64,
     stats: FrameStats,
 }
 
@@ -84,6 +93,7 @@ impl FrameAllocator {
             cursor_range: 0,
             cursor: 0,
             free_stack: 0,
+            huge_stack: 0,
             stats: FrameStats { total_frames: 0, free_frames: 0 },
         }
     }
@@ -155,11 +165,50 @@ impl FrameAllocator {
 
     /// Returns a frame. It must have come from this allocator and be unused.
     pub fn free(&mut self, frame: FrameAddr) {
-        // SAFETY: the caller gives the frame back, so we own its bytes; it is mapped in
-        // the direct map like all RAM.
-        unsafe { core::ptr::write(phys_to_virt(frame.0) as *mut u64, self.free_stack) };
-        self.free_stack = frame.0;
+        self.push_free(frame.0);
         self.stats.free_frames += 1;
+    }
+
+    fn push_free(&mut self, frame: u64) {
+        // SAFETY: the frame is free and ours; it is mapped in the direct map like all RAM.
+        unsafe { core::ptr::write(phys_to_virt(frame) as *mut u64, self.free_stack) };
+        self.free_stack = frame;
+    }
+
+    /// Takes a huge block: [`FRAMES_PER_HUGE`] contiguous frames, [`HUGE_BYTES`]-aligned
+    /// (contents undefined). `None` when no aligned block is left in one piece; single
+    /// frames may still be.
+    pub fn allocate_huge(&mut self) -> Option<FrameAddr> {
+        if self.huge_stack != 0 {
+            let block = self.huge_stack;
+            // SAFETY: blocks on the huge stack are ours, mapped in the direct map; the
+            // first word holds the next entry (written by `free_huge`).
+            self.huge_stack = unsafe { core::ptr::read(phys_to_virt(block) as *const u64) };
+            self.stats.free_frames -= FRAMES_PER_HUGE;
+            return Some(FrameAddr(block));
+        }
+        let range = *self.ranges[..self.range_count].get(self.cursor_range)?;
+        let aligned = self.cursor.next_multiple_of(HUGE_BYTES);
+        if aligned + HUGE_BYTES > range.end {
+            return None;
+        }
+        // Frames skipped for alignment stay free, as single frames.
+        let mut skipped = self.cursor;
+        self.cursor = aligned + HUGE_BYTES;
+        while skipped < aligned {
+            self.push_free(skipped);
+            skipped += PAGE_SIZE;
+        }
+        self.stats.free_frames -= FRAMES_PER_HUGE;
+        Some(FrameAddr(aligned))
+    }
+
+    /// Returns a huge block taken with [`allocate_huge`](Self::allocate_huge), whole.
+    pub fn free_huge(&mut self, block: FrameAddr) {
+        // SAFETY: as in `push_free`, for the block's first frame.
+        unsafe { core::ptr::write(phys_to_virt(block.0) as *mut u64, self.huge_stack) };
+        self.huge_stack = block.0;
+        self.stats.free_frames += FRAMES_PER_HUGE;
     }
 
     /// Carves `bytes` of contiguous, never-used RAM from the top of the largest range.

@@ -35,7 +35,9 @@ unsafe extern "C" fn memory_fill(vmctx: *mut VMContext, memory: u32, dst: u64, b
     if dst.checked_add(len).is_none_or(|end| end > size) {
         return BUILTIN_TRAP;
     }
-    memory.data_mut()[dst as usize..(dst + len) as usize].fill(byte as u8);
+    let bytes = &mut memory.data_mut()[dst as usize..(dst + len) as usize];
+    // SAFETY: `bytes` is the checked destination range.
+    unsafe { super::bulk_memory::fill(bytes.as_mut_ptr(), byte as u8, bytes.len()) };
     0
 }
 
@@ -54,7 +56,7 @@ unsafe extern "C" fn memory_copy(vmctx: *mut VMContext, dst_memory: u32, dst: u6
         }
         let from = src_memory.definition.base.add(src as usize);
         let to = dst_memory.definition.base.add(dst as usize);
-        core::ptr::copy(from, to, len as usize);
+        super::bulk_memory::copy(to, from, len as usize);
     }
     0
 }
