@@ -325,35 +325,41 @@ fn serve(frame: &mut TrapFrame) {
         return;
     };
     let (arg0, arg1) = (frame.rdi, frame.rsi);
-    // SAFETY (all arms): the caller at CPL3 is the kernel, which made the call under
-    // `monitor_call`'s contract (the effect is sound for it).
+    // The caller at CPL3 is the kernel, which made the call under `monitor_call`'s
+    // contract: the effect is sound for it, as the instruction would be at CPL0.
     frame.rax = match call {
         MonitorCall::ReadCr3 => {
             let value: u64;
+            // SAFETY: reading CR3 has no effect.
             unsafe { core::arch::asm!("mov {}, cr3", out(reg) value, options(nomem, nostack, preserves_flags)) };
             value
         }
         MonitorCall::WriteCr3 => {
+            // SAFETY: per the call's contract, the new tables keep the kernel running.
             unsafe { core::arch::asm!("mov cr3, {}", in(reg) arg0, options(nostack, preserves_flags)) };
             0
         }
         MonitorCall::InvalidatePage => {
+            // SAFETY: dropping a TLB entry only makes the CPU re-read the tables.
             unsafe { core::arch::asm!("invlpg [{}]", in(reg) arg0, options(nostack, preserves_flags)) };
             0
         }
         MonitorCall::FlushTlb => {
-            unsafe {
-                core::arch::asm!("mov {0}, cr3", "mov cr3, {0}", out(reg) _, options(nostack, preserves_flags));
-            }
+            // SAFETY: reloading the same CR3 only drops non-global TLB entries.
+            unsafe { core::arch::asm!("mov {0}, cr3", "mov cr3, {0}", out(reg) _, options(nostack, preserves_flags)) };
             0
         }
+        // SAFETY: per the call's contract, the MSR exists and reading it is the kernel's.
         MonitorCall::ReadMsr => unsafe { crate::cpu::rdmsr_cpl0(arg0 as u32) },
         MonitorCall::WriteMsr => {
+            // SAFETY: per the call's contract, the value is valid for the MSR.
             unsafe { crate::cpu::wrmsr_cpl0(arg0 as u32, arg1) };
             0
         }
         MonitorCall::Halt => {
-            // Interrupts taken here nest at CPL0 and are handled directly.
+            // SAFETY: waiting for an interrupt touches no memory; interrupts taken here
+            // nest at CPL0 and are handled directly, then IF is cleared again as the
+            // gate left it.
             unsafe { core::arch::asm!("sti", "hlt", "cli", options(nomem, nostack)) };
             0
         }

@@ -13,7 +13,7 @@
 /// `src..src+len` must be readable and `dst..dst+len` writable.
 #[inline]
 pub(crate) unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) {
-    // SAFETY (all arms): every access lies within the ranges the caller vouches for;
+    // SAFETY: in every arm, each access lies within the ranges the caller vouches for;
     // all loads of a size class happen before its stores, so overlap is harmless.
     unsafe {
         match len {
@@ -60,7 +60,7 @@ pub(crate) unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) {
 #[inline]
 pub(crate) unsafe fn fill(dst: *mut u8, byte: u8, len: usize) {
     let word = u64::from(byte) * 0x0101_0101_0101_0101;
-    // SAFETY (all arms): every store lies within `dst..dst+len`.
+    // SAFETY: in every arm, each store lies within `dst..dst+len`.
     unsafe {
         match len {
             0 => {}
