@@ -161,17 +161,16 @@ impl<'m> FuncEnv<'m> {
         cursor.ins().load(ty, flags, base, offset)
     }
 
-    /// The store's `VMRuntimeLimits`, loaded where it is used: fuel and deadlines only
-    /// touch it around calls and on cold paths, and a pointer kept live through loops
-    /// would take a callee-saved register from them.
+    /// The store's `VMRuntimeLimits`. The pointer never changes for a vmctx, so the load
+    /// may move: uses share one load, hoisted out of loops (the deadline check in a
+    /// loop then costs the deadline load only).
     pub fn runtime_limits(&mut self, builder: &mut FunctionBuilder<'_>) -> Value {
-        builder.ins().load(POINTER, MemFlagsData::trusted().with_readonly(), self.vmctx, header::RUNTIME_LIMITS as i32)
+        builder.ins().load(POINTER, MemFlagsData::trusted().with_readonly().with_can_move(), self.vmctx, header::RUNTIME_LIMITS as i32)
     }
 
-    /// The engine's epoch counter address, loaded at each check: an extra L1 load is
-    /// cheaper in a loop than a callee-saved register held for the pointer.
+    /// The engine's epoch counter address; movable like [`Self::runtime_limits`].
     pub fn epoch_counter(&mut self, builder: &mut FunctionBuilder<'_>) -> Value {
-        builder.ins().load(POINTER, MemFlagsData::trusted().with_readonly(), self.vmctx, header::EPOCH_PTR as i32)
+        builder.ins().load(POINTER, MemFlagsData::trusted().with_readonly().with_can_move(), self.vmctx, header::EPOCH_PTR as i32)
     }
 
 
@@ -180,7 +179,8 @@ impl<'m> FuncEnv<'m> {
         let sig = match self.builtin_sigs.get(&builtin) {
             Some(&sig) => sig,
             None => {
-                let mut signature = Signature::new(CallConv::SystemV);
+                let call_conv = if builtin.preserves_all() { CallConv::PreserveAll } else { CallConv::SystemV };
+                let mut signature = Signature::new(call_conv);
                 signature.params.push(AbiParam::new(POINTER));
                 signature.params.extend(builtin.params().iter().map(|&t| AbiParam::new(builtin_type(t))));
                 if let Some(result) = builtin.result() {

@@ -4,6 +4,12 @@
 //! Every builtin takes the calling instance's `vmctx` first and only integers after it
 //! (the kernel is compiled soft-float, so no float may cross this boundary). Builtins
 //! that can fail return a status the generated code turns into a trap at the call site.
+//!
+//! The instrumentation builtins (`NewEpoch`, `OutOfFuel`) sit on the cold path of checks
+//! inside every loop, so they preserve every register (Cranelift's `preserve_all`
+//! convention, through the trampolines in `vm::libcalls`): a call that clobbers nothing
+//! leaves the loop's register allocation as if it were not there. They return nothing;
+//! their verdict is `VMRuntimeLimits::builtin_status`.
 
 /// A parameter or result kind of a builtin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,10 +76,20 @@ builtins! {
     TableGetLazyInit(I32, I64) -> Pointer;
     // (function index) -> function reference
     RefFunc(I32) -> Pointer;
-    // () -> new deadline, or u64::MAX to trap with Interrupt
-    NewEpoch() -> I64;
-    // () -> 0 to trap with OutOfFuel, 1 to continue (fuel refilled)
-    OutOfFuel() -> I32;
+    // () preserving all registers; status 0 = go on with the new deadline, else trap
+    // with Interrupt
+    NewEpoch() -> Void;
+    // () preserving all registers; status 0 = go on (fuel refilled), else trap with
+    // OutOfFuel
+    OutOfFuel() -> Void;
+}
+
+impl Builtin {
+    /// Whether the builtin preserves every register (and answers through
+    /// `VMRuntimeLimits::builtin_status`).
+    pub fn preserves_all(self) -> bool {
+        matches!(self, Builtin::NewEpoch | Builtin::OutOfFuel)
+    }
 }
 
 /// Status a failing builtin returns.

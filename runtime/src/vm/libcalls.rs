@@ -162,15 +162,105 @@ unsafe extern "C" fn ref_func(vmctx: *mut VMContext, func: u32) -> *mut VMFuncRe
     unsafe { instance(vmctx) }.func_ref(FuncIndex(func))
 }
 
-unsafe extern "C" fn new_epoch(vmctx: *mut VMContext) -> u64 {
+/// Behind `wasmetal_new_epoch`: the store's epoch policy decides; the verdict goes to
+/// the limits' `builtin_status`.
+unsafe extern "C" fn new_epoch(vmctx: *mut VMContext) {
     // SAFETY: generated code passes its own vmctx; the store outlives the call.
-    unsafe { (*instance(vmctx).store).new_epoch() }
+    let store = unsafe { &mut *instance(vmctx).store };
+    let trap = store.new_epoch() == u64::MAX;
+    store.limits.builtin_status = u64::from(trap);
 }
 
-unsafe extern "C" fn out_of_fuel(vmctx: *mut VMContext) -> u32 {
+/// Behind `wasmetal_out_of_fuel`: refill or trap, answered in `builtin_status`.
+unsafe extern "C" fn out_of_fuel(vmctx: *mut VMContext) {
     // SAFETY: as in new_epoch.
-    u32::from(unsafe { (*instance(vmctx).store).out_of_fuel() })
+    let store = unsafe { &mut *instance(vmctx).store };
+    let refilled = store.out_of_fuel();
+    store.limits.builtin_status = u64::from(!refilled);
 }
+
+unsafe extern "C" {
+    fn wasmetal_new_epoch();
+    fn wasmetal_out_of_fuel();
+}
+
+// The `preserve_all` entries of the instrumentation builtins: save every register the
+// System V convention lets a callee clobber (the general ones and xmm0-15; generated
+// code keeps no values above 128 bits), call the Rust function with the vmctx already
+// in RDI, restore, return. Entered with RSP = 8 mod 16, as after any call.
+macro_rules! preserving_entry {
+    ($entry:literal, $target:ident) => {
+        core::arch::global_asm!(
+            concat!(".pushsection .text.", $entry, ", \"ax\""),
+            concat!(".global ", $entry),
+            ".p2align 4",
+            concat!($entry, ":"),
+            "push rbp",
+            "mov rbp, rsp",
+            "push rax",
+            "push rcx",
+            "push rdx",
+            "push rsi",
+            "push rdi",
+            "push r8",
+            "push r9",
+            "push r10",
+            "push r11",
+            "sub rsp, 264",
+            "movdqu [rsp + 0], xmm0",
+            "movdqu [rsp + 16], xmm1",
+            "movdqu [rsp + 32], xmm2",
+            "movdqu [rsp + 48], xmm3",
+            "movdqu [rsp + 64], xmm4",
+            "movdqu [rsp + 80], xmm5",
+            "movdqu [rsp + 96], xmm6",
+            "movdqu [rsp + 112], xmm7",
+            "movdqu [rsp + 128], xmm8",
+            "movdqu [rsp + 144], xmm9",
+            "movdqu [rsp + 160], xmm10",
+            "movdqu [rsp + 176], xmm11",
+            "movdqu [rsp + 192], xmm12",
+            "movdqu [rsp + 208], xmm13",
+            "movdqu [rsp + 224], xmm14",
+            "movdqu [rsp + 240], xmm15",
+            "cld",
+            "call {target}",
+            "movdqu xmm0, [rsp + 0]",
+            "movdqu xmm1, [rsp + 16]",
+            "movdqu xmm2, [rsp + 32]",
+            "movdqu xmm3, [rsp + 48]",
+            "movdqu xmm4, [rsp + 64]",
+            "movdqu xmm5, [rsp + 80]",
+            "movdqu xmm6, [rsp + 96]",
+            "movdqu xmm7, [rsp + 112]",
+            "movdqu xmm8, [rsp + 128]",
+            "movdqu xmm9, [rsp + 144]",
+            "movdqu xmm10, [rsp + 160]",
+            "movdqu xmm11, [rsp + 176]",
+            "movdqu xmm12, [rsp + 192]",
+            "movdqu xmm13, [rsp + 208]",
+            "movdqu xmm14, [rsp + 224]",
+            "movdqu xmm15, [rsp + 240]",
+            "add rsp, 264",
+            "pop r11",
+            "pop r10",
+            "pop r9",
+            "pop r8",
+            "pop rdi",
+            "pop rsi",
+            "pop rdx",
+            "pop rcx",
+            "pop rax",
+            "pop rbp",
+            "ret",
+            ".popsection",
+            target = sym $target,
+        );
+    };
+}
+
+preserving_entry!("wasmetal_new_epoch", new_epoch);
+preserving_entry!("wasmetal_out_of_fuel", out_of_fuel);
 
 /// The builtins table every `VMContext` points to, in `Builtin` order.
 pub static BUILTINS: BuiltinTable = BuiltinTable([
@@ -186,8 +276,8 @@ pub static BUILTINS: BuiltinTable = BuiltinTable([
     elem_drop as *const (),
     table_get_lazy_init as *const (),
     ref_func as *const (),
-    new_epoch as *const (),
-    out_of_fuel as *const (),
+    wasmetal_new_epoch as *const (),
+    wasmetal_out_of_fuel as *const (),
 ]);
 
 /// The table of builtin entry points (function pointers are shareable).
@@ -213,6 +303,8 @@ mod tests {
         assert_eq!(Builtin::ALL[Builtin::TableGetLazyInit as usize], Builtin::TableGetLazyInit);
         assert_eq!(BUILTINS.0[Builtin::RefFunc as usize], ref_func as *const ());
         assert_eq!(BUILTINS.0[Builtin::MemoryGrow as usize], memory_grow as *const ());
-        assert_eq!(BUILTINS.0[Builtin::OutOfFuel as usize], out_of_fuel as *const ());
+        assert_eq!(BUILTINS.0[Builtin::NewEpoch as usize], wasmetal_new_epoch as *const ());
+        assert_eq!(BUILTINS.0[Builtin::OutOfFuel as usize], wasmetal_out_of_fuel as *const ());
+        assert!(Builtin::ALL.iter().all(|b| b.preserves_all() == matches!(b, Builtin::NewEpoch | Builtin::OutOfFuel)));
     }
 }

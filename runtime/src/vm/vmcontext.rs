@@ -93,11 +93,14 @@ pub struct VMRuntimeLimits {
     pub fuel_consumed: i64,
     /// Epoch value at which the store's deadline passes.
     pub epoch_deadline: u64,
+    /// Verdict of the last instrumentation builtin (`NewEpoch`, `OutOfFuel`): they
+    /// preserve every register, so they answer here; 0 = go on, otherwise trap.
+    pub builtin_status: u64,
 }
 
 impl Default for VMRuntimeLimits {
     fn default() -> Self {
-        Self { stack_limit: usize::MAX, fuel_consumed: 0, epoch_deadline: u64::MAX }
+        Self { stack_limit: usize::MAX, fuel_consumed: 0, epoch_deadline: u64::MAX, builtin_status: 0 }
     }
 }
 
@@ -160,6 +163,7 @@ pub mod field {
     pub const LIMITS_STACK_LIMIT: u32 = offset_of!(VMRuntimeLimits, stack_limit) as u32;
     pub const LIMITS_FUEL_CONSUMED: u32 = offset_of!(VMRuntimeLimits, fuel_consumed) as u32;
     pub const LIMITS_EPOCH_DEADLINE: u32 = offset_of!(VMRuntimeLimits, epoch_deadline) as u32;
+    pub const LIMITS_BUILTIN_STATUS: u32 = offset_of!(VMRuntimeLimits, builtin_status) as u32;
 
     pub const VAL_RAW_SIZE: u32 = core::mem::size_of::<ValRaw>() as u32;
 }
@@ -178,6 +182,6 @@ mod tests {
         assert_eq!((TABLE_BASE, TABLE_CURRENT_ELEMENTS, TABLE_DEFINITION_SIZE), (0, 8, 16));
         assert_eq!((MEMORY_BASE, MEMORY_CURRENT_LENGTH, MEMORY_DEFINITION_SIZE), (0, 8, 16));
         assert_eq!((GLOBAL_DEFINITION_SIZE, VAL_RAW_SIZE), (16, 16));
-        assert_eq!((LIMITS_STACK_LIMIT, LIMITS_FUEL_CONSUMED, LIMITS_EPOCH_DEADLINE), (0, 8, 16));
+        assert_eq!((LIMITS_STACK_LIMIT, LIMITS_FUEL_CONSUMED, LIMITS_EPOCH_DEADLINE, LIMITS_BUILTIN_STATUS), (0, 8, 16, 24));
     }
 }

@@ -8,9 +8,14 @@
 //! refill and go on). The same module and input always stop at the same operator.
 //!
 //! Epochs: at function entry and loop headers the engine's epoch counter is compared
-//! with the store's deadline, cached in a variable. A callee may have moved the deadline
-//! meanwhile, so the cold path first re-reads it and only calls the `NewEpoch` builtin
-//! when the fresh deadline has passed too; no reload is needed after calls.
+//! with the store's deadline, both loaded there (no variable carried through the
+//! function, so nothing to merge or reload after calls); the pointers to them are
+//! loaded once per function. Past the deadline, the `NewEpoch` builtin decides (trap, or
+//! a new deadline). A function without loops and calls runs in time bounded by its size,
+//! so it skips the entry check: its caller checks again soon enough.
+//!
+//! Both builtins preserve every register and answer in the limits' `builtin_status`,
+//! so the cold call in a loop costs the loop no registers (see `vm::builtin`).
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{InstBuilder, types};
@@ -29,7 +34,31 @@ pub(crate) struct Instrumentation {
     fuel: Option<Variable>,
     /// Fuel counted since the last flush.
     pending_fuel: i64,
-    deadline: Option<Variable>,
+    epochs: bool,
+    /// The function has no loop and no call ([`runs_bounded`]): no epoch check at entry.
+    pub(super) skip_entry_epoch_check: bool,
+}
+
+/// Whether a body runs in time bounded by its length: no loop, no call of any kind.
+/// Unreadable bodies count as unbounded (the validator reports them).
+pub(super) fn runs_bounded(body: &wasmparser::FunctionBody<'_>) -> bool {
+    let Ok(mut reader) = body.get_operators_reader() else { return false };
+    while !reader.eof() {
+        match reader.read() {
+            Ok(
+                Operator::Loop { .. }
+                | Operator::Call { .. }
+                | Operator::CallIndirect { .. }
+                | Operator::CallRef { .. }
+                | Operator::ReturnCall { .. }
+                | Operator::ReturnCallIndirect { .. }
+                | Operator::ReturnCallRef { .. },
+            )
+            | Err(_) => return false,
+            Ok(_) => {}
+        }
+    }
+    true
 }
 
 impl Instrumentation {
@@ -72,19 +101,18 @@ fn leaves_function(op: &Operator<'_>) -> bool {
 }
 
 impl FuncTranslator<'_, '_> {
-    /// Sets up the variables at function entry and performs the entry checks.
+    /// Sets up fuel accounting at function entry and performs the entry checks.
     pub(super) fn instrument_entry(&mut self) {
         if self.env.tunables.consume_fuel {
             let var = self.builder.declare_var(types::I64);
             self.instrumentation.fuel = Some(var);
             self.fuel_reload();
+            self.check_fuel();
         }
-        if self.env.tunables.epoch_interruption {
-            let var = self.builder.declare_var(types::I64);
-            self.instrumentation.deadline = Some(var);
-            self.deadline_reload();
+        self.instrumentation.epochs = self.env.tunables.epoch_interruption;
+        if self.instrumentation.epochs && !self.instrumentation.skip_entry_epoch_check {
+            self.check_epoch();
         }
-        self.instrument_checkpoint();
     }
 
     /// Accounts `op` and flushes or stores fuel where control may leave.
@@ -102,8 +130,7 @@ impl FuncTranslator<'_, '_> {
         }
     }
 
-    /// After a call returns: the callee may have used fuel (a moved deadline is caught
-    /// by the epoch check's cold path).
+    /// After a call returns: the callee may have used fuel.
     pub(super) fn instrument_after_call(&mut self) {
         if self.instrumentation.fuel.is_some() {
             self.fuel_reload();
@@ -115,7 +142,7 @@ impl FuncTranslator<'_, '_> {
         if self.instrumentation.fuel.is_some() {
             self.check_fuel();
         }
-        if self.instrumentation.deadline.is_some() {
+        if self.instrumentation.epochs {
             self.check_epoch();
         }
     }
@@ -146,13 +173,6 @@ impl FuncTranslator<'_, '_> {
         self.builder.def_var(var, fuel);
     }
 
-    fn deadline_reload(&mut self) {
-        let Some(var) = self.instrumentation.deadline else { return };
-        let limits = self.env.runtime_limits(&mut self.builder);
-        let deadline = self.builder.ins().load(types::I64, trusted(), limits, field::LIMITS_EPOCH_DEADLINE as i32);
-        self.builder.def_var(var, deadline);
-    }
-
     fn check_fuel(&mut self) {
         let Some(var) = self.instrumentation.fuel else { return };
         self.fuel_flush();
@@ -165,8 +185,7 @@ impl FuncTranslator<'_, '_> {
         self.builder.seal_block(slow);
         self.builder.switch_to_block(slow);
         self.fuel_store();
-        let go_on = self.env.call_builtin(&mut self.builder, Builtin::OutOfFuel, &[]).expect("returns");
-        self.builder.ins().trapz(go_on, trap_code(TrapCode::OutOfFuel));
+        self.call_instrumentation_builtin(Builtin::OutOfFuel, TrapCode::OutOfFuel);
         self.fuel_reload();
         self.builder.ins().jump(next, &[]);
         self.builder.seal_block(next);
@@ -174,10 +193,10 @@ impl FuncTranslator<'_, '_> {
     }
 
     fn check_epoch(&mut self) {
-        let Some(var) = self.instrumentation.deadline else { return };
         let counter = self.env.epoch_counter(&mut self.builder);
         let epoch = self.builder.ins().load(types::I64, trusted(), counter, 0);
-        let deadline = self.builder.use_var(var);
+        let limits = self.env.runtime_limits(&mut self.builder);
+        let deadline = self.builder.ins().load(types::I64, trusted(), limits, field::LIMITS_EPOCH_DEADLINE as i32);
         let passed = self.builder.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, epoch, deadline);
         let slow = self.builder.create_block();
         let next = self.builder.create_block();
@@ -185,25 +204,23 @@ impl FuncTranslator<'_, '_> {
         self.builder.ins().brif(passed, slow, &[], next, &[]);
         self.builder.seal_block(slow);
         self.builder.switch_to_block(slow);
-        // The cached deadline may be stale (a callee or host call moved it).
-        self.deadline_reload();
-        let fresh = self.builder.use_var(var);
-        let still_passed = self.builder.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, epoch, fresh);
-        let expired = self.builder.create_block();
-        self.builder.set_cold_block(expired);
-        self.builder.ins().brif(still_passed, expired, &[], next, &[]);
-        self.builder.seal_block(expired);
-        self.builder.switch_to_block(expired);
         self.fuel_store();
-        let new_deadline = self.env.call_builtin(&mut self.builder, Builtin::NewEpoch, &[]).expect("returns");
-        let trap = self.builder.ins().icmp_imm_s(IntCC::Equal, new_deadline, -1);
-        self.builder.ins().trapnz(trap, trap_code(TrapCode::Interrupt));
-        self.builder.def_var(var, new_deadline);
+        self.call_instrumentation_builtin(Builtin::NewEpoch, TrapCode::Interrupt);
         if self.instrumentation.fuel.is_some() {
             self.fuel_reload();
         }
         self.builder.ins().jump(next, &[]);
         self.builder.seal_block(next);
         self.builder.switch_to_block(next);
+    }
+
+    /// Calls a register-preserving instrumentation builtin and traps with `code` when
+    /// its verdict says so.
+    fn call_instrumentation_builtin(&mut self, builtin: Builtin, code: TrapCode) {
+        debug_assert!(builtin.preserves_all());
+        self.env.call_builtin(&mut self.builder, builtin, &[]);
+        let limits = self.env.runtime_limits(&mut self.builder);
+        let status = self.builder.ins().load(types::I64, trusted(), limits, field::LIMITS_BUILTIN_STATUS as i32);
+        self.builder.ins().trapnz(status, trap_code(code));
     }
 }

@@ -95,6 +95,9 @@ impl<'m, 'f> FuncTranslator<'m, 'f> {
             unreachable_depth: 0,
             instrumentation: instrument::Instrumentation::default(),
         };
+        if this.env.tunables.epoch_interruption {
+            this.instrumentation.skip_entry_epoch_check = instrument::runs_bounded(body);
+        }
         this.prologue(ty, body, validator)?;
         let mut reader = body.get_operators_reader()?;
         while !reader.eof() {
