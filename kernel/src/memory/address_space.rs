@@ -259,14 +259,22 @@ pub fn map_device(phys: u64) -> Result<u64, MapError> {
 /// sticks out is split into 4 KiB pages first. Walks the tables and skips absent ones,
 /// so a huge, mostly untouched range costs little.
 pub fn unmap_range(start: u64, end: u64, mut free: impl FnMut(Unmapped)) {
+    let mut unmapped_any = false;
+    let mut record = |unmapped| {
+        unmapped_any = true;
+        free(unmapped);
+    };
     with_space(|space, _| {
         let mut addr = start;
         while addr < end {
-            let skip = unmap_walk(space.root, addr, end, &mut free);
+            let skip = unmap_walk(space.root, addr, end, &mut record);
             addr = (addr + skip) & !(skip - 1);
         }
     });
-    wasmetal_arch::paging::flush_all();
+    // Nothing was mapped, nothing to invalidate (a flush is a monitor call at CPL3).
+    if unmapped_any {
+        wasmetal_arch::paging::flush_all();
+    }
 }
 
 const SPANS: [u64; 4] = [1 << 39, 1 << 30, 1 << 21, 1 << 12];
@@ -334,7 +342,8 @@ fn split_huge(entry: &mut wasmetal_arch::paging::PageTableEntry) -> bool {
 /// Changes the rights of every mapped page in `start..end`; absent pages are skipped,
 /// 2 MiB mappings are changed whole when the range covers them and split otherwise.
 pub fn protect_range(start: u64, end: u64, protection: Protection) {
-    with_space(|space, tables| {
+    let changed = with_space(|space, tables| {
+        let mut changed = false;
         let mut addr = start;
         while addr < end {
             let block = addr & !(Size2MiB::SIZE - 1);
@@ -344,6 +353,7 @@ pub fn protect_range(start: u64, end: u64, protection: Protection) {
                     // SAFETY: changing rights of a wasm-region block the runtime owns.
                     if let Ok(flush) = unsafe { tables.update_flags(huge, protection.flags() | PageTableFlags::HUGE_PAGE) } {
                         flush.ignore();
+                        changed = true;
                     }
                     addr = block + Size2MiB::SIZE;
                     continue;
@@ -353,11 +363,15 @@ pub fn protect_range(start: u64, end: u64, protection: Protection) {
             // SAFETY: changing rights of wasm-region pages the runtime owns.
             if let Ok(flush) = unsafe { tables.update_flags(page(addr), protection.flags()) } {
                 flush.ignore();
+                changed = true;
             }
             addr += PAGE_SIZE;
         }
+        changed
     });
-    wasmetal_arch::paging::flush_all();
+    if changed {
+        wasmetal_arch::paging::flush_all();
+    }
 }
 
 /// Splits the 2 MiB mapping covering `addr` into 4 KiB pages.

@@ -87,6 +87,7 @@ fn instantiation(initrd: &[u8]) {
                 log!("bench compile {name}: {} us, heap peak {} KiB for {} KiB of wasm", us(elapsed), peak >> 10, bytes.len() >> 10);
             }
             let mut samples = Vec::new();
+            let crossings_before = wasmetal_arch::privilege::crossing_counts();
             for _ in 0..INSTANTIATIONS {
                 let mut store = Store::new(&engine, wasi_ctx());
                 let start = cycles();
@@ -99,9 +100,16 @@ fn instantiation(initrd: &[u8]) {
                 samples.push(elapsed);
                 drop(store);
             }
+            let crossings = wasmetal_arch::privilege::crossing_counts();
             if !samples.is_empty() {
+                let runs = samples.len() as u64;
                 let median = median(samples);
-                log!("bench instantiate {name} {strategy}: {} us ({median} cycles)", us(median));
+                log!(
+                    "bench instantiate {name} {strategy}: {} us ({median} cycles; per instantiation {} faults handled, {} monitor calls)",
+                    us(median),
+                    (crossings.upcalls - crossings_before.upcalls) / runs,
+                    (crossings.monitor_calls - crossings_before.monitor_calls) / runs
+                );
             }
         }
     }
