@@ -54,6 +54,13 @@ fn guard_page_write_is_caught_with_its_address() {
 }
 
 #[test]
+fn memory_routines_match_a_byte_by_byte_reference() {
+    let run = launcher().kernel_cmdline("test=mem");
+    run.expect_code(0);
+    run.expect_line("selftest mem ... ok");
+}
+
+#[test]
 fn heap_stress_reuses_memory_without_leaking() {
     let run = launcher().kernel_cmdline("test=heap");
     run.expect_code(0);

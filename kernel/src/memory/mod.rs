@@ -1,7 +1,9 @@
-//! Physical frames, the kernel heap, and the kernel's address space.
+//! Physical frames, the kernel heap, the kernel's address space, and the memory
+//! routines (`memcpy` and friends) compiled code calls.
 
 pub mod address_space;
 pub mod frames;
 pub mod heap;
 pub mod layout;
+pub mod routines;
 pub mod wasm_region;

@@ -2,19 +2,26 @@
 //!
 //! Compiled code calls these builtins for every copy, and programs built by LLVM emit
 //! `memory.copy` for copies of a few bytes (a `copy_from_slice` of a dynamic length,
-//! say). The platform's `memmove`/`memset` may be a plain `rep movsb` (the bare-metal
-//! `compiler_builtins` one is), whose start-up cost dwarfs an 8-byte copy, so lengths up
-//! to 32 bytes are done here with overlapping unaligned word moves; longer ones go to
-//! `core::ptr`. This module only moves bytes; bounds are the caller's.
+//! say), so the builtins do lengths up to [`SHORT_BYTES`] inline, with overlapping
+//! unaligned word moves and no loop, instead of calling the platform's `memmove` or
+//! `memset`; longer ones go to `core::ptr`. The short moves are public so a platform
+//! that provides its own `memmove` (the kernel does) can use them without a loop the
+//! compiler might turn back into a call. This module only moves bytes; bounds are the
+//! caller's.
 
-/// Copies `len` bytes from `src` to `dst`; the ranges may overlap (memmove semantics).
+/// The longest copy or fill done without calling the platform.
+pub const SHORT_BYTES: usize = 32;
+
+/// Copies `len <= SHORT_BYTES` bytes; every load happens before any store, so the
+/// ranges may overlap.
 ///
 /// # Safety
-/// `src..src+len` must be readable and `dst..dst+len` writable.
-#[inline]
-pub(crate) unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) {
+/// `src..src+len` must be readable, `dst..dst+len` writable, and `len <= SHORT_BYTES`.
+#[inline(always)]
+pub unsafe fn copy_short(dst: *mut u8, src: *const u8, len: usize) {
+    debug_assert!(len <= SHORT_BYTES);
     // SAFETY: in every arm, each access lies within the ranges the caller vouches for;
-    // all loads of a size class happen before its stores, so overlap is harmless.
+    // all loads happen before the stores.
     unsafe {
         match len {
             0 => {}
@@ -38,7 +45,7 @@ pub(crate) unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) {
                 (dst as *mut u64).write_unaligned(head);
                 (dst.add(len - 8) as *mut u64).write_unaligned(tail);
             }
-            17..=32 => {
+            _ => {
                 let a = (src as *const u64).read_unaligned();
                 let b = (src.add(8) as *const u64).read_unaligned();
                 let c = (src.add(len - 16) as *const u64).read_unaligned();
@@ -48,7 +55,57 @@ pub(crate) unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) {
                 (dst.add(len - 16) as *mut u64).write_unaligned(c);
                 (dst.add(len - 8) as *mut u64).write_unaligned(d);
             }
-            _ => core::ptr::copy(src, dst, len),
+        }
+    }
+}
+
+/// Sets `len <= SHORT_BYTES` bytes at `dst` to `byte`.
+///
+/// # Safety
+/// `dst..dst+len` must be writable and `len <= SHORT_BYTES`.
+#[inline(always)]
+pub unsafe fn fill_short(dst: *mut u8, byte: u8, len: usize) {
+    debug_assert!(len <= SHORT_BYTES);
+    let word = u64::from(byte) * 0x0101_0101_0101_0101;
+    // SAFETY: in every arm, each store lies within `dst..dst+len`.
+    unsafe {
+        match len {
+            0 => {}
+            1..=3 => {
+                dst.write(byte);
+                dst.add(len / 2).write(byte);
+                dst.add(len - 1).write(byte);
+            }
+            4..=7 => {
+                (dst as *mut u32).write_unaligned(word as u32);
+                (dst.add(len - 4) as *mut u32).write_unaligned(word as u32);
+            }
+            8..=16 => {
+                (dst as *mut u64).write_unaligned(word);
+                (dst.add(len - 8) as *mut u64).write_unaligned(word);
+            }
+            _ => {
+                (dst as *mut u64).write_unaligned(word);
+                (dst.add(8) as *mut u64).write_unaligned(word);
+                (dst.add(len - 16) as *mut u64).write_unaligned(word);
+                (dst.add(len - 8) as *mut u64).write_unaligned(word);
+            }
+        }
+    }
+}
+
+/// Copies `len` bytes from `src` to `dst`; the ranges may overlap (memmove semantics).
+///
+/// # Safety
+/// `src..src+len` must be readable and `dst..dst+len` writable.
+#[inline]
+pub(crate) unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) {
+    // SAFETY: per the caller's contract.
+    unsafe {
+        if len <= SHORT_BYTES {
+            copy_short(dst, src, len);
+        } else {
+            core::ptr::copy(src, dst, len);
         }
     }
 }
@@ -59,25 +116,12 @@ pub(crate) unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) {
 /// `dst..dst+len` must be writable.
 #[inline]
 pub(crate) unsafe fn fill(dst: *mut u8, byte: u8, len: usize) {
-    let word = u64::from(byte) * 0x0101_0101_0101_0101;
-    // SAFETY: in every arm, each store lies within `dst..dst+len`.
+    // SAFETY: per the caller's contract.
     unsafe {
-        match len {
-            0 => {}
-            1..=7 => {
-                for offset in 0..len {
-                    dst.add(offset).write(byte);
-                }
-            }
-            8..=32 => {
-                let mut offset = 0;
-                while offset + 8 < len {
-                    (dst.add(offset) as *mut u64).write_unaligned(word);
-                    offset += 8;
-                }
-                (dst.add(len - 8) as *mut u64).write_unaligned(word);
-            }
-            _ => core::ptr::write_bytes(dst, byte, len),
+        if len <= SHORT_BYTES {
+            fill_short(dst, byte, len);
+        } else {
+            core::ptr::write_bytes(dst, byte, len);
         }
     }
 }

@@ -2,7 +2,7 @@
 //! memories, tables, host functions, code memory, trap handling.
 
 pub mod builtin;
-pub(crate) mod bulk_memory;
+pub mod bulk_memory;
 pub mod code_memory;
 pub mod host_func;
 pub mod instance;
