@@ -29,6 +29,7 @@ pub fn run(name: &str) -> Option<u32> {
         "wasm" => wasm_basics(),
         "fuel" => fuel_stop(),
         "mem" => memory_routines(),
+
         _ => return None,
     };
     Some(match result {

@@ -6,24 +6,35 @@
 //! `rep movsb`, whose start-up cost is tens of cycles, far more than an 8-byte copy, and
 //! whose overlapping `memmove` runs with the direction flag set, a byte per cycle. These
 //! strong definitions replace them: short lengths with overlapping unaligned word moves
-//! (the runtime's, which its `memory.copy` uses inline), long forward ones with one
-//! `rep movsb`/`rep stosb` (fast on every CPU with ERMSB),
-//! long backward ones with a word loop. Loops use volatile accesses so the optimizer
+//! (the runtime's, which its `memory.copy` uses inline), long forward ones with word
+//! string moves to an aligned destination, long backward ones with a word loop. Loops use volatile accesses so the optimizer
 //! cannot turn them back into calls to these very functions.
 
 use wasmetal_runtime::vm::bulk_memory::{SHORT_BYTES as SHORT, copy_short, fill_short};
 
-/// Copies forward with `rep movsb`.
+/// Copies forward: bytes up to the next 8-byte boundary of `dst`, then words with
+/// `rep movsq`, then the tail bytes (word string moves are the fast case on every
+/// x86-64, with or without ERMSB).
 ///
 /// # Safety
 /// As for `memcpy`; if the ranges overlap, `dst` must not lie above `src`.
 #[inline(always)]
 unsafe fn copy_forward_long(dst: *mut u8, src: *const u8, len: usize) {
-    // SAFETY: `rep movsb` copies exactly `len` bytes upwards; DF is clear per the ABI.
+    let head = (dst as usize).wrapping_neg() & 7;
+    let words = (len - head) / 8;
+    let tail = (len - head) % 8;
+    // SAFETY: the three string moves copy exactly `head + 8 * words + tail == len`
+    // bytes upwards, each continuing where the last stopped; DF is clear per the ABI.
     unsafe {
         core::arch::asm!(
             "rep movsb",
-            inout("rcx") len => _,
+            "mov rcx, {words}",
+            "rep movsq",
+            "mov rcx, {tail}",
+            "rep movsb",
+            words = in(reg) words,
+            tail = in(reg) tail,
+            inout("rcx") head => _,
             inout("rdi") dst => _,
             inout("rsi") src => _,
             options(nostack, preserves_flags)
@@ -92,16 +103,25 @@ pub unsafe extern "C" fn memmove(dst: *mut u8, src: *const u8, len: usize) -> *m
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn memset(dst: *mut u8, byte: i32, len: usize) -> *mut u8 {
     let byte = byte as u8;
-    // SAFETY: per the C contract; `rep stosb` stores exactly `len` bytes upwards.
+    // SAFETY: per the C contract; the string stores write exactly `len` bytes upwards
+    // (head bytes to an 8-byte boundary, words, tail bytes).
     unsafe {
         if len <= SHORT {
             fill_short(dst, byte, len);
         } else {
+            let head = (dst as usize).wrapping_neg() & 7;
+            let word = u64::from(byte) * 0x0101_0101_0101_0101;
             core::arch::asm!(
                 "rep stosb",
-                inout("rcx") len => _,
+                "mov rcx, {words}",
+                "rep stosq",
+                "mov rcx, {tail}",
+                "rep stosb",
+                words = in(reg) (len - head) / 8,
+                tail = in(reg) (len - head) % 8,
+                inout("rcx") head => _,
                 inout("rdi") dst => _,
-                in("al") byte,
+                in("rax") word,
                 options(nostack, preserves_flags)
             );
         }
