@@ -19,6 +19,7 @@ use crate::memory::wasm_region;
 pub fn run(name: &str) -> Option<u32> {
     let result = match name {
         "timer" => timer(),
+        "irq-mask" => interrupt_mask(),
         "guard" => guard(),
         "heap" => heap(),
         "heap-exhaust" => heap_exhaust(),
@@ -130,6 +131,46 @@ fn timer() -> Outcome {
     // tells 250 Hz from 100 Hz or 1000 Hz.
     if counted.abs_diff(expected) * 4 > expected {
         return fail(format_args!("tick count {counted} is more than 25% off {expected}"));
+    }
+    Ok(())
+}
+
+/// Masked interrupts wait and arrive once unmasked; at CPL3 that is the monitor's
+/// deferral (`wasmetal_arch::privilege`), at CPL0 plain `cli`/`sti`.
+fn interrupt_mask() -> Outcome {
+    let period_ns = 1_000_000_000 / crate::timer::timer_hz().max(1);
+    wasmetal_arch::cpu::enable_interrupts();
+    wasmetal_arch::cpu::disable_interrupts();
+    let before = crate::timer::ticks();
+    crate::timer::spin_for_ns(5 * period_ns);
+    let while_masked = crate::timer::ticks() - before;
+    wasmetal_arch::cpu::enable_interrupts();
+    let after_unmask = crate::timer::ticks() - before;
+    crate::timer::spin_for_ns(5 * period_ns);
+    let running = crate::timer::ticks() - before;
+    let nested_ok = wasmetal_arch::cpu::without_interrupts(|| {
+        let start = crate::timer::ticks();
+        crate::timer::spin_for_ns(3 * period_ns);
+        crate::timer::ticks() == start
+    });
+    wasmetal_arch::cpu::disable_interrupts();
+    log!(
+        "irq-mask: {while_masked} ticks while masked for 5 periods, {after_unmask} right after unmasking, {running} after 5 more periods"
+    );
+    if while_masked != 0 {
+        return fail(format_args!("{while_masked} ticks arrived while masked"));
+    }
+    // What was held back is delivered when unmasking, before the next instruction: one
+    // tick, or two when a deferred tick (accepted, not acknowledged) had another
+    // pending behind it in the APIC.
+    if !(1..=2).contains(&after_unmask) {
+        return fail(format_args!("{after_unmask} ticks right after unmasking, expected the 1 or 2 held back"));
+    }
+    if running < 3 {
+        return fail(format_args!("only {running} ticks once unmasked"));
+    }
+    if !nested_ok {
+        return fail(format_args!("a tick arrived inside without_interrupts"));
     }
     Ok(())
 }

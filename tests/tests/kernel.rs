@@ -42,6 +42,14 @@ fn timer_ticks_arrive_at_the_configured_rate() {
 }
 
 #[test]
+fn masked_interrupts_are_held_and_delivered_on_unmask() {
+    let run = launcher().kernel_cmdline("test=irq-mask timer_hz=250");
+    run.expect_code(0);
+    run.expect_line("irq-mask: 0 ticks while masked");
+    run.expect_line("selftest irq-mask ... ok");
+}
+
+#[test]
 fn guard_page_write_is_caught_with_its_address() {
     let run = launcher().kernel_cmdline("test=guard");
     run.expect_code(0);
