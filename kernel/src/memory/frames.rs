@@ -5,8 +5,8 @@
 //! ranges in ascending order (so early page tables land low, inside the boot map);
 //! freed frames go on an intrusive stack threaded through the direct map. Huge blocks
 //! (2 MiB, aligned, for large mappings) are bumped the same way and have a stack of
-//! their own, so they stay whole. Contiguous runs (the heap) are carved from the top of
-//! the largest range.
+//! their own, so they stay whole. Contiguous runs (the heap) are carved from the bottom
+//! of the largest range.
 
 use spin::Mutex;
 
@@ -211,22 +211,29 @@ impl FrameAllocator {
         self.stats.free_frames += FRAMES_PER_HUGE;
     }
 
-    /// Carves `bytes` of contiguous, never-used RAM from the top of the largest range.
-    /// Used once, for the kernel heap.
+    /// Carves `bytes` of contiguous, never-used RAM from the bottom of the largest free
+    /// run (above the bump cursor when it is in that range). Used once, for the kernel
+    /// heap: the bottom lies next to memory already in use, which a hypervisor has
+    /// already backed, while the top of RAM may never have been touched (backing it
+    /// costs milliseconds per 2 MiB under KVM's PVM).
     pub fn allocate_contiguous(&mut self, bytes: u64) -> Option<PhysRange> {
         let bytes = bytes.next_multiple_of(PAGE_SIZE);
+        let usable_start = |allocator: &Self, index: usize| {
+            if index == allocator.cursor_range { allocator.cursor } else { allocator.ranges[index].start }
+        };
         let (index, _) = self.ranges[..self.range_count]
             .iter()
             .enumerate()
-            .filter(|(index, range)| {
-                let usable_start = if *index == self.cursor_range { self.cursor } else { range.start };
-                *index >= self.cursor_range && range.end.saturating_sub(usable_start) >= bytes
-            })
+            .filter(|&(index, range)| index >= self.cursor_range && range.end.saturating_sub(usable_start(self, index)) >= bytes)
             .max_by_key(|(_, range)| range.len())?;
-        let range = &mut self.ranges[index];
-        range.end -= bytes;
+        let start = usable_start(self, index);
+        if index == self.cursor_range {
+            self.cursor = start + bytes;
+        } else {
+            self.ranges[index].start = start + bytes;
+        }
         self.stats.free_frames -= bytes / PAGE_SIZE;
-        Some(PhysRange { start: range.end, end: range.end + bytes })
+        Some(PhysRange { start, end: start + bytes })
     }
 
     /// Current counters.
