@@ -30,6 +30,7 @@ pub fn run(name: &str) -> Option<u32> {
         "wasm" => wasm_basics(),
         "fuel" => fuel_stop(),
         "mem" => memory_routines(),
+        "huge" => huge_blocks(),
 
         _ => return None,
     };
@@ -131,6 +132,69 @@ fn timer() -> Outcome {
     // tells 250 Hz from 100 Hz or 1000 Hz.
     if counted.abs_diff(expected) * 4 > expected {
         return fail(format_args!("tick count {counted} is more than 25% off {expected}"));
+    }
+    Ok(())
+}
+
+/// Demand faults map whole 2 MiB blocks where they fit; protecting, decommitting and
+/// releasing parts of one split it correctly, and every frame comes back.
+fn huge_blocks() -> Outcome {
+    use core::ptr::NonNull;
+    use wasmetal_runtime::platform::{Platform, Protection as Rights};
+    const MIB: u64 = 1 << 20;
+    const HUGE: u64 = crate::memory::frames::HUGE_BYTES;
+    let platform = &crate::wasm::platform::KERNEL_PLATFORM;
+    let free = || crate::memory::frames::with(|frames| frames.stats().free_frames);
+    let at = |addr: u64| NonNull::new(addr as *mut u8).expect("wasm-region addresses are not null");
+    let free_before = free();
+    let base = platform.reserve(8 * MIB as usize).map_err(|e| alloc::format!("{e}"))?;
+    let start = base.as_ptr() as u64;
+    // SAFETY: the reservation is ours and nothing else uses it (so for the calls below).
+    unsafe { platform.commit(base, 8 * MIB as usize, Rights::ReadWrite) }.map_err(|e| alloc::format!("{e}"))?;
+    let block = start.next_multiple_of(HUGE);
+    // SAFETY: inside the committed read-write range.
+    unsafe { ((block + 12345) as *mut u8).write_volatile(1) };
+    let used = free_before - free();
+    let huge = crate::memory::address_space::translate(block)
+        .is_some_and(|(_, flags)| flags.contains(x86_64::structures::paging::PageTableFlags::HUGE_PAGE));
+    if !huge || !(512..=520).contains(&used) {
+        return fail(format_args!("one touch: huge mapping {huge}, {used} frames"));
+    }
+    // SAFETY: inside the committed range.
+    let neighbours = unsafe { [(block as *const u8).read_volatile(), ((block + HUGE - 1) as *const u8).read_volatile()] };
+    if neighbours != [0, 0] {
+        return fail(format_args!("the rest of the block is not zero: {neighbours:?}"));
+    }
+    // SAFETY: as above.
+    unsafe { platform.protect(at(block), 64 * 1024, Rights::ReadOnly) }.map_err(|e| alloc::format!("{e}"))?;
+    // SAFETY: both addresses are ours; a store to the read-only part faults and the probe
+    // resumes at its fixup.
+    let (read_only_written, elsewhere_written) =
+        unsafe { (wasmetal_arch::probe::try_write_u8(block as *mut u8, 2), wasmetal_arch::probe::try_write_u8((block + MIB) as *mut u8, 3)) };
+    // SAFETY: inside the committed range.
+    let kept = unsafe { ((block + 12345) as *const u8).read_volatile() };
+    if read_only_written || !elsewhere_written || kept != 1 {
+        return fail(format_args!(
+            "after protecting 64 KiB: read-only store {read_only_written}, other store {elsewhere_written}, byte kept {kept}"
+        ));
+    }
+    // SAFETY: as above.
+    unsafe {
+        platform.decommit(at(block + MIB), 64 * 1024).map_err(|e| alloc::format!("{e}"))?;
+        platform.commit(at(block + MIB), 64 * 1024, Rights::ReadWrite).map_err(|e| alloc::format!("{e}"))?;
+    }
+    // SAFETY: recommitted, so demand-zero again.
+    let recommitted = unsafe { ((block + MIB) as *const u8).read_volatile() };
+    if recommitted != 0 {
+        return fail(format_args!("a decommitted page came back as {recommitted}, not zero"));
+    }
+    // SAFETY: ours, no longer used.
+    unsafe { platform.release(base, 8 * MIB as usize) };
+    // Page tables made on the way (for the split) are kept by the address space.
+    let leaked = free_before.saturating_sub(free());
+    log!("huge: one touch mapped {used} frames as a 2 MiB block; split, protected, decommitted; {leaked} frames kept after release");
+    if leaked > 8 {
+        return fail(format_args!("{leaked} frames not returned after release"));
     }
     Ok(())
 }

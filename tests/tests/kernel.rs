@@ -62,6 +62,13 @@ fn guard_page_write_is_caught_with_its_address() {
 }
 
 #[test]
+fn huge_blocks_split_and_return_every_frame() {
+    let run = launcher().kernel_cmdline("test=huge");
+    run.expect_code(0);
+    run.expect_line("selftest huge ... ok");
+}
+
+#[test]
 fn memory_routines_match_a_byte_by_byte_reference() {
     let run = launcher().kernel_cmdline("test=mem");
     run.expect_code(0);

@@ -169,6 +169,16 @@ impl FrameAllocator {
         self.stats.free_frames += 1;
     }
 
+    /// Moves the never-used frames `start..end` onto the free stack (they stay counted
+    /// as free).
+    fn push_free_run(&mut self, start: u64, end: u64) {
+        let mut frame = start;
+        while frame < end {
+            self.push_free(frame);
+            frame += PAGE_SIZE;
+        }
+    }
+
     fn push_free(&mut self, frame: u64) {
         // SAFETY: the frame is free and ours; it is mapped in the direct map like all RAM.
         unsafe { core::ptr::write(phys_to_virt(frame) as *mut u64, self.free_stack) };
@@ -176,8 +186,8 @@ impl FrameAllocator {
     }
 
     /// Takes a huge block: [`FRAMES_PER_HUGE`] contiguous frames, [`HUGE_BYTES`]-aligned
-    /// (contents undefined). `None` when no aligned block is left in one piece; single
-    /// frames may still be.
+    /// (contents undefined), from the huge stack or the bump region. `None` when no
+    /// aligned block is left in one piece; single frames may still be.
     pub fn allocate_huge(&mut self) -> Option<FrameAddr> {
         if self.huge_stack != 0 {
             let block = self.huge_stack;
@@ -187,20 +197,25 @@ impl FrameAllocator {
             self.stats.free_frames -= FRAMES_PER_HUGE;
             return Some(FrameAddr(block));
         }
-        let range = *self.ranges[..self.range_count].get(self.cursor_range)?;
-        let aligned = self.cursor.next_multiple_of(HUGE_BYTES);
-        if aligned + HUGE_BYTES > range.end {
-            return None;
+        while self.cursor_range < self.range_count {
+            let range = self.ranges[self.cursor_range];
+            let aligned = self.cursor.next_multiple_of(HUGE_BYTES);
+            if aligned + HUGE_BYTES <= range.end {
+                // Frames skipped for alignment stay free, as single frames.
+                self.push_free_run(self.cursor, aligned);
+                self.cursor = aligned + HUGE_BYTES;
+                self.stats.free_frames -= FRAMES_PER_HUGE;
+                return Some(FrameAddr(aligned));
+            }
+            // No aligned block left in this range (less than 4 MiB remain): its last
+            // frames stay free as single frames, and the bump moves on.
+            self.push_free_run(self.cursor, range.end);
+            self.cursor_range += 1;
+            if let Some(next) = self.ranges.get(self.cursor_range) {
+                self.cursor = next.start;
+            }
         }
-        // Frames skipped for alignment stay free, as single frames.
-        let mut skipped = self.cursor;
-        self.cursor = aligned + HUGE_BYTES;
-        while skipped < aligned {
-            self.push_free(skipped);
-            skipped += PAGE_SIZE;
-        }
-        self.stats.free_frames -= FRAMES_PER_HUGE;
-        Some(FrameAddr(aligned))
+        None
     }
 
     /// Returns a huge block taken with [`allocate_huge`](Self::allocate_huge), whole.
