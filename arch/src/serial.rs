@@ -67,13 +67,6 @@ impl SerialPort {
         unsafe { outsb(self.base + DATA, chunk) };
     }
 
-    /// Sends one byte, waiting for the transmit holding register to drain.
-    pub fn send(&mut self, byte: u8) {
-        self.wait_empty();
-        // SAFETY: exclusive use of the UART's ports, per `new`.
-        unsafe { outb(self.base + DATA, byte) };
-    }
-
     /// Sends a byte string, turning `\n` into `\r\n`.
     pub fn send_str(&mut self, text: &str) {
         let mut chunk = [0u8; FIFO_BYTES];
