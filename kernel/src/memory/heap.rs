@@ -120,6 +120,34 @@ unsafe impl GlobalAlloc for KernelHeap {
         ptr
     }
 
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // A block of a size class keeps its place while the new size fits the same class
+        // (vectors growing by small steps, the compiler's commonest pattern).
+        let new_layout = Layout::from_size_align(new_size, layout.align()).ok();
+        if let (Some(class), Some(new_layout)) = (class_of(layout), new_layout)
+            && class_of(new_layout) == Some(class)
+        {
+            if new_size >= layout.size() {
+                let live = self.live_bytes.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size - layout.size();
+                self.peak_bytes.fetch_max(live, Ordering::Relaxed);
+            } else {
+                self.live_bytes.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+            }
+            return ptr;
+        }
+        // SAFETY: as for `GlobalAlloc::realloc`'s default: a new block, the overlap copied,
+        // the old block freed with its own layout.
+        unsafe {
+            let Some(new_layout) = new_layout else { return core::ptr::null_mut() };
+            let new = self.alloc(new_layout);
+            if !new.is_null() {
+                core::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+            new
+        }
+    }
+
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         self.live_bytes.fetch_sub(layout.size(), Ordering::Relaxed);
         wasmetal_arch::cpu::without_interrupts(|| {
