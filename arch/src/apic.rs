@@ -48,7 +48,8 @@ impl LocalApic {
     /// Enables the APIC in `mode` with `spurious_vector`, the timer masked.
     ///
     /// # Safety
-    /// Ring 0; for xAPIC, `mmio` must map the APIC page uncached. Call once.
+    /// CPL0 (or CPL3, where the MSR accesses become monitor calls); for xAPIC, `mmio` must
+    /// map the APIC page uncached. Call once.
     pub unsafe fn enable(mode: ApicMode, spurious_vector: u8) -> Self {
         // SAFETY: IA32_APIC_BASE exists on every x86_64 CPU; setting EN (and EXTD when
         // the caller chose x2APIC, which it only does when cpuid reports it) is allowed.
@@ -151,7 +152,8 @@ impl LocalApic {
 /// Masks every line of the legacy 8259 PICs so only the APIC delivers interrupts.
 ///
 /// # Safety
-/// Ring 0; the PICs (if present) are not used by anything else.
+/// Port access (CPL0, or CPL3 through the TSS I/O bitmap); the PICs (if present) are
+/// not used by anything else.
 pub unsafe fn mask_legacy_pic() {
     // SAFETY: writing the PIC data ports' mask registers, per the caller's contract.
     unsafe {

@@ -6,7 +6,8 @@ const ADDRESS: u16 = 0x70;
 const DATA: u16 = 0x71;
 
 /// # Safety
-/// Ring 0; nothing else uses the CMOS ports.
+/// Port access (CPL0, or CPL3 through the TSS I/O bitmap); nothing else uses the CMOS
+/// ports.
 unsafe fn read(register: u8) -> u8 {
     // SAFETY: per the contract. Bit 7 keeps NMIs enabled.
     unsafe {
@@ -33,7 +34,8 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 /// QEMU's does by default), or `None` if the clock reads as nonsense.
 ///
 /// # Safety
-/// Ring 0; nothing else uses the CMOS ports.
+/// Port access (CPL0, or CPL3 through the TSS I/O bitmap); nothing else uses the CMOS
+/// ports.
 pub unsafe fn unix_seconds() -> Option<u64> {
     // SAFETY: per the contract.
     unsafe {

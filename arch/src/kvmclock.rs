@@ -43,8 +43,8 @@ impl PvclockTimeInfo {
 /// and turns the clock off again. `None` when not under KVM or the feature is missing.
 ///
 /// # Safety
-/// Ring 0; `info` must be a live, exclusively owned buffer whose physical address is
-/// `info_phys`.
+/// CPL0 (or CPL3, where the MSR writes become monitor calls); `info` must be a live,
+/// exclusively owned buffer whose physical address is `info_phys`.
 pub unsafe fn tsc_hz(hypervisor: Hypervisor, info: &mut PvclockTimeInfo, info_phys: u64) -> Option<u64> {
     let Hypervisor::Kvm { features } = hypervisor else { return None };
     if features & KVM_FEATURE_CLOCKSOURCE2 == 0 {

@@ -13,7 +13,7 @@ const CHANNEL0: u16 = 0x40;
 const COMMAND: u16 = 0x43;
 
 /// # Safety
-/// Ring 0, exclusive use of the PIT.
+/// Port access (CPL0, or CPL3 through the TSS I/O bitmap); exclusive use of the PIT.
 unsafe fn read_channel0() -> u16 {
     // SAFETY: per the caller's contract; command 0 latches channel 0's count.
     unsafe {
@@ -28,7 +28,8 @@ unsafe fn read_channel0() -> u16 {
 /// Hz, or `None` when the PIT does not count.
 ///
 /// # Safety
-/// Ring 0; nothing else uses the PIT, and its interrupt line is masked.
+/// Port access (CPL0, or CPL3 through the TSS I/O bitmap); nothing else uses the PIT,
+/// and its interrupt line is masked.
 pub unsafe fn measure_tsc_hz(ms: u64) -> Option<u64> {
     let target = PIT_HZ * ms / 1000;
     // SAFETY: the caller owns the PIT.

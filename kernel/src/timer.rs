@@ -92,7 +92,8 @@ pub fn init(features: &CpuFeatures, hz: u32, given_tsc_khz: Option<u64>) -> Resu
         let mmio = crate::memory::address_space::map_device(XAPIC_DEFAULT_PHYS).map_err(|_| TimerError::ApicMapping)?;
         ApicMode::XApic { mmio }
     };
-    // SAFETY: ring 0, once; the legacy PICs are unused; xAPIC mmio mapped uncached above.
+    // SAFETY: port and MSR access (I/O bitmap, monitor calls), once; the legacy PICs are
+    // unused; xAPIC mmio mapped uncached above.
     let mut apic = unsafe {
         wasmetal_arch::apic::mask_legacy_pic();
         LocalApic::enable(mode, vector::SPURIOUS as u8)

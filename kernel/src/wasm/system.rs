@@ -23,7 +23,7 @@ static RNG: Mutex<Option<ChaCha20>> = Mutex::new(None);
 pub fn init(epoch_ns: Option<u64>, seed: Option<[u8; 32]>) {
     let now_mono = crate::timer::monotonic_ns();
     let wall = epoch_ns.or_else(|| {
-        // SAFETY: ring 0, nothing else uses the CMOS ports.
+        // SAFETY: the I/O bitmap allows the CMOS ports, which nothing else uses.
         unsafe { wasmetal_arch::cmos::unix_seconds() }.map(|s| s * 1_000_000_000)
     });
     *REALTIME_BASE_NS.lock() = wall.unwrap_or(0).saturating_sub(now_mono);
