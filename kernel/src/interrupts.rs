@@ -1,7 +1,8 @@
 //! Interrupt and exception policy: what each vector means to the kernel.
 //!
-//! Timer ticks go to `timer`. A not-present fault on a committed wasm-region page maps a
-//! zeroed frame (demand-zero); a fault in wasm code becomes a wasm trap (the runtime
+//! Timer ticks go to `timer` (handled at CPL0); faults are handled at CPL3, where the
+//! kernel runs (`wasmetal_arch::privilege`). A not-present fault on a committed
+//! wasm-region page maps zeroed frames (demand-zero); a fault in wasm code becomes a wasm trap (the runtime
 //! says where to resume); a fault at a probe instruction resumes at its fixup; a fault
 //! on an unbacked page of the wasm region is a guard-page hit; anything else is a
 //! kernel bug and panics with the frame (which ends the VM with the failure code).

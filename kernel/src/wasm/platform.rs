@@ -1,8 +1,8 @@
 //! wasmetal-runtime's `Platform` on this kernel.
 //!
 //! Reservations are carved from the wasm region; committed pages are demand-zero (the
-//! page-fault handler maps a zeroed frame on first touch, see [`handle_demand_fault`]);
-//! decommit unmaps and frees frames. Faults in wasm code are answered by the runtime's
+//! page-fault handler maps zeroed frames on first touch, a 64 KiB wasm page or a whole
+//! 2 MiB block at a time, see [`handle_demand_fault`]); decommit unmaps and frees frames. Faults in wasm code are answered by the runtime's
 //! `handle_fault` from the kernel's exception handlers.
 //!
 //! Commits are accounted: a range is only made accessible while every committed page
