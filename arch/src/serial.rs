@@ -52,10 +52,16 @@ impl SerialPort {
 
     /// Waits until the transmitter is empty (the FIFO can take [`FIFO_BYTES`]).
     fn wait_empty(&mut self) {
-        // SAFETY: exclusive use of the UART's ports, per `new`.
-        while unsafe { inb(self.base + LINE_STATUS) } & LINE_STATUS_THR_EMPTY == 0 {
+        while self.line_status() & LINE_STATUS_THR_EMPTY == 0 {
             core::hint::spin_loop();
         }
+    }
+
+    /// Reads the line status register.
+    fn line_status(&self) -> u8 {
+        // SAFETY: exclusive use of the UART's ports, per `new`; reading LSR has no effect
+        // beyond clearing error bits nobody else reads.
+        unsafe { inb(self.base + LINE_STATUS) }
     }
 
     /// Sends at most [`FIFO_BYTES`] bytes once the FIFO is empty.

@@ -110,19 +110,25 @@ pub fn kernel(vm: &VmArgs, modules: &[std::path::PathBuf], programs: &[std::path
     Ok(result.console.lines().filter(|line| line.starts_with("bench ")).map(String::from).collect())
 }
 
-/// Runs per program on each side (the kernel's `PROGRAM_RUNS`).
-const PROGRAM_RUNS: usize = 3;
+/// A kernel `bench run` line: first and best run time, and how many runs there were.
+struct KernelRun {
+    first_us: f64,
+    best_us: f64,
+    runs: usize,
+}
 
-/// Parses the kernel's `bench run NAME: first <us> us, best <us> us` line for `name`.
-fn kernel_run_us(lines: &[String], name: &str) -> Option<(f64, f64)> {
+/// Parses the kernel's `bench run NAME: first <us> us, best <us> us (<n> runs: ...)`
+/// line for `name`.
+fn kernel_run(lines: &[String], name: &str) -> Option<KernelRun> {
     let rest = lines.iter().find_map(|line| line.strip_prefix("bench run ")?.strip_prefix(name)?.strip_prefix(": "))?;
     if rest.contains("(failed)") {
         return None;
     }
     let mut words = rest.split_whitespace();
-    let first = words.nth(1)?.parse().ok()?;
-    let best = words.nth(2)?.parse().ok()?;
-    Some((first, best))
+    let first_us = words.nth(1)?.parse().ok()?;
+    let best_us = words.nth(2)?.parse().ok()?;
+    let runs = words.nth(1)?.trim_start_matches('(').parse().ok()?;
+    Some(KernelRun { first_us, best_us, runs })
 }
 
 /// Runs each program on the hosted runtime and prints it next to its in-kernel time:
@@ -130,19 +136,20 @@ fn kernel_run_us(lines: &[String], name: &str) -> Option<(f64, f64)> {
 pub fn compare_programs(lines: &[String], programs: &[std::path::PathBuf]) -> Result<()> {
     for path in programs {
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let (kernel_first, kernel_best) =
-            kernel_run_us(lines, &name).with_context(|| format!("the kernel did not run {name} to completion"))?;
-        let hosted = crate::hosted::run_program(path, &name, PROGRAM_RUNS)?;
+        let kernel = kernel_run(lines, &name).with_context(|| format!("the kernel did not run {name} to completion"))?;
+        // As many fresh instances on the host as the kernel ran.
+        let hosted = crate::hosted::run_program(path, &name, kernel.runs)?;
         let hosted_first = hosted.first.as_secs_f64() * 1e6;
         let hosted_best = hosted.best.as_secs_f64() * 1e6;
         println!(
-            "run {name}: kernel {:.1} ms, hosted {:.1} ms, ratio {:.2} (best of {PROGRAM_RUNS}; first runs: kernel {:.1} ms, hosted {:.1} ms, ratio {:.2}; hosted exit status {})",
-            kernel_best / 1000.0,
+            "run {name}: kernel {:.1} ms, hosted {:.1} ms, ratio {:.2} (best of {}; first runs: kernel {:.1} ms, hosted {:.1} ms, ratio {:.2}; hosted exit status {})",
+            kernel.best_us / 1000.0,
             hosted_best / 1000.0,
-            kernel_best / hosted_best,
-            kernel_first / 1000.0,
+            kernel.best_us / hosted_best,
+            kernel.runs,
+            kernel.first_us / 1000.0,
             hosted_first / 1000.0,
-            kernel_first / hosted_first,
+            kernel.first_us / hosted_first,
             hosted.exit_status
         );
     }

@@ -156,8 +156,8 @@ pub unsafe fn init(image: &KernelImage, ram: &[PhysRange], gigabyte_pages: bool)
         }
     }
     SPACE.lock().root = root.phys();
-    // SAFETY: the new tables map the kernel image at the same (identity) addresses,
-    // including the boot stack we are running on, and RAM at the same direct-map offset.
+    // SAFETY: the new tables map the kernel image at its identity addresses (the boot
+    // stack we run on included) and RAM at the same direct-map offset as the boot tables.
     unsafe { wasmetal_arch::paging::activate(PhysFrame::containing_address(PhysAddr::new(root.phys()))) };
     Ok(())
 }
