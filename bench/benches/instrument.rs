@@ -1,7 +1,7 @@
 //! The cost of epoch checks and fuel metering, wasmetal-runtime next to Wasmtime, on
 //! tight loop modules (`run(n)`) and on the compute cases of `compare` (`run()`). One line per case and mode: `<case> <epoch|fuel>: wasmetal
 //! <ratio>x, wasmtime <ratio>x`, each engine's time divided by its own uninstrumented
-//! time (best of several runs).
+//! time (best of several runs). `WASMETAL_BENCH_ONLY=sum_loop,fib` runs only those cases.
 
 use std::time::Instant;
 
@@ -73,6 +73,11 @@ fn main() {
         cases.push((name.to_string(), wat::parse_file(path).unwrap(), Call::NoArgs));
     }
     for (name, bytes, call) in cases {
+        if let Ok(only) = std::env::var("WASMETAL_BENCH_ONLY")
+            && !only.split(',').any(|wanted| wanted == name)
+        {
+            continue;
+        }
         let (our_plain, expected) = ours(&bytes, call, false, false);
         let (their_plain, their_expected) = theirs(&bytes, call, false, false);
         assert_eq!(expected, their_expected, "{name}: the engines disagree");

@@ -51,15 +51,18 @@ impl core::fmt::Display for PageFaultKind {
     }
 }
 
-/// Asks the runtime whether a fault at the frame's RIP is a wasm trap; if so, rewrites
-/// the frame to resume at the runtime's trap landing.
+/// Asks the runtime whether a fault at the frame's RIP is a wasm trap or an armed epoch
+/// poll; if so, rewrites the frame to resume where the runtime says (its trap landing,
+/// or its epoch slow path).
 fn wasm_trap(frame: &mut TrapFrame, kind: FaultKind) -> bool {
     let platform = &crate::wasm::platform::KERNEL_PLATFORM;
-    match handle_fault(platform, frame.rip as usize, frame.rbp as usize, kind) {
+    match handle_fault(platform, frame.rip as usize, frame.rsp as usize, frame.rbp as usize, kind) {
         Some(resume) => {
             frame.rip = resume.pc as u64;
             frame.rsp = resume.sp as u64;
-            frame.rdi = resume.arg as u64;
+            if let Some(arg) = resume.arg {
+                frame.rdi = arg as u64;
+            }
             true
         }
         None => false,

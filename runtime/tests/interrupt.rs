@@ -148,3 +148,85 @@ fn epochs_work_with_recursion_and_tail_calls() {
     assert_eq!(down.call(&mut store, 100_000).unwrap_err().trap_code(), Some(TrapCode::Interrupt));
     assert_eq!(rec.call(&mut store, 5_000).unwrap_err().trap_code(), Some(TrapCode::Interrupt));
 }
+
+/// Ticks `engine` every millisecond until the returned flag is set.
+fn ticker(engine: &Engine) -> (Arc<std::sync::atomic::AtomicBool>, std::thread::JoinHandle<()>) {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = Arc::clone(&stop);
+    let engine = engine.clone();
+    let handle = std::thread::spawn(move || {
+        while !stopped.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            engine.increment_epoch();
+        }
+    });
+    (stop, handle)
+}
+
+#[test]
+fn a_loop_makes_progress_between_deadline_callbacks() {
+    let engine = engine(false, true);
+    let (mut store, instance) = instance(&engine, COUNTER);
+    let spin = instance.get_typed_func::<(), ()>(&mut store, "spin").unwrap();
+    let count = instance.get_global(&mut store, "count").unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    store.epoch_deadline_callback(move |mut ctx| {
+        let mut seen = record.lock().unwrap();
+        seen.push(count.get(&mut ctx).i64().unwrap());
+        if seen.len() < 5 { Ok(UpdateDeadline::Continue(1)) } else { Err(Error::msg("enough")) }
+    });
+    store.set_epoch_deadline(1);
+    let (stop, handle) = ticker(&engine);
+    assert_eq!(spin.call(&mut store, ()).unwrap_err().trap_code(), Some(TrapCode::Interrupt));
+    stop.store(true, Ordering::SeqCst);
+    handle.join().unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 5);
+    // Each deadline is a tick later: the loop ran on in between.
+    assert!(seen.windows(2).all(|pair| pair[1] > pair[0]), "the loop stalled between callbacks: {seen:?}");
+}
+
+/// A loop keeping many integer and float values live in registers across its polls.
+const MIX: &str = r#"(module
+    (func (export "mix") (param $n i64) (result i64)
+        (local $i i64) (local $a i64) (local $b i64) (local $c i64) (local $d i64) (local $e i64)
+        (local $x f64) (local $y f64) (local $z f64)
+        (local.set $a (i64.const 1)) (local.set $b (i64.const 2)) (local.set $c (i64.const 3))
+        (local.set $x (f64.const 1.5)) (local.set $y (f64.const 0.25))
+        (loop $l
+            (local.set $a (i64.add (local.get $a) (local.get $i)))
+            (local.set $b (i64.xor (local.get $b) (i64.rotl (local.get $a) (i64.const 7))))
+            (local.set $c (i64.add (local.get $c) (i64.mul (local.get $b) (i64.const 31))))
+            (local.set $d (i64.sub (local.get $d) (local.get $c)))
+            (local.set $e (i64.add (local.get $e) (i64.shr_u (local.get $d) (i64.const 3))))
+            (local.set $x (f64.add (f64.mul (local.get $x) (f64.const 0.999)) (local.get $y)))
+            (local.set $z (f64.add (local.get $z) (f64.sqrt (local.get $x))))
+            (local.set $i (i64.add (local.get $i) (i64.const 1)))
+            (br_if $l (i64.lt_u (local.get $i) (local.get $n))))
+        (i64.add (i64.xor (i64.xor (local.get $a) (local.get $b)) (i64.xor (local.get $c) (local.get $d)))
+            (i64.add (local.get $e) (i64.trunc_f64_s (local.get $z))))))"#;
+
+#[test]
+fn registers_survive_the_deadline_slow_path() {
+    let n = 30_000_000i64;
+    let plain = engine(false, false);
+    let (mut store, plain_instance) = instance(&plain, MIX);
+    let expected = plain_instance.get_typed_func::<i64, i64>(&mut store, "mix").unwrap().call(&mut store, n).unwrap();
+
+    let engine = engine(false, true);
+    let (mut store, epoch_instance) = instance(&engine, MIX);
+    let calls = Arc::new(AtomicU32::new(0));
+    let counted = Arc::clone(&calls);
+    store.epoch_deadline_callback(move |_| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        Ok(UpdateDeadline::Continue(1))
+    });
+    store.set_epoch_deadline(1);
+    let (stop, handle) = ticker(&engine);
+    let got = epoch_instance.get_typed_func::<i64, i64>(&mut store, "mix").unwrap().call(&mut store, n).unwrap();
+    stop.store(true, Ordering::SeqCst);
+    handle.join().unwrap();
+    assert_eq!(got, expected);
+    assert!(calls.load(Ordering::SeqCst) >= 2, "the deadline never passed during the run");
+}

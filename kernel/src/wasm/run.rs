@@ -10,9 +10,10 @@ use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 use wasmetal_initrd::manifest::{self, Record};
+use wasmetal_runtime::vm::epoch::EpochClock;
 use wasmetal_runtime::{Engine, Error, Linker, Store, UpdateDeadline};
 use wasmetal_wasi::{System, WasiCtx};
 
@@ -33,27 +34,27 @@ struct TaskSpec {
     stdin: Option<String>,
 }
 
-/// The engine's epoch counter, bumped by the timer while programs run.
-static EPOCH: AtomicPtr<AtomicU64> = AtomicPtr::new(core::ptr::null_mut());
+/// The engine's epoch clock, ticked by the timer while programs run.
+static EPOCH: AtomicPtr<EpochClock> = AtomicPtr::new(core::ptr::null_mut());
 
 fn tick() {
-    let counter = EPOCH.load(Ordering::Relaxed);
-    if !counter.is_null() {
+    let clock = EPOCH.load(Ordering::Acquire);
+    if !clock.is_null() {
         // SAFETY: set from a live engine that outlives the run, cleared before it drops.
-        unsafe { (*counter).fetch_add(1, Ordering::Relaxed) };
+        unsafe { (*clock).tick() };
     }
 }
 
 /// Makes the timer bump `engine`'s epoch on every tick (the engine must outlive the
 /// matching [`detach_epoch`]).
 pub fn attach_epoch(engine: &Engine) {
-    EPOCH.store(engine.epoch_counter() as *const AtomicU64 as *mut AtomicU64, Ordering::Relaxed);
+    EPOCH.store(engine.epoch_clock() as *const EpochClock as *mut EpochClock, Ordering::Release);
     crate::timer::set_tick_hook(tick);
 }
 
 /// Stops bumping the epoch.
 pub fn detach_epoch() {
-    EPOCH.store(core::ptr::null_mut(), Ordering::Relaxed);
+    EPOCH.store(core::ptr::null_mut(), Ordering::Release);
 }
 
 fn file<'a>(initrd: &'a [u8], name: &str) -> Option<&'a [u8]> {

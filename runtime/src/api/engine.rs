@@ -1,7 +1,6 @@
 //! The engine: compiler, platform, page allocator, type registry, epoch counter, and
 //! the trampolines host functions are called through. Cheap to clone (shared).
 
-use core::sync::atomic::{AtomicU64, Ordering};
 
 use hashbrown::HashMap;
 use spin::Mutex;
@@ -15,6 +14,7 @@ use crate::platform::Platform;
 use crate::prelude::*;
 use crate::types::{FuncType, SharedTypeIndex};
 use crate::vm::code_memory::CodeMemory;
+use crate::vm::epoch::EpochClock;
 use crate::vm::type_registry::TypeRegistry;
 
 pub(crate) struct EngineInner {
@@ -23,7 +23,7 @@ pub(crate) struct EngineInner {
     pub platform: &'static dyn Platform,
     pub allocator: Arc<PageAllocator>,
     pub types: TypeRegistry,
-    pub epoch: AtomicU64,
+    pub epoch: EpochClock,
     /// The pools, with the pooling allocation strategy.
     pub pool: Option<Arc<Pool>>,
     /// Wasm-to-host trampolines by type, compiled on first use.
@@ -59,20 +59,23 @@ impl Engine {
                 allocator,
                 pool,
                 types: TypeRegistry::default(),
-                epoch: AtomicU64::new(0),
+                epoch: EpochClock::new(),
                 host_trampolines: Mutex::new(HashMap::new()),
             }),
         })
     }
 
-    /// Increments the epoch counter: one atomic add, safe from an interrupt handler.
+    /// Increments the epoch: an atomic add, then the stores whose deadline it reached
+    /// are armed to stop at their next check. No lock, no allocation: safe from an
+    /// interrupt handler (see `vm::epoch`).
     #[inline]
     pub fn increment_epoch(&self) {
-        self.inner.epoch.fetch_add(1, Ordering::Relaxed);
+        self.inner.epoch.tick();
     }
 
-    /// The epoch counter (for interrupt handlers that hold a raw pointer).
-    pub fn epoch_counter(&self) -> &AtomicU64 {
+    /// The epoch clock (for interrupt handlers that hold a raw pointer: call
+    /// [`EpochClock::tick`] on it).
+    pub fn epoch_clock(&self) -> &EpochClock {
         &self.inner.epoch
     }
 

@@ -162,10 +162,15 @@ impl<'m> FuncEnv<'m> {
     }
 
     /// The store's `VMRuntimeLimits`. The pointer never changes for a vmctx, so the load
-    /// may move: uses share one load, hoisted out of loops (the deadline check in a
-    /// loop then costs the deadline load only).
+    /// may move: uses share one load, hoisted out of loops.
     pub fn runtime_limits(&mut self, builder: &mut FunctionBuilder<'_>) -> Value {
         builder.ins().load(POINTER, MemFlagsData::trusted().with_readonly().with_can_move(), self.vmctx, header::RUNTIME_LIMITS as i32)
+    }
+
+    /// The store's epoch slot (`vm::epoch::EpochSlot`); movable like
+    /// [`Self::runtime_limits`].
+    pub fn epoch_slot(&mut self, builder: &mut FunctionBuilder<'_>) -> Value {
+        builder.ins().load(POINTER, MemFlagsData::trusted().with_readonly().with_can_move(), self.vmctx, header::EPOCH_SLOT as i32)
     }
 
     /// The engine's epoch counter address; movable like [`Self::runtime_limits`].

@@ -44,6 +44,7 @@ unsafe extern "C" fn on_signal(signal: libc::c_int, info: *mut libc::siginfo_t, 
     let context = unsafe { &mut *(context as *mut libc::ucontext_t) };
     let gregs = &mut context.uc_mcontext.gregs;
     let pc = gregs[libc::REG_RIP as usize] as usize;
+    let sp = gregs[libc::REG_RSP as usize] as usize;
     let fp = gregs[libc::REG_RBP as usize] as usize;
     // SAFETY: `info` is valid for SA_SIGINFO handlers; si_addr is the faulting address.
     let fault_addr = unsafe { (*info).si_addr() } as usize;
@@ -52,10 +53,12 @@ unsafe extern "C" fn on_signal(signal: libc::c_int, info: *mut libc::siginfo_t, 
         libc::SIGFPE => FaultKind::Arithmetic,
         _ => FaultKind::Memory { addr: fault_addr },
     };
-    if let Some(resume) = handle_fault(&HOSTED, pc, fp, kind) {
+    if let Some(resume) = handle_fault(&HOSTED, pc, sp, fp, kind) {
         gregs[libc::REG_RIP as usize] = resume.pc as i64;
         gregs[libc::REG_RSP as usize] = resume.sp as i64;
-        gregs[libc::REG_RDI as usize] = resume.arg as i64;
+        if let Some(arg) = resume.arg {
+            gregs[libc::REG_RDI as usize] = arg as i64;
+        }
         return;
     }
     // Not ours: hand it to the previous handler, or restore the default and return so

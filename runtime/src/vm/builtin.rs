@@ -5,8 +5,9 @@
 //! (the kernel is compiled soft-float, so no float may cross this boundary). Builtins
 //! that can fail return a status the generated code turns into a trap at the call site.
 //!
-//! The instrumentation builtins (`NewEpoch`, `OutOfFuel`) sit on the cold path of checks
-//! inside every loop, so they preserve every register (Cranelift's `preserve_all`
+//! The instrumentation builtins (`NewEpoch` for code that compares epochs, which is code
+//! with fuel metering; `OutOfFuel`) sit on the cold path of checks inside every loop, so
+//! they preserve every register (Cranelift's `preserve_all`
 //! convention, through the trampolines in `vm::libcalls`): a call that clobbers nothing
 //! leaves the loop's register allocation as if it were not there. They return nothing;
 //! their verdict is `VMRuntimeLimits::builtin_status`.

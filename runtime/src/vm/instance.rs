@@ -14,6 +14,7 @@ use crate::module::info::{DataKind, ElementItems, ElementKind, EntityIndex, NULL
 use crate::prelude::*;
 use crate::trap::TrapCode;
 use crate::types::*;
+use crate::vm::epoch::EpochSlot;
 use crate::vm::libcalls::BUILTINS;
 use crate::vm::memory::MemoryInstance;
 use crate::vm::pool::Pool;
@@ -332,12 +333,15 @@ pub fn instantiate(store: &mut StoreOpaque, module: &Module, imports: &[RawExter
     let offsets = inner.offsets;
 
     // SAFETY: the header offsets lie within the vmctx allocation, and every value
-    // written lives as long as the instance (store, limits, engine epoch, builtins).
+    // written lives as long as the instance (store, limits, engine epoch, epoch slot,
+    // builtins).
     unsafe {
         *instance.slot::<u32>(header::MAGIC_OFFSET) = header::MAGIC;
         *instance.slot::<*mut u8>(header::RUNTIME_LIMITS) = &mut *store.limits as *mut _ as *mut u8;
         *instance.slot::<*const usize>(header::BUILTINS) = BUILTINS.as_ptr();
-        *instance.slot::<*const u8>(header::EPOCH_PTR) = store.engine.epoch_counter() as *const _ as *const u8;
+        *instance.slot::<*const u8>(header::EPOCH_PTR) = store.engine.epoch_clock().counter() as *const _ as *const u8;
+        *instance.slot::<*const EpochSlot>(header::EPOCH_SLOT) =
+            store.epoch.as_ref().map_or(core::ptr::null(), |handle| handle.as_ptr());
         *instance.slot::<*mut StoreOpaque>(header::STORE) = store_ptr;
         *instance.slot::<*mut Instance>(header::INSTANCE) = instance;
     }

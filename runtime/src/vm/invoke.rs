@@ -22,9 +22,9 @@ pub unsafe fn call_func_ref(store: *mut StoreOpaque, func_ref: *mut VMFuncRef, v
         return unsafe { (*host).call(store, values) };
     }
     // SAFETY: per the contract.
-    let (func, platform, max_stack, limits) = unsafe {
-        let store = &mut *store;
-        (*func_ref, store.engine.inner.platform, store.engine.inner.config.max_wasm_stack, &mut *store.limits as *mut _)
+    let (func, platform, max_stack) = unsafe {
+        let store = &*store;
+        (*func_ref, store.engine.inner.platform, store.engine.inner.config.max_wasm_stack)
     };
     // SAFETY: wasm functions' `array_call` is the array-to-wasm trampoline for their type.
     let trampoline: ArrayCall = unsafe { core::mem::transmute::<*const u8, ArrayCall>(func.array_call) };
@@ -32,7 +32,7 @@ pub unsafe fn call_func_ref(store: *mut StoreOpaque, func_ref: *mut VMFuncRef, v
     // SAFETY: the closure holds only plain data; the trampoline reads params from and
     // writes results to `values`, which outlives the call.
     let result = unsafe {
-        catch_traps(platform, limits, max_stack, move || {
+        catch_traps(platform, store, max_stack, move || {
             trampoline(func.wasm_call, func.vmctx, func.vmctx, values_ptr);
         })
     };

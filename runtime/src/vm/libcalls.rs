@@ -167,7 +167,7 @@ unsafe extern "C" fn ref_func(vmctx: *mut VMContext, func: u32) -> *mut VMFuncRe
 unsafe extern "C" fn new_epoch(vmctx: *mut VMContext) {
     // SAFETY: generated code passes its own vmctx; the store outlives the call.
     let store = unsafe { &mut *instance(vmctx).store };
-    let trap = store.new_epoch() == u64::MAX;
+    let trap = store.new_epoch();
     store.limits.builtin_status = u64::from(trap);
 }
 
@@ -184,6 +184,41 @@ unsafe extern "C" {
     fn wasmetal_out_of_fuel();
 }
 
+/// Assembly text storing xmm0-15 at `[rsp]..[rsp + 256]` (for register-preserving
+/// entries; generated code keeps no values above 128 bits).
+macro_rules! save_xmm {
+    () => {
+        "movdqu [rsp + 0], xmm0\nmovdqu [rsp + 16], xmm1\nmovdqu [rsp + 32], xmm2\nmovdqu [rsp + 48], xmm3\n\
+         movdqu [rsp + 64], xmm4\nmovdqu [rsp + 80], xmm5\nmovdqu [rsp + 96], xmm6\nmovdqu [rsp + 112], xmm7\n\
+         movdqu [rsp + 128], xmm8\nmovdqu [rsp + 144], xmm9\nmovdqu [rsp + 160], xmm10\nmovdqu [rsp + 176], xmm11\n\
+         movdqu [rsp + 192], xmm12\nmovdqu [rsp + 208], xmm13\nmovdqu [rsp + 224], xmm14\nmovdqu [rsp + 240], xmm15"
+    };
+}
+
+/// The inverse of [`save_xmm`].
+macro_rules! restore_xmm {
+    () => {
+        "movdqu xmm0, [rsp + 0]\nmovdqu xmm1, [rsp + 16]\nmovdqu xmm2, [rsp + 32]\nmovdqu xmm3, [rsp + 48]\n\
+         movdqu xmm4, [rsp + 64]\nmovdqu xmm5, [rsp + 80]\nmovdqu xmm6, [rsp + 96]\nmovdqu xmm7, [rsp + 112]\n\
+         movdqu xmm8, [rsp + 128]\nmovdqu xmm9, [rsp + 144]\nmovdqu xmm10, [rsp + 160]\nmovdqu xmm11, [rsp + 176]\n\
+         movdqu xmm12, [rsp + 192]\nmovdqu xmm13, [rsp + 208]\nmovdqu xmm14, [rsp + 224]\nmovdqu xmm15, [rsp + 240]"
+    };
+}
+/// Assembly text pushing the general registers a System V callee may clobber (72 bytes).
+macro_rules! push_volatile_gprs {
+    () => {
+        "push rax\npush rcx\npush rdx\npush rsi\npush rdi\npush r8\npush r9\npush r10\npush r11"
+    };
+}
+
+/// The inverse of [`push_volatile_gprs`].
+macro_rules! pop_volatile_gprs {
+    () => {
+        "pop r11\npop r10\npop r9\npop r8\npop rdi\npop rsi\npop rdx\npop rcx\npop rax"
+    };
+}
+pub(crate) use {pop_volatile_gprs, push_volatile_gprs, restore_xmm, save_xmm};
+
 // The `preserve_all` entries of the instrumentation builtins: save every register the
 // System V convention lets a callee clobber (the general ones and xmm0-15; generated
 // code keeps no values above 128 bits), call the Rust function with the vmctx already
@@ -197,60 +232,14 @@ macro_rules! preserving_entry {
             concat!($entry, ":"),
             "push rbp",
             "mov rbp, rsp",
-            "push rax",
-            "push rcx",
-            "push rdx",
-            "push rsi",
-            "push rdi",
-            "push r8",
-            "push r9",
-            "push r10",
-            "push r11",
+            push_volatile_gprs!(),
             "sub rsp, 264",
-            "movdqu [rsp + 0], xmm0",
-            "movdqu [rsp + 16], xmm1",
-            "movdqu [rsp + 32], xmm2",
-            "movdqu [rsp + 48], xmm3",
-            "movdqu [rsp + 64], xmm4",
-            "movdqu [rsp + 80], xmm5",
-            "movdqu [rsp + 96], xmm6",
-            "movdqu [rsp + 112], xmm7",
-            "movdqu [rsp + 128], xmm8",
-            "movdqu [rsp + 144], xmm9",
-            "movdqu [rsp + 160], xmm10",
-            "movdqu [rsp + 176], xmm11",
-            "movdqu [rsp + 192], xmm12",
-            "movdqu [rsp + 208], xmm13",
-            "movdqu [rsp + 224], xmm14",
-            "movdqu [rsp + 240], xmm15",
+            save_xmm!(),
             "cld",
             "call {target}",
-            "movdqu xmm0, [rsp + 0]",
-            "movdqu xmm1, [rsp + 16]",
-            "movdqu xmm2, [rsp + 32]",
-            "movdqu xmm3, [rsp + 48]",
-            "movdqu xmm4, [rsp + 64]",
-            "movdqu xmm5, [rsp + 80]",
-            "movdqu xmm6, [rsp + 96]",
-            "movdqu xmm7, [rsp + 112]",
-            "movdqu xmm8, [rsp + 128]",
-            "movdqu xmm9, [rsp + 144]",
-            "movdqu xmm10, [rsp + 160]",
-            "movdqu xmm11, [rsp + 176]",
-            "movdqu xmm12, [rsp + 192]",
-            "movdqu xmm13, [rsp + 208]",
-            "movdqu xmm14, [rsp + 224]",
-            "movdqu xmm15, [rsp + 240]",
+            restore_xmm!(),
             "add rsp, 264",
-            "pop r11",
-            "pop r10",
-            "pop r9",
-            "pop r8",
-            "pop rdi",
-            "pop rsi",
-            "pop rdx",
-            "pop rcx",
-            "pop rax",
+            pop_volatile_gprs!(),
             "pop rbp",
             "ret",
             ".popsection",

@@ -4,6 +4,8 @@
 pub mod builtin;
 pub mod bulk_memory;
 pub mod code_memory;
+pub mod epoch;
+pub mod epoch_poll;
 pub mod host_func;
 pub mod instance;
 pub mod invoke;

@@ -12,6 +12,7 @@ use crate::api::engine::Engine;
 use crate::error::{Error, Result};
 use crate::prelude::*;
 use crate::types::GlobalType;
+use crate::vm::epoch::SlotHandle;
 use crate::vm::host_func::HostFuncContext;
 use crate::vm::instance::Instance;
 use crate::vm::memory::MemoryInstance;
@@ -61,6 +62,8 @@ pub struct StoreOpaque {
     /// The error of a host function that failed, until the call that reached it returns.
     pub pending_error: Option<Error>,
     pub epoch_policy: EpochPolicy,
+    /// The store's slot in the engine's epoch clock (with epoch interruption).
+    pub epoch: Option<SlotHandle>,
     /// Fuel handed out per slice when yielding on fuel; `None` traps when fuel runs out.
     pub fuel_yield_interval: Option<u64>,
     /// Fuel not yet handed out (with a yield interval).
@@ -81,6 +84,7 @@ impl StoreOpaque {
             externrefs: Vec::new(),
             pending_error: None,
             epoch_policy: EpochPolicy::Trap,
+            epoch: engine.inner.config.epoch_interruption.then(|| engine.inner.epoch.claim()),
             fuel_yield_interval: None,
             fuel_reserve: 0,
         }
@@ -122,18 +126,51 @@ impl StoreOpaque {
         self.set_fuel(fuel)
     }
 
-    /// Sets the epoch deadline `ticks` after the engine's current epoch.
+    /// Sets the epoch deadline `ticks` after the engine's current epoch (no effect
+    /// without epoch interruption).
     pub fn set_epoch_deadline(&mut self, ticks: u64) {
-        let now = self.engine.inner.epoch.load(core::sync::atomic::Ordering::Relaxed);
-        self.limits.epoch_deadline = now.saturating_add(ticks);
+        if let Some(handle) = &self.epoch {
+            let clock = &self.engine.inner.epoch;
+            handle.slot().set_deadline(clock.now().saturating_add(ticks), clock);
+        }
     }
 
-    /// Called by generated code when the epoch deadline passed: the new deadline, or
-    /// `u64::MAX` to trap with `Interrupt`.
-    pub fn new_epoch(&mut self) -> u64 {
+    /// The epoch at which the deadline passes (`u64::MAX` without epoch interruption).
+    pub fn epoch_deadline(&self) -> u64 {
+        self.epoch.as_ref().map_or(u64::MAX, |handle| handle.slot().deadline())
+    }
+
+    /// Called by generated code that compares (with fuel metering) when the epoch
+    /// reached the deadline: true to trap with `Interrupt`.
+    pub fn new_epoch(&mut self) -> bool {
+        self.run_epoch_policy()
+    }
+
+    /// Called when an armed epoch poll faulted (`vm::epoch_poll`): true to trap with
+    /// `Interrupt`. A poll armed by a tick that raced with a new deadline just goes on.
+    pub fn epoch_poll_fault(&mut self) -> bool {
+        let Some(handle) = &self.epoch else { return false };
+        let slot = handle.slot();
+        slot.disarm();
+        // After the disarm: a tick from here on arms again if it reaches the deadline.
+        if self.engine.inner.epoch.now() < slot.deadline() {
+            return false;
+        }
+        let trap = self.run_epoch_policy();
+        if trap {
+            // The poll must fault again: that fault is the trap.
+            if let Some(handle) = &self.epoch {
+                handle.slot().arm();
+            }
+        }
+        trap
+    }
+
+    /// The deadline passed: the policy decides. True to trap.
+    fn run_epoch_policy(&mut self) -> bool {
         let this: *mut StoreOpaque = self;
         let update = match &mut self.epoch_policy {
-            EpochPolicy::Trap => return u64::MAX,
+            EpochPolicy::Trap => return true,
             EpochPolicy::Callback(callback) => callback(this),
         };
         let ticks = match update {
@@ -142,10 +179,10 @@ impl StoreOpaque {
                 self.engine.inner.platform.yield_now();
                 ticks
             }
-            Err(_) => return u64::MAX,
+            Err(_) => return true,
         };
         self.set_epoch_deadline(ticks.max(1));
-        self.limits.epoch_deadline
+        false
     }
 
     /// Called by generated code when fuel ran out: true when more fuel was handed out.

@@ -9,11 +9,17 @@
 //! saved registers and makes `catch_traps` return the trap. Only generated code and
 //! plain frames lie between the save and the fault, so nothing with a destructor is
 //! skipped.
+//!
+//! One fault is not a trap at first: an armed epoch poll (a load carrying the
+//! `Interrupt` code) resumes in `vm::epoch_poll`, which runs the store's deadline policy
+//! and returns to the poll; only if the policy says "trap" does the poll's next fault
+//! become an `Interrupt` trap.
 
 use crate::platform::Platform;
 use crate::trap::{FrameInfo, Trap, TrapCode, WasmBacktrace};
 use crate::vm::code_memory::{self, with_code_at};
-use crate::vm::vmcontext::VMRuntimeLimits;
+use crate::vm::epoch_poll;
+use crate::vm::store::StoreOpaque;
 
 /// Most frames recorded at a trap.
 const MAX_FRAMES: usize = 64;
@@ -27,6 +33,26 @@ pub struct Activation {
     trap: Option<TrapCode>,
     frames: [usize; MAX_FRAMES],
     frame_count: usize,
+    /// The store whose code runs in this activation.
+    store: *mut StoreOpaque,
+    /// The store's epoch policy said "trap": the poll's next fault is the trap.
+    epoch_trap: bool,
+    /// The epoch poll that faulted last (where a "trap" verdict resumes).
+    poll_pc: usize,
+}
+
+impl Activation {
+    /// The store running in this activation.
+    pub fn store(&self) -> *mut StoreOpaque {
+        self.store
+    }
+
+    /// Makes the next fault of an epoch poll an `Interrupt` trap; returns the poll to
+    /// resume at so it faults again.
+    pub fn mark_epoch_trap(&mut self) -> usize {
+        self.epoch_trap = true;
+        self.poll_pc
+    }
 }
 
 /// What kind of fault the platform saw.
@@ -40,12 +66,13 @@ pub enum FaultKind {
     Arithmetic,
 }
 
-/// Where the fault handler must resume: set PC, SP and the first argument register.
+/// Where the fault handler must resume: set PC and SP, and the first argument register
+/// when `arg` says so (every other register keeps its value).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Resume {
     pub pc: usize,
     pub sp: usize,
-    pub arg: usize,
+    pub arg: Option<usize>,
 }
 
 core::arch::global_asm!(
@@ -122,20 +149,29 @@ fn stack_pointer() -> usize {
 /// `StackOverflow` long before the real stack ends.
 ///
 /// # Safety
-/// `limits` must be the limits the called code reads. `call` may only hold plain data:
-/// a trap abandons its frame without running destructors.
+/// `store` must be the live store whose code `call` runs (its limits are the ones the
+/// code reads). `call` may only hold plain data: a trap abandons its frame without
+/// running destructors.
 pub unsafe fn catch_traps(
     platform: &dyn Platform,
-    limits: *mut VMRuntimeLimits,
+    store: *mut StoreOpaque,
     max_stack: usize,
     call: impl FnOnce(),
 ) -> Result<(), Trap> {
     platform.prepare_thread();
     let previous = platform.activation() as *mut Activation;
-    let mut activation =
-        Activation { saved_sp: 0, previous, trap: None, frames: [0; MAX_FRAMES], frame_count: 0 };
-    // SAFETY: the caller guarantees `limits` is live.
-    let limits = unsafe { &mut *limits };
+    let mut activation = Activation {
+        saved_sp: 0,
+        previous,
+        trap: None,
+        frames: [0; MAX_FRAMES],
+        frame_count: 0,
+        store,
+        epoch_trap: false,
+        poll_pc: 0,
+    };
+    // SAFETY: the caller guarantees the store is live; its limits are boxed.
+    let limits = unsafe { &mut *(*store).limits };
     let outermost = previous.is_null();
     let saved_limit = limits.stack_limit;
     if outermost {
@@ -177,12 +213,27 @@ pub unsafe fn catch_traps(
 ///
 /// Allocation-free and lock-free (the code registry is only try-locked), so it is safe
 /// in a signal handler or an exception handler.
-pub fn handle_fault(platform: &dyn Platform, pc: usize, fp: usize, kind: FaultKind) -> Option<Resume> {
+/// `sp` and `fp` are the faulting code's stack and frame pointers.
+pub fn handle_fault(platform: &dyn Platform, pc: usize, sp: usize, fp: usize, kind: FaultKind) -> Option<Resume> {
     let activation = platform.activation() as *mut Activation;
     if activation.is_null() {
         return None;
     }
-    let site = with_code_at(pc, |info| info.trap_at(pc))?;
+    let (site, code_end) = with_code_at(pc, |info| (info.trap_at(pc), info.end))?;
+    let epoch_poll = site == Some(TrapCode::Interrupt) && matches!(kind, FaultKind::Memory { .. });
+    // SAFETY: the activation is live: it is unlinked before `catch_traps` returns.
+    if epoch_poll && !unsafe { (*activation).epoch_trap } {
+        // SAFETY: `pc..code_end` is registered code (looked up above), which stays
+        // mapped readable while wasm runs.
+        let code = unsafe { core::slice::from_raw_parts(pc as *const u8, (code_end - pc).min(16)) };
+        if let Some(length) = epoch_poll::byte_load_length(code) {
+            // SAFETY: as above.
+            unsafe { (*activation).poll_pc = pc };
+            // SAFETY: `sp` is the stack pointer of the faulting wasm code.
+            let sp = unsafe { epoch_poll::push_call_frame(sp, pc + length, activation) };
+            return Some(Resume { pc: epoch_poll::entry(), sp, arg: None });
+        }
+    }
     let code = site.unwrap_or(match kind {
         // A fault in wasm code away from any heap access: the stack guard.
         FaultKind::Memory { .. } => TrapCode::StackOverflow,
@@ -191,6 +242,7 @@ pub fn handle_fault(platform: &dyn Platform, pc: usize, fp: usize, kind: FaultKi
     });
     // SAFETY: the activation is live: it is unlinked before `catch_traps` returns.
     let activation = unsafe { &mut *activation };
+    activation.epoch_trap = false;
     activation.trap = Some(code);
     activation.frames[0] = pc;
     activation.frame_count = 1;
@@ -210,5 +262,9 @@ pub fn handle_fault(platform: &dyn Platform, pc: usize, fp: usize, kind: FaultKi
         }
         fp = next;
     }
-    Some(Resume { pc: wasmetal_trap_landing as *const () as usize, sp: activation.saved_sp, arg: activation as *mut Activation as usize })
+    Some(Resume {
+        pc: wasmetal_trap_landing as *const () as usize,
+        sp: activation.saved_sp,
+        arg: Some(activation as *mut Activation as usize),
+    })
 }

@@ -82,8 +82,8 @@ impl VMGlobalDefinition {
     }
 }
 
-/// Per-store limits that generated code checks: the stack limit (function prologues),
-/// fuel and the epoch deadline.
+/// Per-store limits that generated code checks: the stack limit (function prologues)
+/// and fuel. (The epoch deadline lives in the store's `vm::epoch::EpochSlot`.)
 #[repr(C)]
 #[derive(Debug)]
 pub struct VMRuntimeLimits {
@@ -91,8 +91,6 @@ pub struct VMRuntimeLimits {
     pub stack_limit: usize,
     /// Fuel consumed, biased negative: execution may go on while it is below zero.
     pub fuel_consumed: i64,
-    /// Epoch value at which the store's deadline passes.
-    pub epoch_deadline: u64,
     /// Verdict of the last instrumentation builtin (`NewEpoch`, `OutOfFuel`): they
     /// preserve every register, so they answer here; 0 = go on, otherwise trap.
     pub builtin_status: u64,
@@ -100,7 +98,7 @@ pub struct VMRuntimeLimits {
 
 impl Default for VMRuntimeLimits {
     fn default() -> Self {
-        Self { stack_limit: usize::MAX, fuel_consumed: 0, epoch_deadline: u64::MAX, builtin_status: 0 }
+        Self { stack_limit: usize::MAX, fuel_consumed: 0, builtin_status: 0 }
     }
 }
 
@@ -128,10 +126,13 @@ pub mod header {
     pub const MAGIC_OFFSET: u32 = 0;
     pub const RUNTIME_LIMITS: u32 = 8;
     pub const BUILTINS: u32 = 16;
+    /// The engine's epoch counter.
     pub const EPOCH_PTR: u32 = 24;
     pub const STORE: u32 = 32;
     pub const INSTANCE: u32 = 40;
-    pub const SIZE: u32 = 48;
+    /// The store's `vm::epoch::EpochSlot` (null without epoch interruption).
+    pub const EPOCH_SLOT: u32 = 48;
+    pub const SIZE: u32 = 56;
 }
 
 /// Offsets within the shared structures.
@@ -162,7 +163,6 @@ pub mod field {
 
     pub const LIMITS_STACK_LIMIT: u32 = offset_of!(VMRuntimeLimits, stack_limit) as u32;
     pub const LIMITS_FUEL_CONSUMED: u32 = offset_of!(VMRuntimeLimits, fuel_consumed) as u32;
-    pub const LIMITS_EPOCH_DEADLINE: u32 = offset_of!(VMRuntimeLimits, epoch_deadline) as u32;
     pub const LIMITS_BUILTIN_STATUS: u32 = offset_of!(VMRuntimeLimits, builtin_status) as u32;
 
     pub const VAL_RAW_SIZE: u32 = core::mem::size_of::<ValRaw>() as u32;
@@ -182,6 +182,6 @@ mod tests {
         assert_eq!((TABLE_BASE, TABLE_CURRENT_ELEMENTS, TABLE_DEFINITION_SIZE), (0, 8, 16));
         assert_eq!((MEMORY_BASE, MEMORY_CURRENT_LENGTH, MEMORY_DEFINITION_SIZE), (0, 8, 16));
         assert_eq!((GLOBAL_DEFINITION_SIZE, VAL_RAW_SIZE), (16, 16));
-        assert_eq!((LIMITS_STACK_LIMIT, LIMITS_FUEL_CONSUMED, LIMITS_EPOCH_DEADLINE, LIMITS_BUILTIN_STATUS), (0, 8, 16, 24));
+        assert_eq!((LIMITS_STACK_LIMIT, LIMITS_FUEL_CONSUMED, LIMITS_BUILTIN_STATUS), (0, 8, 16));
     }
 }

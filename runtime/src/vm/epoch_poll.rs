@@ -1,0 +1,147 @@
+//! From a faulting epoch poll to the store's deadline policy, and back.
+//!
+//! An armed poll (see `vm::epoch`) faults in the middle of a wasm function, where
+//! every register may hold a live value. The trap handler does not decide there: it
+//! makes the fault look like a call to [`wasmetal_epoch_poll`] returning just past the
+//! faulting load (return address and activation pushed on the wasm stack, nothing
+//! else touched) and resumes. That entry saves every register and the flags, runs the
+//! store's policy as ordinary Rust on the wasm stack (so a yield may switch stacks),
+//! restores everything and returns:
+//!
+//! - deadline moved on (or the arm was spurious): to the instruction after the poll's
+//!   byte load, whose result nothing uses, so the loop goes on as if nothing happened
+//!   (returning to the load itself would fault again: its address register still
+//!   holds the armed word it read before the policy disarmed it);
+//! - verdict "trap": to the load, which faults again; the activation is marked, so the
+//!   handler turns that fault into an `Interrupt` trap.
+//!
+//! Owns only this round trip; the policy is `StoreOpaque::new_epoch`'s.
+
+use crate::vm::libcalls::{pop_volatile_gprs, push_volatile_gprs, restore_xmm, save_xmm};
+use crate::vm::traphandler::Activation;
+
+// Entered as if called from the poll: [rsp] = where to return, [rsp + 8] = the
+// activation. Saves what the System V convention lets a callee clobber (the general
+// registers, the flags and xmm0-15; generated code keeps no values above 128 bits),
+// aligns the stack, calls `epoch_poll_slow(activation, &return address)`, restores,
+// and returns, dropping the activation word.
+core::arch::global_asm!(
+    ".pushsection .text.wasmetal_epoch_poll, \"ax\"",
+    ".global wasmetal_epoch_poll",
+    ".p2align 4",
+    "wasmetal_epoch_poll:",
+    "push rbp",
+    "mov rbp, rsp",
+    "pushfq",
+    push_volatile_gprs!(),
+    "and rsp, -16",
+    "sub rsp, 256",
+    save_xmm!(),
+    "mov rdi, [rbp + 16]",
+    "lea rsi, [rbp + 8]",
+    "cld",
+    "call {slow}",
+    restore_xmm!(),
+    "lea rsp, [rbp - 80]",
+    pop_volatile_gprs!(),
+    "popfq",
+    "pop rbp",
+    "ret 8",
+    ".popsection",
+    slow = sym epoch_poll_slow,
+);
+
+unsafe extern "C" {
+    fn wasmetal_epoch_poll();
+}
+
+/// Where the trap handler sends a faulting poll.
+pub fn entry() -> usize {
+    wasmetal_epoch_poll as *const () as usize
+}
+
+/// The stack pointer to resume with after [`push_call_frame`] at `sp`.
+pub const FRAME_BYTES: usize = 16;
+
+/// Makes the stack at `sp` look like a call from `pc` carrying `activation`: writes the
+/// two words below `sp` and returns the new stack pointer.
+///
+/// # Safety
+/// `sp` must be the stack pointer of wasm code stopped at a fault, with at least
+/// [`FRAME_BYTES`] of its own stack free below it (generated code keeps nothing
+/// below its stack pointer, and its stack limit leaves room for builtin calls).
+pub unsafe fn push_call_frame(sp: usize, pc: usize, activation: *mut Activation) -> usize {
+    let new_sp = sp - FRAME_BYTES;
+    // SAFETY: per the contract, the two words are free stack.
+    unsafe {
+        (new_sp as *mut usize).write(pc);
+        ((new_sp + 8) as *mut usize).write(activation as usize);
+    }
+    new_sp
+}
+
+/// The slow path behind a faulting poll.
+///
+/// # Safety
+/// Called only from `wasmetal_epoch_poll` with the activation the trap handler pushed,
+/// which is live (its `catch_traps` frame is below on this stack), and the address of
+/// the entry's return address.
+unsafe extern "C" fn epoch_poll_slow(activation: *mut Activation, return_address: *mut usize) {
+    // SAFETY: per the contract.
+    let activation = unsafe { &mut *activation };
+    // SAFETY: the activation's store entered wasm and outlives the call.
+    let store = unsafe { &mut *activation.store() };
+    if store.epoch_poll_fault() {
+        // SAFETY: per the contract, the return slot is on this stack, above our frame.
+        unsafe { return_address.write(activation.mark_epoch_trap()) };
+    }
+}
+
+/// The length of the poll's byte load at the start of `code`: `movzx r, byte [base]`
+/// (`[REX] 0F B6 modrm [SIB] [disp]`), the only form Cranelift gives a one-byte atomic
+/// load of a bare address. `None` for anything else (the fault is then a plain trap).
+pub fn byte_load_length(code: &[u8]) -> Option<usize> {
+    let mut at = usize::from(code.first()? & 0xF0 == 0x40);
+    if code.get(at..at + 2)? != [0x0F, 0xB6] {
+        return None;
+    }
+    at += 2;
+    let modrm = *code.get(at)?;
+    at += 1;
+    let (mode, rm) = (modrm >> 6, modrm & 7);
+    let sib_base = if rm == 4 && mode != 3 {
+        at += 1;
+        Some(code.get(at - 1)? & 7)
+    } else {
+        None
+    };
+    let displacement = match mode {
+        0 if rm == 5 || sib_base == Some(5) => 4,
+        0 => 0,
+        1 => 1,
+        2 => 4,
+        _ => return None,
+    };
+    let length = at + displacement;
+    (length <= code.len()).then_some(length)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::byte_load_length;
+
+    #[test]
+    fn byte_loads_of_every_base_register_have_their_length() {
+        // movzx rdi, byte [rdi]; movzx eax, byte [rax]; movzx r8, byte [r13 + 0];
+        // movzx rcx, byte [r12]; movzx rdx, byte [rsp + 0x10]
+        assert_eq!(byte_load_length(&[0x48, 0x0F, 0xB6, 0x3F, 0xC3]), Some(4));
+        assert_eq!(byte_load_length(&[0x0F, 0xB6, 0x00]), Some(3));
+        assert_eq!(byte_load_length(&[0x4D, 0x0F, 0xB6, 0x45, 0x00]), Some(5));
+        assert_eq!(byte_load_length(&[0x49, 0x0F, 0xB6, 0x0C, 0x24]), Some(5));
+        assert_eq!(byte_load_length(&[0x48, 0x0F, 0xB6, 0x54, 0x24, 0x10]), Some(6));
+        // Not a byte load: ud2, a register-to-register movzx, truncated input.
+        assert_eq!(byte_load_length(&[0x0F, 0x0B]), None);
+        assert_eq!(byte_load_length(&[0x0F, 0xB6, 0xC0]), None);
+        assert_eq!(byte_load_length(&[0x48, 0x0F, 0xB6]), None);
+    }
+}
