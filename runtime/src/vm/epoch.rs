@@ -28,7 +28,7 @@ const _: () = assert!(CHUNK_SLOTS == u64::BITS as usize);
 /// What a disarmed poll word points at (generated code only reads it).
 static READABLE: u8 = 0;
 
-fn disarmed() -> *mut u8 {
+const fn disarmed() -> *mut u8 {
     (&raw const READABLE).cast_mut()
 }
 
@@ -48,7 +48,7 @@ pub struct EpochSlot {
 
 impl EpochSlot {
     const fn new() -> Self {
-        Self { poll: AtomicPtr::new(core::ptr::null_mut()), deadline: AtomicU64::new(u64::MAX) }
+        Self { poll: AtomicPtr::new(disarmed()), deadline: AtomicU64::new(u64::MAX) }
     }
 
     /// Offset of the poll word (generated code's first load).
