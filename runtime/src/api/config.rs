@@ -84,7 +84,10 @@ impl Config {
         self
     }
 
-    /// Epoch-based interruption checks in generated code.
+    /// Epoch-based interruption: generated code polls at function entries and loop
+    /// headers; [`Engine::increment_epoch`](crate::Engine::increment_epoch) arms the
+    /// stores whose deadline it reaches, and their next poll runs the deadline policy.
+    /// Each store then holds a slot in the engine's epoch clock (`vm::epoch`).
     pub fn epoch_interruption(&mut self, enable: bool) -> &mut Self {
         self.epoch_interruption = enable;
         self

@@ -2,7 +2,7 @@
 //!
 //! An armed poll (see `vm::epoch`) faults in the middle of a wasm function, where
 //! every register may hold a live value. The trap handler does not decide there: it
-//! makes the fault look like a call to [`wasmetal_epoch_poll`] returning just past the
+//! makes the fault look like a call to `wasmetal_epoch_poll` returning just past the
 //! faulting load (return address and activation pushed on the wasm stack, nothing
 //! else touched) and resumes. That entry saves every register and the flags, runs the
 //! store's policy as ordinary Rust on the wasm stack (so a yield may switch stacks),
