@@ -72,6 +72,8 @@ fn main() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("wat").join(format!("{name}.wat"));
         cases.push((name.to_string(), wat::parse_file(path).unwrap(), Call::NoArgs));
     }
+    // Overheads (ratio - 1) per mode, ours and theirs, for the closing summary.
+    let mut overheads: [(Vec<f64>, Vec<f64>); 2] = [(Vec::new(), Vec::new()), (Vec::new(), Vec::new())];
     for (name, bytes, call) in cases {
         if let Ok(only) = std::env::var("WASMETAL_BENCH_ONLY")
             && !only.split(',').any(|wanted| wanted == name)
@@ -82,11 +84,17 @@ fn main() {
         let (their_plain, their_expected) = theirs(&bytes, call, false, false);
         assert_eq!(expected, their_expected, "{name}: the engines disagree");
         println!("{name} plain: wasmetal {:.1} ms, wasmtime {:.1} ms, ratio {:.3}", our_plain * 1e3, their_plain * 1e3, our_plain / their_plain);
-        for (mode, epoch, fuel) in [("epoch", true, false), ("fuel", false, true)] {
+        for (index, (mode, epoch, fuel)) in [("epoch", true, false), ("fuel", false, true)].into_iter().enumerate() {
             let (our_time, our_result) = ours(&bytes, call, epoch, fuel);
             let (their_time, their_result) = theirs(&bytes, call, epoch, fuel);
             assert_eq!((our_result, their_result), (expected, expected), "{name} {mode}: wrong result");
             println!("{name} {mode}: wasmetal {:.3}x, wasmtime {:.3}x", our_time / our_plain, their_time / their_plain);
+            overheads[index].0.push(our_time / our_plain - 1.0);
+            overheads[index].1.push(their_time / their_plain - 1.0);
         }
+    }
+    let mean = |values: &[f64]| values.iter().sum::<f64>() / values.len().max(1) as f64 * 100.0;
+    for (mode, (our, their)) in ["epoch", "fuel"].iter().zip(&overheads) {
+        println!("mean {mode} overhead: wasmetal {:+.1}%, wasmtime {:+.1}%", mean(our), mean(their));
     }
 }

@@ -108,8 +108,8 @@ pub enum BenchCommand {
         /// runtime on this machine, with the ratio.
         #[arg(long = "program")]
         programs: Vec<PathBuf>,
-        /// Iterations of the loop modules.
-        #[arg(long, default_value_t = 10_000_000)]
+        /// Iterations of the loop modules (the hosted `instrument` bench runs 50 million too).
+        #[arg(long, default_value_t = 50_000_000)]
         loop_n: u32,
     },
 }

@@ -114,7 +114,7 @@ extern "C" fn kernel_main(start_info_phys: u64) -> ! {
         (None, _) if boot.option("spec").is_some() => wasm::spec::run(boot.initrd_bytes().unwrap_or(&[])),
         (None, _) if boot.option("bench").is_some() => wasm::bench::run(
             boot.initrd_bytes().unwrap_or(&[]),
-            boot.option("loop_n").and_then(|v| v.parse().ok()).unwrap_or(10_000_000),
+            boot.option("loop_n").and_then(|v| v.parse().ok()).unwrap_or(50_000_000),
         ),
         (None, _) if boot.option("run").is_some() => wasm::run::run(
             boot.initrd_bytes().unwrap_or(&[]),

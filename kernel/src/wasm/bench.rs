@@ -127,7 +127,7 @@ fn time_loop(bytes: &[u8], n: i32, adjust: impl FnOnce(&mut Config)) -> Option<(
     let run = instance.get_typed_func::<i32, i64>(&mut store, "run").ok()?;
     let mut best = u64::MAX;
     let mut result = 0;
-    for _ in 0..3 {
+    for _ in 0..5 {
         let start = cycles();
         result = run.call(&mut store, n).ok()?;
         best = best.min(cycles() - start);
@@ -136,23 +136,30 @@ fn time_loop(bytes: &[u8], n: i32, adjust: impl FnOnce(&mut Config)) -> Option<(
 }
 
 fn loops(initrd: &[u8], n: i32) {
+    // Sums of (ratio - 1) and case counts per mode, for the closing summary.
+    let mut overheads = [(0.0f64, 0u32); 2];
     for (name, bytes) in files(initrd, "bench/loops/") {
         let Some((plain, expected)) = time_loop(bytes, n, |_| {}) else {
             log!("bench: loop {name} failed");
             continue;
         };
         log!("bench loop {name} plain: {} us", us(plain));
-        for (mode, epoch, fuel) in [("epoch", true, false), ("fuel", false, true)] {
+        for (index, (mode, epoch, fuel)) in [("epoch", true, false), ("fuel", false, true)].into_iter().enumerate() {
             match time_loop(bytes, n, |config| {
                 config.epoch_interruption(epoch).consume_fuel(fuel);
             }) {
                 Some((time, result)) if result == expected => {
                     let ratio = time as f64 / plain as f64;
                     log!("bench loop {name} {mode}: {} us, {:.3}x plain", us(time), ratio);
+                    overheads[index].0 += ratio - 1.0;
+                    overheads[index].1 += 1;
                 }
                 _ => log!("bench: loop {name} {mode} failed or gave another result"),
             }
         }
+    }
+    for (mode, (sum, count)) in ["epoch", "fuel"].iter().zip(overheads) {
+        log!("bench loop mean {mode} overhead: {:+.1}%", sum / f64::from(count.max(1)) * 100.0);
     }
 }
 
