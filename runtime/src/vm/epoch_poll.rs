@@ -129,6 +129,7 @@ pub fn byte_load_length(code: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::byte_load_length;
+    use crate::prelude::*;
 
     #[test]
     fn byte_loads_of_every_base_register_have_their_length() {
@@ -143,5 +144,54 @@ mod tests {
         assert_eq!(byte_load_length(&[0x0F, 0x0B]), None);
         assert_eq!(byte_load_length(&[0x0F, 0xB6, 0xC0]), None);
         assert_eq!(byte_load_length(&[0x48, 0x0F, 0xB6]), None);
+    }
+
+    /// Functions whose loops keep `live` values busy, so the register allocator puts the
+    /// poll's address in many different registers.
+    fn pressure_module() -> String {
+        let mut wat = String::from("(module\n");
+        for live in 1..=14 {
+            let locals: String = (0..live).map(|i| format!(" (local $v{i} i64)")).collect();
+            let updates: String = (0..live)
+                .map(|i| format!(" (local.set $v{i} (i64.add (local.get $v{i}) (i64.mul (local.get $v{}) (i64.const {}))))", (i + 1) % live, i + 3))
+                .collect();
+            let sum: String = (1..live).fold(String::from("(local.get $v0)"), |acc, i| format!("(i64.xor {acc} (local.get $v{i}))"));
+            wat.push_str(&format!(
+                "(func (export \"f{live}\") (param $n i64) (result i64) (local $i i64){locals}\n\
+                 (loop $outer (loop $inner{updates} (local.set $i (i64.add (local.get $i) (i64.const 1)))\n\
+                 (br_if $inner (i64.lt_u (i64.rem_u (local.get $i) (i64.const 7)) (i64.const 5))))\n\
+                 (br_if $outer (i64.lt_u (local.get $i) (local.get $n))))\n{sum})\n"
+            ));
+        }
+        wat.push(')');
+        wat
+    }
+
+    #[test]
+    fn every_poll_cranelift_emits_decodes() {
+        let mut config = crate::Config::new();
+        config.epoch_interruption(true);
+        let engine = crate::Engine::new(&config).unwrap();
+        let module = crate::Module::new(&engine, &wat::parse_str(pressure_module()).unwrap()).unwrap();
+        let info = module.inner.code.info();
+        let polls: Vec<u32> =
+            info.traps.iter().filter(|site| site.code == crate::trap::TrapCode::Interrupt).map(|site| site.offset).collect();
+        // Two loop headers and the entry per function.
+        assert!(polls.len() >= 14 * 3, "{} polls", polls.len());
+        let mut bases = Vec::new();
+        for offset in polls {
+            let at = info.start + offset as usize;
+            // SAFETY: the offset lies in the module's code, which stays mapped while
+            // `module` lives; the slice stops at the code's end.
+            let code = unsafe { core::slice::from_raw_parts(at as *const u8, (info.end - at).min(16)) };
+            let length = byte_load_length(code);
+            assert!(length.is_some(), "poll at +{offset:#x} does not decode: {:02x?}", &code[..code.len().min(8)]);
+            let rex_b = code[0] & 0xF0 == 0x40 && code[0] & 1 != 0;
+            let modrm = code[usize::from(code[0] & 0xF0 == 0x40) + 2];
+            bases.push(usize::from(rex_b) * 8 + usize::from(modrm & 7));
+        }
+        bases.sort_unstable();
+        bases.dedup();
+        assert!(bases.len() >= 3, "polls only ever used base registers {bases:?}: the test exercises too little");
     }
 }
