@@ -68,7 +68,8 @@ pub unsafe fn init() -> Selectors {
     // CPU requires of a loaded GDT and TSS.
     unsafe {
         let stacks = &raw mut IST_STACKS;
-        let tss = &mut *(&raw mut TSS);
+        let tss_ptr = &raw mut TSS;
+        let tss = &mut *tss_ptr;
         for (slot, ist) in [IST_DOUBLE_FAULT, IST_PAGE_FAULT, IST_NMI].into_iter().enumerate() {
             let base = (&raw mut (*stacks).0[slot]) as u64;
             tss.tss.interrupt_stack_table[usize::from(ist - 1)] = VirtAddr::new(base + IST_STACK_BYTES as u64);
@@ -76,13 +77,14 @@ pub unsafe fn init() -> Selectors {
         let rsp0 = (&raw mut RSP0_STACK) as u64 + RSP0_STACK_BYTES as u64;
         tss.tss.privilege_stack_table[0] = VirtAddr::new(rsp0);
         tss.tss.iomap_base = core::mem::offset_of!(TssWithIoMap, io_bitmap) as u16;
-        let gdt = &mut *(&raw mut GDT);
+        let gdt_ptr = &raw mut GDT;
+        let gdt = &mut *gdt_ptr;
         let code = gdt.append(Descriptor::kernel_code_segment());
         let data = gdt.append(Descriptor::kernel_data_segment());
         let user_data = gdt.append(Descriptor::user_data_segment());
         let user_code = gdt.append(Descriptor::user_code_segment());
         assert_eq!((user_data.0, user_code.0), (USER_DATA_SELECTOR, USER_CODE_SELECTOR));
-        let tss = &*(&raw const TSS);
+        let tss = &*tss_ptr;
         let descriptor = match Descriptor::tss_segment_with_iomap(&tss.tss, &tss.io_bitmap) {
             Ok(descriptor) => descriptor,
             // The layout above is fixed, so this cannot happen; a TSS without a bitmap
@@ -90,7 +92,7 @@ pub unsafe fn init() -> Selectors {
             Err(_) => Descriptor::tss_segment(&tss.tss),
         };
         let tss_selector = gdt.append(descriptor);
-        (&*(&raw const GDT)).load();
+        (*gdt_ptr).load();
         CS::set_reg(code);
         SS::set_reg(data);
         DS::set_reg(data);

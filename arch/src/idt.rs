@@ -170,7 +170,8 @@ pub unsafe fn init() {
     // SAFETY: single call before interrupts, so no concurrent access to IDT; each stub
     // is a valid interrupt entry point; IST indices refer to stacks gdt::init set up.
     unsafe {
-        let idt = &mut *(&raw mut IDT);
+        let idt_ptr = &raw mut IDT;
+        let idt = &mut *idt_ptr;
         idt.divide_error.set_handler_addr(addr(stub_de));
         idt.debug.set_handler_addr(addr(stub_db));
         idt.non_maskable_interrupt.set_handler_addr(addr(stub_nmi)).set_stack_index(IST_NMI - 1);
@@ -199,6 +200,6 @@ pub unsafe fn init() {
             idt[vector::TIMER as u8 + offset as u8].set_handler_addr(addr(stub));
         }
         idt[vector::SPURIOUS as u8].set_handler_addr(addr(stub_spurious));
-        (&*(&raw const IDT)).load();
+        (*idt_ptr).load();
     }
 }

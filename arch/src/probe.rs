@@ -69,5 +69,5 @@ pub unsafe fn try_read_u8(addr: *const u8) -> Option<u8> {
 pub fn fixup_for(rip: u64) -> Option<u64> {
     let write = (&raw const wasmetal_probe_write_u8_insn) as u64;
     let read = (&raw const wasmetal_probe_read_u8_insn) as u64;
-    (rip == write || rip == read).then(|| (&raw const wasmetal_probe_fixup) as u64)
+    (rip == write || rip == read).then_some((&raw const wasmetal_probe_fixup) as u64)
 }

@@ -158,7 +158,7 @@ fn init_frames(boot: &BootInfo, image: &layout::KernelImage, quiet: bool) -> hea
     });
     if !quiet {
         let stats = frames::with(|allocator| allocator.stats());
-        log!("memory: {} MiB usable in {} frames", stats.free_frames * PAGE_SIZE >> 20, stats.free_frames);
+        log!("memory: {} MiB usable in {} frames", (stats.free_frames * PAGE_SIZE) >> 20, stats.free_frames);
     }
     ram
 }

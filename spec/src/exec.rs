@@ -90,7 +90,7 @@ impl<'e> Runner<'e> {
         }
     }
 
-    fn to_val(&mut self, value: &Value) -> Val {
+    fn val_of(&mut self, value: &Value) -> Val {
         match value {
             Value::I32(v) => Val::I32(*v as i32),
             Value::I64(v) => Val::I64(*v as i64),
@@ -107,7 +107,7 @@ impl<'e> Runner<'e> {
             Action::Invoke { module, field, args } => {
                 let instance = self.instance(module)?;
                 let func = instance.get_func(&mut self.store, field).ok_or_else(|| format!("no exported function {field}"))?;
-                let args: Vec<Val> = args.iter().map(|v| self.to_val(v)).collect();
+                let args: Vec<Val> = args.iter().map(|v| self.val_of(v)).collect();
                 let ty = func.ty(&self.store);
                 let mut results: Vec<Val> = ty.results().iter().map(|&t| Val::default_for(t)).collect();
                 Ok(func.call(&mut self.store, &args, &mut results).map(|()| results))

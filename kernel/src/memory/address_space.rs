@@ -17,6 +17,8 @@ use super::layout::{DEVICE_WINDOW, DIRECT_MAP_OFFSET, KernelImage, PAGE_SIZE, ph
 
 /// Access rights of a mapped page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// The names mirror the runtime's `platform::Protection` (mprotect's pairs); without `Read` they would say less.
+#[allow(clippy::enum_variant_names)]
 pub enum Protection {
     ReadOnly,
     ReadWrite,

@@ -312,6 +312,9 @@ fn finish(info: &mut ModuleInfo) {
     precompute_memory_images(info);
 }
 
+/// A memory's image with the active data segments it holds, as `(start, segment index)`.
+type BuiltImage = (MemoryImageSpec, Vec<(u64, usize)>);
+
 /// Builds each defined memory's image from its active data segments, when every one of
 /// them has a constant offset inside the initial size (otherwise the segments are
 /// copied at instantiation, which also reports out-of-bounds segments as traps).
@@ -331,7 +334,7 @@ fn precompute_memory_images(info: &mut ModuleInfo) {
         }
     }
     info.data_in_image = vec![false; info.data.len()];
-    let built: Vec<Option<(MemoryImageSpec, Vec<(u64, usize)>)>> = extents
+    let built: Vec<Option<BuiltImage>> = extents
         .into_iter()
         .map(|list| {
             let list = list?;
