@@ -172,7 +172,7 @@ mod tests {
         let mut config = crate::Config::new();
         config.epoch_interruption(true);
         let engine = crate::Engine::new(&config).unwrap();
-        let module = crate::Module::new(&engine, &wat::parse_str(pressure_module()).unwrap()).unwrap();
+        let module = crate::Module::new(&engine, wat::parse_str(pressure_module()).unwrap()).unwrap();
         let info = module.inner.code.info();
         let polls: Vec<u32> =
             info.traps.iter().filter(|site| site.code == crate::trap::TrapCode::Interrupt).map(|site| site.offset).collect();
