@@ -230,3 +230,35 @@ fn registers_survive_the_deadline_slow_path() {
     assert_eq!(got, expected);
     assert!(calls.load(Ordering::SeqCst) >= 2, "the deadline never passed during the run");
 }
+
+#[test]
+fn polled_epochs_work_with_deep_recursion_and_tail_calls() {
+    // Without fuel, epochs are polled (with fuel they are compared: the test above).
+    let engine = engine(false, true);
+    let (mut store, instance) = instance(&engine, COUNTER);
+    let down = instance.get_typed_func::<i32, i32>(&mut store, "down").unwrap();
+    let rec = instance.get_typed_func::<i32, i32>(&mut store, "rec").unwrap();
+    assert_eq!(down.call(&mut store, 100_000).unwrap(), 0);
+    assert_eq!(rec.call(&mut store, 5_000).unwrap(), 5_000);
+    // A deadline that passes while deep in recursion: the policy runs on the deep stack
+    // and the recursion finishes with the right answer.
+    let calls = Arc::new(AtomicU32::new(0));
+    let counted = Arc::clone(&calls);
+    store.epoch_deadline_callback(move |_| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        Ok(UpdateDeadline::Continue(1))
+    });
+    store.set_epoch_deadline(1);
+    let (stop, handle) = ticker(&engine);
+    while calls.load(Ordering::SeqCst) < 3 {
+        assert_eq!(rec.call(&mut store, 5_000).unwrap(), 5_000);
+        assert_eq!(down.call(&mut store, 1_000_000).unwrap(), 0);
+    }
+    stop.store(true, Ordering::SeqCst);
+    handle.join().unwrap();
+    // Past the deadline with the trapping policy: both trap at their first poll.
+    store.epoch_deadline_trap();
+    store.set_epoch_deadline(0);
+    assert_eq!(down.call(&mut store, 100_000).unwrap_err().trap_code(), Some(TrapCode::Interrupt));
+    assert_eq!(rec.call(&mut store, 5_000).unwrap_err().trap_code(), Some(TrapCode::Interrupt));
+}
