@@ -209,6 +209,21 @@ fn a_timed_out_task_traps_while_the_other_finishes() {
 }
 
 #[test]
+fn a_task_alone_runs_long_slices_and_still_times_out_on_the_tick() {
+    let spin = program("spin").display().to_string();
+    let run = launcher().run(&["--verbose", "--timeout", "1", "run", &spin]);
+    run.expect_code(134);
+    let line = run.stderr.lines().find(|l| l.contains("interrupted after")).unwrap_or_else(|| panic!("{run}"));
+    let numbers: Vec<u64> = line.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
+    let (used, budget) = (numbers[numbers.len() - 2], numbers[numbers.len() - 1]);
+    assert!(used >= budget && used - budget <= 2, "{line}");
+    // Alone, it yields once per long slice, not once per tick.
+    let preemptions = run.stderr.lines().find_map(|l| l.strip_prefix("run: ")?.split(" preemptions").next()?.parse::<u64>().ok());
+    let preemptions = preemptions.unwrap_or_else(|| panic!("no preemption count: {run}"));
+    assert!(preemptions * 5 <= budget, "{preemptions} slices for a budget of {budget} ticks: {run}");
+}
+
+#[test]
 fn fuel_limits_a_program() {
     let run = run("spin", &["--fuel", "5000000"], &[]);
     run.expect_code(134);

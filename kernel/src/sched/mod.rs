@@ -86,6 +86,15 @@ pub fn yield_now() {
     switch_out(State::Ready);
 }
 
+/// Whether the running task is the only one not yet finished (none ready, none
+/// sleeping): nothing would run if it yielded.
+pub fn alone() -> bool {
+    with(|sched| {
+        let Some(current) = sched.current else { return true };
+        sched.tasks.iter().enumerate().all(|(index, task)| index == current || matches!(task.state, State::Done { .. }))
+    })
+}
+
 /// Sleeps the current task until the monotonic clock reaches `until_ns`.
 pub fn sleep_until(until_ns: u64) {
     if current().is_none() {

@@ -34,6 +34,9 @@ struct TaskSpec {
     stdin: Option<String>,
 }
 
+/// Epoch ticks a task runs between deadlines when no other task is left.
+const SOLO_SLICE_TICKS: u64 = 10;
+
 /// The engine's epoch clock, ticked by the timer while programs run.
 static EPOCH: AtomicPtr<EpochClock> = AtomicPtr::new(core::ptr::null_mut());
 
@@ -218,18 +221,27 @@ fn run_task(engine: &Engine, initrd: &[u8], task: TaskSpec, prefix: Option<Strin
         report(&mut errors, &format!("wasmetal: {error}\n"));
         return LOAD_FAILURE_STATUS;
     }
-    // A slice is one tick; past the timeout budget the task traps with Interrupt.
+    // A slice is one tick while other tasks share the CPU, and SOLO_SLICE_TICKS for a
+    // task left alone (each slice's end costs a trip through the deadline's slow path);
+    // past the timeout budget the task traps with Interrupt.
     let mut used_ticks = 0u64;
+    let mut slice = 1u64;
     let task_name = name.clone();
-    store.set_epoch_deadline(1);
+    store.set_epoch_deadline(slice);
     store.epoch_deadline_callback(move |_| {
-        used_ticks += 1;
+        used_ticks += slice;
         match timeout_ticks {
             Some(budget) if used_ticks >= budget => {
                 log!("run: {task_name} interrupted after {used_ticks} ticks (budget {budget})");
                 Err(Error::msg("timeout"))
             }
-            _ => Ok(UpdateDeadline::Yield(1)),
+            _ => {
+                slice = if crate::sched::alone() { SOLO_SLICE_TICKS } else { 1 };
+                if let Some(budget) = timeout_ticks {
+                    slice = slice.min(budget - used_ticks);
+                }
+                Ok(UpdateDeadline::Yield(slice))
+            }
         }
     });
     for (library, path) in &task.preloads {
