@@ -84,7 +84,10 @@ impl Compiler {
         let compiled = context.compile(&*self.isa, &mut control).map_err(|error| {
             Error::new(ErrorKind::Compile { func_index, message: format!("{:?}", error.inner) })
         })?;
-        while !text.len().is_multiple_of(16) {
+        // The ISA's preferred function alignment (32 bytes on x86-64: Cranelift's choice
+        // for speed, wasmtime#8573), padded with int3.
+        let alignment = (self.isa.function_alignment().preferred as usize).max(16);
+        while !text.len().is_multiple_of(alignment) {
             text.push(0xCC);
         }
         let start = text.len() as u32;
