@@ -14,9 +14,10 @@
 //!   and the CPL0 entry defers a masked interrupt (and clears IF) until the kernel
 //!   unmasks, like Xen's event-channel mask;
 //! - faults from CPL3 (page faults, #UD, #DE, #GP...) are bounced back to CPL3: the CPL0
-//!   entry copies the [`TrapFrame`] onto a CPL3 event stack and resumes at an entry that
-//!   calls the kernel's handler natively; the handler may rewrite the frame (a wasm trap
-//!   landing, a probe fixup), and the frame is then resumed without returning to CPL0.
+//!   entry writes the [`TrapFrame`]'s non-register words onto a CPL3 event stack and
+//!   resumes at an entry that stores the registers beside them and calls the kernel's
+//!   handler natively; the handler may rewrite the frame (a wasm trap landing, a probe
+//!   fixup), and the frame is then resumed without returning to CPL0.
 //!
 //! The kernel gives up nothing by this: all its pages are user-accessible, and the
 //! monitor trusts it. Wasm stays confined by the runtime (guard pages, checks), as

@@ -1,9 +1,10 @@
 //! Entering CPL3, and running the kernel's fault handler there.
 //!
 //! `enter_user_mode` drops the caller to CPL3 for good. A fault from CPL3 is bounced
-//! back by `upcall` (at CPL0): a copy of its `TrapFrame` goes onto the event stack and
-//! the CPL0 entry returns into `wasmetal_user_fault_entry`, which calls the kernel's
-//! handler and resumes the (possibly rewritten) frame without CPL0.
+//! back by `upcall` (at CPL0): its `TrapFrame` is rebuilt on the event stack (the
+//! interrupt-return words by `upcall`, the registers by the entry) and the CPL0 entry
+//! returns into `wasmetal_user_fault_entry`, which calls the kernel's handler and
+//! resumes the (possibly rewritten) frame without CPL0.
 
 use core::sync::atomic::Ordering;
 
@@ -49,14 +50,32 @@ wasmetal_enter_user_mode:
     push rax
     iretq
 
-    /* Entered from CPL0 (`upcall`) with RSP = RDI = a TrapFrame copy on the event
-       stack, 16-byte aligned. Calls the kernel's handler, then resumes the frame at
-       CPL3: RFLAGS and RIP go just below the frame's RSP, everything else is popped,
-       and `popfq; ret` switches the rest. IF is left as it is (it was the interrupted
-       code's already). */
+    /* Entered from CPL0 (`upcall`) with RSP = a TrapFrame on the event stack, 16-byte
+       aligned, whose vector, error code, fault address and interrupt-return words are
+       filled in; every general register still holds the interrupted code's value, so
+       they are stored here, at native speed, to complete the frame. Calls the kernel's
+       handler, then resumes the frame at CPL3: RFLAGS and RIP go just below the frame's
+       RSP, everything else is popped, and `popfq; ret` switches the rest. IF is left
+       as it is (it was the interrupted code's already). */
     .global wasmetal_user_fault_entry
     .p2align 4
 wasmetal_user_fault_entry:
+    mov [rsp + {r15_off}], r15
+    mov [rsp + {r14_off}], r14
+    mov [rsp + {r13_off}], r13
+    mov [rsp + {r12_off}], r12
+    mov [rsp + {r11_off}], r11
+    mov [rsp + {r10_off}], r10
+    mov [rsp + {r9_off}], r9
+    mov [rsp + {r8_off}], r8
+    mov [rsp + {rbp_off}], rbp
+    mov [rsp + {rdi_off}], rdi
+    mov [rsp + {rsi_off}], rsi
+    mov [rsp + {rdx_off}], rdx
+    mov [rsp + {rcx_off}], rcx
+    mov [rsp + {rbx_off}], rbx
+    mov [rsp + {rax_off}], rax
+    mov rdi, rsp
     cld
     call {dispatch}
     mov rax, [rsp + {rsp_off}]
@@ -94,6 +113,21 @@ wasmetal_user_fault_entry:
     rsp_off = const core::mem::offset_of!(TrapFrame, rsp),
     rflags_off = const core::mem::offset_of!(TrapFrame, rflags),
     rip_off = const core::mem::offset_of!(TrapFrame, rip),
+    r15_off = const core::mem::offset_of!(TrapFrame, r15),
+    r14_off = const core::mem::offset_of!(TrapFrame, r14),
+    r13_off = const core::mem::offset_of!(TrapFrame, r13),
+    r12_off = const core::mem::offset_of!(TrapFrame, r12),
+    r11_off = const core::mem::offset_of!(TrapFrame, r11),
+    r10_off = const core::mem::offset_of!(TrapFrame, r10),
+    r9_off = const core::mem::offset_of!(TrapFrame, r9),
+    r8_off = const core::mem::offset_of!(TrapFrame, r8),
+    rbp_off = const core::mem::offset_of!(TrapFrame, rbp),
+    rdi_off = const core::mem::offset_of!(TrapFrame, rdi),
+    rsi_off = const core::mem::offset_of!(TrapFrame, rsi),
+    rdx_off = const core::mem::offset_of!(TrapFrame, rdx),
+    rcx_off = const core::mem::offset_of!(TrapFrame, rcx),
+    rbx_off = const core::mem::offset_of!(TrapFrame, rbx),
+    rax_off = const core::mem::offset_of!(TrapFrame, rax),
 );
 
 extern "C" fn dispatch_at_user_level(frame: &mut TrapFrame) {
@@ -109,7 +143,8 @@ struct EventStack([u8; EVENT_STACK_BYTES]);
 static mut EVENT_STACK: EventStack = EventStack([0; EVENT_STACK_BYTES]);
 
 /// Rewrites `frame` so that the return from this CPL0 entry lands in
-/// `wasmetal_user_fault_entry` with a copy of the frame on the event stack.
+/// `wasmetal_user_fault_entry` with the frame's non-register words on the event stack
+/// (the entry completes the frame from the registers, which the return restores).
 pub(super) fn upcall(frame: &mut TrapFrame) {
     UPCALLS.fetch_add(1, Ordering::Relaxed);
     let base = (&raw const EVENT_STACK) as u64;
@@ -122,11 +157,24 @@ pub(super) fn upcall(frame: &mut TrapFrame) {
         crate::idt::run_handler(frame);
         return;
     }
+    // Only the words the CPL3 entry cannot see in registers are written here: every
+    // instruction at CPL0 may be emulated (PVM), and a 192-byte frame copy cost more
+    // there than the rest of the upcall. The entry stores the general registers.
+    let copy = sp as *mut TrapFrame;
     // SAFETY: `sp..sp + size_of::<TrapFrame>()` lies inside the event stack, below any
-    // frame still in use, and is 16-byte aligned.
-    unsafe { core::ptr::write(sp as *mut TrapFrame, *frame) };
+    // frame still in use, and is 16-byte aligned; only fields are written, through raw
+    // pointers, so no reference to the not yet complete frame exists.
+    unsafe {
+        (&raw mut (*copy).fault_address).write(frame.fault_address);
+        (&raw mut (*copy).vector).write(frame.vector);
+        (&raw mut (*copy).error_code).write(frame.error_code);
+        (&raw mut (*copy).rip).write(frame.rip);
+        (&raw mut (*copy).cs).write(frame.cs);
+        (&raw mut (*copy).rflags).write(frame.rflags);
+        (&raw mut (*copy).rsp).write(frame.rsp);
+        (&raw mut (*copy).ss).write(frame.ss);
+    }
     frame.rip = wasmetal_user_fault_entry as *const () as u64;
     frame.rsp = sp;
-    frame.rdi = sp;
     frame.rflags = (frame.rflags & RFLAGS_IF) | RFLAGS_FIXED;
 }
