@@ -121,32 +121,36 @@ fn epoch_callback_can_extend_the_deadline_and_yield() {
         if n < 3 { Ok(UpdateDeadline::Yield(1)) } else { Err(Error::msg("enough")) }
     });
     store.set_epoch_deadline(1);
-    let ticker = engine.clone();
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stopped = Arc::clone(&stop);
-    let handle = std::thread::spawn(move || {
-        while !stopped.load(Ordering::SeqCst) {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-            ticker.increment_epoch();
-        }
-    });
+    let (stop, handle) = ticker(&engine);
     assert_eq!(spin.call(&mut store, ()).unwrap_err().trap_code(), Some(TrapCode::Interrupt));
     stop.store(true, Ordering::SeqCst);
     handle.join().unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 3);
 }
 
-#[test]
-fn epochs_work_with_recursion_and_tail_calls() {
-    let engine = engine(true, true);
+/// Tail calls (`down`) and deep recursion (`rec`) run to their answers with epochs on,
+/// `between` runs, and then, past the deadline, both trap at their first check.
+fn recursion_and_tail_calls_then_interrupt(fuel: bool, between: impl FnOnce(&Engine, &mut Store<()>, &dyn Fn(&mut Store<()>))) {
+    let engine = engine(fuel, true);
     let (mut store, instance) = instance(&engine, COUNTER);
     let down = instance.get_typed_func::<i32, i32>(&mut store, "down").unwrap();
     let rec = instance.get_typed_func::<i32, i32>(&mut store, "rec").unwrap();
-    assert_eq!(down.call(&mut store, 100_000).unwrap(), 0);
-    assert_eq!(rec.call(&mut store, 5_000).unwrap(), 5_000);
+    let run_both = |store: &mut Store<()>| {
+        assert_eq!(down.call(&mut *store, 100_000).unwrap(), 0);
+        assert_eq!(rec.call(&mut *store, 5_000).unwrap(), 5_000);
+    };
+    run_both(&mut store);
+    between(&engine, &mut store, &run_both);
+    store.epoch_deadline_trap();
     store.set_epoch_deadline(0);
     assert_eq!(down.call(&mut store, 100_000).unwrap_err().trap_code(), Some(TrapCode::Interrupt));
     assert_eq!(rec.call(&mut store, 5_000).unwrap_err().trap_code(), Some(TrapCode::Interrupt));
+}
+
+#[test]
+fn epochs_work_with_recursion_and_tail_calls() {
+    // With fuel, epochs are compared in the code.
+    recursion_and_tail_calls_then_interrupt(true, |_, _, _| {});
 }
 
 /// Ticks `engine` every millisecond until the returned flag is set.
@@ -233,32 +237,22 @@ fn registers_survive_the_deadline_slow_path() {
 
 #[test]
 fn polled_epochs_work_with_deep_recursion_and_tail_calls() {
-    // Without fuel, epochs are polled (with fuel they are compared: the test above).
-    let engine = engine(false, true);
-    let (mut store, instance) = instance(&engine, COUNTER);
-    let down = instance.get_typed_func::<i32, i32>(&mut store, "down").unwrap();
-    let rec = instance.get_typed_func::<i32, i32>(&mut store, "rec").unwrap();
-    assert_eq!(down.call(&mut store, 100_000).unwrap(), 0);
-    assert_eq!(rec.call(&mut store, 5_000).unwrap(), 5_000);
-    // A deadline that passes while deep in recursion: the policy runs on the deep stack
-    // and the recursion finishes with the right answer.
-    let calls = Arc::new(AtomicU32::new(0));
-    let counted = Arc::clone(&calls);
-    store.epoch_deadline_callback(move |_| {
-        counted.fetch_add(1, Ordering::SeqCst);
-        Ok(UpdateDeadline::Continue(1))
+    // Without fuel, epochs are polled. A deadline that passes while deep in recursion:
+    // the policy runs on the deep stack and the recursion finishes with the right answer.
+    recursion_and_tail_calls_then_interrupt(false, |engine, store, run_both| {
+        let calls = Arc::new(AtomicU32::new(0));
+        let counted = Arc::clone(&calls);
+        store.epoch_deadline_callback(move |_| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Ok(UpdateDeadline::Continue(1))
+        });
+        store.set_epoch_deadline(1);
+        let (stop, handle) = ticker(engine);
+        while calls.load(Ordering::SeqCst) < 3 {
+            run_both(store);
+            run_both(store);
+        }
+        stop.store(true, Ordering::SeqCst);
+        handle.join().unwrap();
     });
-    store.set_epoch_deadline(1);
-    let (stop, handle) = ticker(&engine);
-    while calls.load(Ordering::SeqCst) < 3 {
-        assert_eq!(rec.call(&mut store, 5_000).unwrap(), 5_000);
-        assert_eq!(down.call(&mut store, 1_000_000).unwrap(), 0);
-    }
-    stop.store(true, Ordering::SeqCst);
-    handle.join().unwrap();
-    // Past the deadline with the trapping policy: both trap at their first poll.
-    store.epoch_deadline_trap();
-    store.set_epoch_deadline(0);
-    assert_eq!(down.call(&mut store, 100_000).unwrap_err().trap_code(), Some(TrapCode::Interrupt));
-    assert_eq!(rec.call(&mut store, 5_000).unwrap_err().trap_code(), Some(TrapCode::Interrupt));
 }

@@ -60,7 +60,7 @@ pub fn entry() -> usize {
     wasmetal_epoch_poll as *const () as usize
 }
 
-/// The stack pointer to resume with after [`push_call_frame`] at `sp`.
+/// Bytes [`push_call_frame`] writes below the faulting stack pointer.
 pub const FRAME_BYTES: usize = 16;
 
 /// Makes the stack at `sp` look like a call from `pc` carrying `activation`: writes the

@@ -21,7 +21,7 @@ pub unsafe fn call_func_ref(store: *mut StoreOpaque, func_ref: *mut VMFuncRef, v
         // SAFETY: the host context is kept alive by the store.
         return unsafe { (*host).call(store, values) };
     }
-    // SAFETY: per the contract.
+    // SAFETY: per the contract, `store` and `func_ref` are live; both are only read.
     let (func, platform, max_stack) = unsafe {
         let store = &*store;
         (*func_ref, store.engine.inner.platform, store.engine.inner.config.max_wasm_stack)

@@ -135,17 +135,6 @@ impl StoreOpaque {
         }
     }
 
-    /// The epoch at which the deadline passes (`u64::MAX` without epoch interruption).
-    pub fn epoch_deadline(&self) -> u64 {
-        self.epoch.as_ref().map_or(u64::MAX, |handle| handle.slot().deadline())
-    }
-
-    /// Called by generated code that compares (with fuel metering) when the epoch
-    /// reached the deadline: true to trap with `Interrupt`.
-    pub fn new_epoch(&mut self) -> bool {
-        self.run_epoch_policy()
-    }
-
     /// Called when an armed epoch poll faulted (`vm::epoch_poll`): true to trap with
     /// `Interrupt`. A poll armed by a tick that raced with a new deadline just goes on.
     pub fn epoch_poll_fault(&mut self) -> bool {
@@ -156,18 +145,17 @@ impl StoreOpaque {
         if self.engine.inner.epoch.now() < slot.deadline() {
             return false;
         }
-        let trap = self.run_epoch_policy();
-        if trap {
+        let trap = self.new_epoch();
+        if let (true, Some(handle)) = (trap, &self.epoch) {
             // The poll must fault again: that fault is the trap.
-            if let Some(handle) = &self.epoch {
-                handle.slot().arm();
-            }
+            handle.slot().arm();
         }
         trap
     }
 
-    /// The deadline passed: the policy decides. True to trap.
-    fn run_epoch_policy(&mut self) -> bool {
+    /// The deadline passed (called by the poll's slow path, and by generated code that
+    /// compares, with fuel metering): the policy decides. True to trap with `Interrupt`.
+    pub fn new_epoch(&mut self) -> bool {
         let this: *mut StoreOpaque = self;
         let update = match &mut self.epoch_policy {
             EpochPolicy::Trap => return true,
