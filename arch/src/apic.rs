@@ -33,7 +33,9 @@ const DIVISOR: u64 = 16;
 pub enum ApicMode {
     X2Apic,
     /// xAPIC registers at this virtual address (an uncached mapping of the MMIO page).
-    XApic { mmio: u64 },
+    XApic {
+        mmio: u64,
+    },
 }
 
 /// The boot CPU's local APIC.
@@ -74,7 +76,9 @@ impl LocalApic {
             // SAFETY: x2APIC mode is enabled (see `enable`), so the MSR range exists.
             ApicMode::X2Apic => unsafe { wrmsr(0x800 + reg / 16, u64::from(value)) },
             // SAFETY: `mmio` maps the APIC page (enable's contract); reg is in the page.
-            ApicMode::XApic { mmio } => unsafe { core::ptr::write_volatile((mmio + u64::from(reg)) as *mut u32, value) },
+            ApicMode::XApic { mmio } => unsafe {
+                core::ptr::write_volatile((mmio + u64::from(reg)) as *mut u32, value)
+            },
         }
     }
 

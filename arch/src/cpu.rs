@@ -47,9 +47,7 @@ pub fn features() -> CpuFeatures {
     } else {
         core::arch::x86_64::CpuidResult { eax: 0, ebx: 0, ecx: 0, edx: 0 }
     };
-    let invariant_tsc = ext_max >= 0x8000_0007 && {
-        __cpuid(0x8000_0007).edx & (1 << 8) != 0
-    };
+    let invariant_tsc = ext_max >= 0x8000_0007 && { __cpuid(0x8000_0007).edx & (1 << 8) != 0 };
     let bit = |reg: u32, n: u32| reg & (1 << n) != 0;
     CpuFeatures {
         sse3: bit(leaf1.ecx, 0),
@@ -280,7 +278,9 @@ pub fn rdrand64(features: &CpuFeatures) -> Option<u64> {
         let value: u64;
         let ok: u8;
         // SAFETY: RDRAND exists (cpuid); it only writes the output register and CF.
-        unsafe { core::arch::asm!("rdrand {v}", "setc {ok}", v = out(reg) value, ok = out(reg_byte) ok, options(nomem, nostack)) };
+        unsafe {
+            core::arch::asm!("rdrand {v}", "setc {ok}", v = out(reg) value, ok = out(reg_byte) ok, options(nomem, nostack))
+        };
         if ok != 0 {
             return Some(value);
         }

@@ -193,9 +193,8 @@ pub unsafe fn init() {
         idt.simd_floating_point.set_handler_addr(addr(stub_xm));
         idt.virtualization.set_handler_addr(addr(stub_ve));
         idt.cp_protection_exception.set_handler_addr(addr(stub_cp));
-        let device: [unsafe extern "C" fn(); 8] = [
-            stub_timer, stub_irq33, stub_irq34, stub_irq35, stub_irq36, stub_irq37, stub_irq38, stub_irq39,
-        ];
+        let device: [unsafe extern "C" fn(); 8] =
+            [stub_timer, stub_irq33, stub_irq34, stub_irq35, stub_irq36, stub_irq37, stub_irq38, stub_irq39];
         for (offset, stub) in device.into_iter().enumerate() {
             idt[vector::TIMER as u8 + offset as u8].set_handler_addr(addr(stub));
         }

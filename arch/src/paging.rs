@@ -7,9 +7,7 @@
 
 pub use x86_64::structures::paging::{
     FrameAllocator, Mapper, OffsetPageTable, Page, PageSize, PageTable, PageTableFlags, PhysFrame, Size1GiB, Size2MiB,
-    mapper::TranslateResult,
-    page_table::PageTableEntry,
-    Size4KiB, Translate,
+    Size4KiB, Translate, mapper::TranslateResult, page_table::PageTableEntry,
 };
 pub use x86_64::{PhysAddr, VirtAddr};
 

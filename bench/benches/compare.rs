@@ -194,10 +194,7 @@ fn wasmetal_setup(
 }
 
 /// Compiles, instantiates and calls `run` once on Wasmtime; the instance stays ready.
-fn wasmtime_setup(
-    engine: &wasmtime::Engine,
-    bytes: &[u8],
-) -> Ready<wasmtime::Store<()>, wasmtime::TypedFunc<(), i64>> {
+fn wasmtime_setup(engine: &wasmtime::Engine, bytes: &[u8]) -> Ready<wasmtime::Store<()>, wasmtime::TypedFunc<(), i64>> {
     let module = wasmtime::Module::new(engine, bytes).map_err(|e| format!("Module::new: {e:?}"))?;
     let mut store = wasmtime::Store::new(engine, ());
     let instance = wasmtime::Instance::new(&mut store, &module, &[]).map_err(|e| format!("Instance::new: {e:?}"))?;
@@ -251,7 +248,10 @@ fn bench_case(
     configure(&mut group, case.compile);
     group.bench_function("wasmetal", |b| {
         b.iter_custom(|iters| {
-            wm.record(iters, time_compiles(iters, || wasmetal_runtime::Module::new(&engines.wasmetal, black_box(&bytes))))
+            wm.record(
+                iters,
+                time_compiles(iters, || wasmetal_runtime::Module::new(&engines.wasmetal, black_box(&bytes))),
+            )
         })
     });
     group.bench_function("wasmtime", |b| {

@@ -13,7 +13,10 @@ fn median(mut samples: Vec<f64>) -> f64 {
     samples[samples.len() / 2]
 }
 
-fn wasmetal_linker(engine: &wasmetal_runtime::Engine, module: &wasmetal_runtime::Module) -> wasmetal_runtime::Linker<()> {
+fn wasmetal_linker(
+    engine: &wasmetal_runtime::Engine,
+    module: &wasmetal_runtime::Module,
+) -> wasmetal_runtime::Linker<()> {
     let mut linker = wasmetal_runtime::Linker::new(engine);
     for import in module.imports() {
         if let wasmetal_runtime::ExternType::Func(ty) = import.ty {
@@ -84,12 +87,16 @@ fn engines(pooling: bool) -> (wasmetal_runtime::Engine, wasmtime::Engine) {
     let mut theirs = wasmtime::Config::new();
     theirs.cranelift_opt_level(wasmtime::OptLevel::Speed);
     if pooling {
-        ours.allocation_strategy(wasmetal_runtime::InstanceAllocationStrategy::Pooling(wasmetal_runtime::PoolingConfig {
-            max_memory_pages: 65536,
-            ..Default::default()
-        }));
+        ours.allocation_strategy(wasmetal_runtime::InstanceAllocationStrategy::Pooling(
+            wasmetal_runtime::PoolingConfig { max_memory_pages: 65536, ..Default::default() },
+        ));
         let mut limits = wasmtime::PoolingAllocationConfig::default();
-        limits.total_memories(1000).total_tables(1000).total_core_instances(1000).max_memory_size(4 << 30).table_elements(100_000);
+        limits
+            .total_memories(1000)
+            .total_tables(1000)
+            .total_core_instances(1000)
+            .max_memory_size(4 << 30)
+            .table_elements(100_000);
         limits.max_core_instance_size(4 << 20);
         theirs.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(limits));
     }

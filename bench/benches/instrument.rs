@@ -32,7 +32,9 @@ fn ours(bytes: &[u8], call: Call, epoch: bool, fuel: bool) -> (f64, i64) {
         let start = Instant::now();
         result = match call {
             Call::WithN => instance.get_typed_func::<i32, i64>(&mut store, "run").unwrap().call(&mut store, N).unwrap(),
-            Call::NoArgs => instance.get_typed_func::<(), i64>(&mut store, "run").unwrap().call(&mut store, ()).unwrap(),
+            Call::NoArgs => {
+                instance.get_typed_func::<(), i64>(&mut store, "run").unwrap().call(&mut store, ()).unwrap()
+            }
         };
         best = best.min(start.elapsed().as_secs_f64());
     }
@@ -56,7 +58,9 @@ fn theirs(bytes: &[u8], call: Call, epoch: bool, fuel: bool) -> (f64, i64) {
         let start = Instant::now();
         result = match call {
             Call::WithN => instance.get_typed_func::<i32, i64>(&mut store, "run").unwrap().call(&mut store, N).unwrap(),
-            Call::NoArgs => instance.get_typed_func::<(), i64>(&mut store, "run").unwrap().call(&mut store, ()).unwrap(),
+            Call::NoArgs => {
+                instance.get_typed_func::<(), i64>(&mut store, "run").unwrap().call(&mut store, ()).unwrap()
+            }
         };
         best = best.min(start.elapsed().as_secs_f64());
     }
@@ -83,7 +87,12 @@ fn main() {
         let (our_plain, expected) = ours(&bytes, call, false, false);
         let (their_plain, their_expected) = theirs(&bytes, call, false, false);
         assert_eq!(expected, their_expected, "{name}: the engines disagree");
-        println!("{name} plain: wasmetal {:.1} ms, wasmtime {:.1} ms, ratio {:.3}", our_plain * 1e3, their_plain * 1e3, our_plain / their_plain);
+        println!(
+            "{name} plain: wasmetal {:.1} ms, wasmtime {:.1} ms, ratio {:.3}",
+            our_plain * 1e3,
+            their_plain * 1e3,
+            our_plain / their_plain
+        );
         for (index, (mode, epoch, fuel)) in [("epoch", true, false), ("fuel", false, true)].into_iter().enumerate() {
             let (our_time, our_result) = ours(&bytes, call, epoch, fuel);
             let (their_time, their_result) = theirs(&bytes, call, epoch, fuel);

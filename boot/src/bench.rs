@@ -4,7 +4,6 @@
 //! each (spawn to exit) and their ratio are printed, plus the kernel's own cycle count
 //! from its first instruction to the end of init (TSC, printed by the kernel).
 
-
 use anyhow::{Context, Result, bail};
 
 use crate::cli::VmArgs;
@@ -73,7 +72,12 @@ pub fn boot(vm: &VmArgs, runs: usize) -> Result<u8> {
 
 /// Packs the benchmark modules, boots the kernel in `bench` mode and returns its
 /// `bench ...` lines.
-pub fn kernel(vm: &VmArgs, modules: &[std::path::PathBuf], programs: &[std::path::PathBuf], loop_n: u32) -> Result<Vec<String>> {
+pub fn kernel(
+    vm: &VmArgs,
+    modules: &[std::path::PathBuf],
+    programs: &[std::path::PathBuf],
+    loop_n: u32,
+) -> Result<Vec<String>> {
     use crate::bench_modules;
     let encode = |text: String| wat::parse_str(text).map_err(|e| anyhow::anyhow!("benchmark module: {e}"));
     let mut files = vec![
@@ -136,7 +140,8 @@ fn kernel_run(lines: &[String], name: &str) -> Option<KernelRun> {
 pub fn compare_programs(lines: &[String], programs: &[std::path::PathBuf]) -> Result<()> {
     for path in programs {
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let kernel = kernel_run(lines, &name).with_context(|| format!("the kernel did not run {name} to completion"))?;
+        let kernel =
+            kernel_run(lines, &name).with_context(|| format!("the kernel did not run {name} to completion"))?;
         // As many fresh instances on the host as the kernel ran.
         let hosted = crate::hosted::run_program(path, &name, kernel.runs)?;
         let hosted_first = hosted.first.as_secs_f64() * 1e6;

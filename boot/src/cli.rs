@@ -163,7 +163,8 @@ fn read_file_spec(spec: &str) -> Result<(String, Vec<u8>)> {
     let (host, name) = match spec.split_once("::") {
         Some((host, name)) => (host, name.to_string()),
         None => {
-            let name = std::path::Path::new(spec).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name =
+                std::path::Path::new(spec).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             (spec, name)
         }
     };
@@ -246,13 +247,19 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
                     let mut words = task.split_whitespace();
                     let file = words.next().with_context(|| "--task needs a file".to_string())?;
                     let bytes = std::fs::read(file).with_context(|| format!("reading {file}"))?;
-                    let name = std::path::Path::new(file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    let name = std::path::Path::new(file)
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
                     Ok((name, bytes, words.map(String::from).collect()))
                 })
                 .collect::<Result<Vec<_>>>()?;
             let bytes = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
             let spec = crate::run::RunSpec {
-                wasm_name: wasm.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "app.wasm".into()),
+                wasm_name: wasm
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "app.wasm".into()),
                 wasm: bytes,
                 args,
                 env,
@@ -276,7 +283,8 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
                 if filter.as_ref().is_some_and(|filter| !name.contains(filter.as_str())) {
                     continue;
                 }
-                let script = wasmetal_spec::convert::convert(&name, text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+                let script =
+                    wasmetal_spec::convert::convert(&name, text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
                 files.push((wasmetal_spec::initrd_name(&suite, &file), script.encode()));
             }
             boot_streaming(&cli.vm, "spec quiet".into(), files)

@@ -35,13 +35,16 @@ pub fn run_program(path: &Path, name: &str, runs: usize) -> Result<HostedRun> {
             .map_err(|e| anyhow!("WASI context: {e}"))?;
         let mut store = Store::new(&engine, ctx);
         let instance = linker.instantiate(&mut store, &module).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-        let start = instance.get_typed_func::<(), ()>(&mut store, "_start").map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        let start =
+            instance.get_typed_func::<(), ()>(&mut store, "_start").map_err(|e| anyhow!("{}: {e}", path.display()))?;
         let begin = Instant::now();
         let result = start.call(&mut store, ());
         times.push(begin.elapsed());
         exit_status = match result {
             Ok(()) => 0,
-            Err(error) => error.exit_status().ok_or_else(|| anyhow!("{} failed on the host: {error}", path.display()))?,
+            Err(error) => {
+                error.exit_status().ok_or_else(|| anyhow!("{} failed on the host: {error}", path.display()))?
+            }
         };
     }
     let best = times.iter().copied().min().unwrap_or_default();

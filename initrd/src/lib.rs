@@ -15,7 +15,7 @@ mod reader;
 #[cfg(feature = "alloc")]
 mod writer;
 
-pub use reader::{Entry, Entries, FormatError};
+pub use reader::{Entries, Entry, FormatError};
 #[cfg(feature = "alloc")]
 pub use writer::Writer;
 
@@ -43,9 +43,8 @@ mod tests {
     #[test]
     fn round_trips_files_of_every_padding() {
         let mut writer = Writer::new();
-        let files: Vec<(alloc::string::String, Vec<u8>)> = (0..9)
-            .map(|n| (alloc::format!("dir/file-{}", "x".repeat(n)), (0..n as u8 * 3).collect()))
-            .collect();
+        let files: Vec<(alloc::string::String, Vec<u8>)> =
+            (0..9).map(|n| (alloc::format!("dir/file-{}", "x".repeat(n)), (0..n as u8 * 3).collect())).collect();
         for (name, data) in &files {
             writer.add_file(name, data).unwrap();
         }

@@ -23,8 +23,14 @@ pub enum Record<'a> {
     Program(&'a str),
     Arg(&'a str),
     Env(&'a str),
-    Dir { index: u32, guest: &'a str },
-    Preload { name: &'a str, path: &'a str },
+    Dir {
+        index: u32,
+        guest: &'a str,
+    },
+    Preload {
+        name: &'a str,
+        path: &'a str,
+    },
     Fuel(u64),
     Stdin(&'a str),
     /// Starts the records of another task.

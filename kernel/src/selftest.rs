@@ -72,15 +72,21 @@ fn memory_routines() -> Outcome {
         })
     };
     for len in 0..=300usize {
-        for (dst, src) in [(100, 500), (500, 100), (200, 201), (201, 200), (300, 305), (305, 300), (400, 440), (440, 400)] {
+        for (dst, src) in
+            [(100, 500), (500, 100), (200, 201), (201, 200), (300, 305), (305, 300), (400, 440), (440, 400)]
+        {
             reset(&mut expected);
             for index in 0..len {
                 // SAFETY: inside the arrays.
-                unsafe { scratch.as_mut_ptr().add(index).write_volatile(expected.as_ptr().add(src + index).read_volatile()) };
+                unsafe {
+                    scratch.as_mut_ptr().add(index).write_volatile(expected.as_ptr().add(src + index).read_volatile())
+                };
             }
             for index in 0..len {
                 // SAFETY: inside the arrays.
-                unsafe { expected.as_mut_ptr().add(dst + index).write_volatile(scratch.as_ptr().add(index).read_volatile()) };
+                unsafe {
+                    expected.as_mut_ptr().add(dst + index).write_volatile(scratch.as_ptr().add(index).read_volatile())
+                };
             }
             reset(&mut ours);
             // SAFETY: both ranges lie inside the array.
@@ -161,7 +167,8 @@ fn huge_blocks() -> Outcome {
         return fail(format_args!("one touch: huge mapping {huge}, {used} frames"));
     }
     // SAFETY: inside the committed range.
-    let neighbours = unsafe { [(block as *const u8).read_volatile(), ((block + HUGE - 1) as *const u8).read_volatile()] };
+    let neighbours =
+        unsafe { [(block as *const u8).read_volatile(), ((block + HUGE - 1) as *const u8).read_volatile()] };
     if neighbours != [0, 0] {
         return fail(format_args!("the rest of the block is not zero: {neighbours:?}"));
     }
@@ -169,8 +176,12 @@ fn huge_blocks() -> Outcome {
     unsafe { platform.protect(at(block), 64 * 1024, Rights::ReadOnly) }.map_err(|e| alloc::format!("{e}"))?;
     // SAFETY: both addresses are ours; a store to the read-only part faults and the probe
     // resumes at its fixup.
-    let (read_only_written, elsewhere_written) =
-        unsafe { (wasmetal_arch::probe::try_write_u8(block as *mut u8, 2), wasmetal_arch::probe::try_write_u8((block + MIB) as *mut u8, 3)) };
+    let (read_only_written, elsewhere_written) = unsafe {
+        (
+            wasmetal_arch::probe::try_write_u8(block as *mut u8, 2),
+            wasmetal_arch::probe::try_write_u8((block + MIB) as *mut u8, 3),
+        )
+    };
     // SAFETY: inside the committed range.
     let kept = unsafe { ((block + 12345) as *const u8).read_volatile() };
     if read_only_written || !elsewhere_written || kept != 1 {
@@ -192,7 +203,9 @@ fn huge_blocks() -> Outcome {
     unsafe { platform.release(base, 8 * MIB as usize) };
     // Page tables made on the way (for the split) are kept by the address space.
     let leaked = free_before.saturating_sub(free());
-    log!("huge: one touch mapped {used} frames as a 2 MiB block; split, protected, decommitted; {leaked} frames kept after release");
+    log!(
+        "huge: one touch mapped {used} frames as a 2 MiB block; split, protected, decommitted; {leaked} frames kept after release"
+    );
     if leaked > 8 {
         return fail(format_args!("{leaked} frames not returned after release"));
     }
@@ -247,7 +260,8 @@ fn guard() -> Outcome {
     let guard = (reservation.start + PAGE_SIZE) as *mut u8;
     // SAFETY: the first page is mapped RW and ours; the second is ours and unmapped, so
     // the probe's store faults and is resumed at its fixup.
-    let (mapped_ok, guard_ok) = unsafe { (wasmetal_arch::probe::try_write_u8(mapped, 7), wasmetal_arch::probe::try_write_u8(guard, 7)) };
+    let (mapped_ok, guard_ok) =
+        unsafe { (wasmetal_arch::probe::try_write_u8(mapped, 7), wasmetal_arch::probe::try_write_u8(guard, 7)) };
     // SAFETY: the mapped page is ours.
     let readback = unsafe { mapped.read_volatile() };
     wasm_region::unmap(reservation.start, 2);
@@ -393,9 +407,11 @@ fn wasm_basics() -> Outcome {
         expect_trap("out of bounds", oob.call(&mut store, ()), TrapCode::MemoryOutOfBounds)?;
         let deep = instance.get_typed_func::<i32, i32>(&mut store, "deep").map_err(|e| alloc::format!("{e}"))?;
         expect_trap("recursion", deep.call(&mut store, 0), TrapCode::StackOverflow)?;
-        let unreachable = instance.get_typed_func::<(), ()>(&mut store, "unreachable").map_err(|e| alloc::format!("{e}"))?;
+        let unreachable =
+            instance.get_typed_func::<(), ()>(&mut store, "unreachable").map_err(|e| alloc::format!("{e}"))?;
         expect_trap("unreachable", unreachable.call(&mut store, ()).map(|()| 0), TrapCode::UnreachableCodeReached)?;
-        let grow = instance.get_typed_func::<(i32, i32), i32>(&mut store, "grow_touch").map_err(|e| alloc::format!("{e}"))?;
+        let grow =
+            instance.get_typed_func::<(i32, i32), i32>(&mut store, "grow_touch").map_err(|e| alloc::format!("{e}"))?;
         let frames_before = crate::memory::frames::with(|f| f.stats().free_frames);
         let touched = grow.call(&mut store, (1000, 64)).map_err(|e| alloc::format!("grow: {e}"))?;
         let frames_used = frames_before - crate::memory::frames::with(|f| f.stats().free_frames);
@@ -415,7 +431,9 @@ fn wasm_basics() -> Outcome {
         if fib.call(&mut store, 10).map_err(|e| alloc::format!("{e}"))? != 55 {
             return fail(format_args!("fib(10) wrong after traps"));
         }
-        log!("wasm: compiled in {compile_us} us, fib(20) = {fib20}, 1000 pages grown, 16 touched, with {frames_used} frames");
+        log!(
+            "wasm: compiled in {compile_us} us, fib(20) = {fib20}, 1000 pages grown, 16 touched, with {frames_used} frames"
+        );
         Ok(())
     })
 }
@@ -440,7 +458,8 @@ fn fuel_stop() -> Outcome {
             Err(error) if error.trap_code() == Some(TrapCode::OutOfFuel) => {}
             other => return fail(format_args!("expected out of fuel, got {other:?}")),
         }
-        let count = instance.get_global(&mut store, "count").ok_or("no count")?.get(&store).i64().ok_or("count type")?;
+        let count =
+            instance.get_global(&mut store, "count").ok_or("no count")?.get(&store).i64().ok_or("count type")?;
         let left = store.get_fuel().map_err(|e| alloc::format!("{e}"))?;
         log!("fuel: count {count} after {UNITS} units, {left} left");
         Ok(())

@@ -124,7 +124,9 @@ impl fmt::Display for Error {
         match &*self.kind {
             ErrorKind::Validation { message, offset } => write!(f, "invalid module: {message} (at offset {offset:#x})"),
             ErrorKind::Unsupported(message) => write!(f, "unsupported: {message}"),
-            ErrorKind::Compile { func_index, message } => write!(f, "compiling function {func_index} failed: {message}"),
+            ErrorKind::Compile { func_index, message } => {
+                write!(f, "compiling function {func_index} failed: {message}")
+            }
             ErrorKind::Link(message) => write!(f, "link error: {message}"),
             ErrorKind::Trap(trap) => trap.fmt(f),
             ErrorKind::Host(message) => f.write_str(message),

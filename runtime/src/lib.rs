@@ -33,5 +33,5 @@ pub use api::values::{ExternRef, Val};
 pub use compiler::CpuFeatures;
 pub use error::{Error, ErrorKind, Result};
 pub use trap::{FrameInfo, Trap, TrapCode, WasmBacktrace};
-pub use vm::store::UpdateDeadline;
 pub use types::*;
+pub use vm::store::UpdateDeadline;

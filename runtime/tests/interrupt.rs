@@ -130,7 +130,10 @@ fn epoch_callback_can_extend_the_deadline_and_yield() {
 
 /// Tail calls (`down`) and deep recursion (`rec`) run to their answers with epochs on,
 /// `between` runs, and then, past the deadline, both trap at their first check.
-fn recursion_and_tail_calls_then_interrupt(fuel: bool, between: impl FnOnce(&Engine, &mut Store<()>, &dyn Fn(&mut Store<()>))) {
+fn recursion_and_tail_calls_then_interrupt(
+    fuel: bool,
+    between: impl FnOnce(&Engine, &mut Store<()>, &dyn Fn(&mut Store<()>)),
+) {
     let engine = engine(fuel, true);
     let (mut store, instance) = instance(&engine, COUNTER);
     let down = instance.get_typed_func::<i32, i32>(&mut store, "down").unwrap();

@@ -55,7 +55,10 @@ fn grow_copy_and_init_mix_initialized_and_lazy_elements() {
     assert_eq!(grow.call(&mut store, 4).unwrap(), 8);
     assert_eq!(call.call(&mut store, 11).unwrap(), 3); // grown elements hold the init value
     copy.call(&mut store, (4, 0, 3)).unwrap(); // copies one initialized and two lazy elements
-    assert_eq!((call.call(&mut store, 4).unwrap(), call.call(&mut store, 5).unwrap(), call.call(&mut store, 6).unwrap()), (1, 2, 3));
+    assert_eq!(
+        (call.call(&mut store, 4).unwrap(), call.call(&mut store, 5).unwrap(), call.call(&mut store, 6).unwrap()),
+        (1, 2, 3)
+    );
     init.call(&mut store, 1).unwrap(); // over lazy element 1 and initialized element 2
     assert_eq!((call.call(&mut store, 1).unwrap(), call.call(&mut store, 2).unwrap()), (2, 1));
     assert_eq!(call.call(&mut store, 7).unwrap_err().trap_code(), Some(TrapCode::UninitializedElement));

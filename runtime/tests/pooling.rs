@@ -40,7 +40,10 @@ fn a_reused_slot_reads_zeros_where_the_last_instance_wrote() {
             poke.call(&mut store, (3 * 65536 - 4, 7)).unwrap();
         }
         if round == 2 {
-            assert_eq!(peek.call(&mut store, 3 * 65536 - 4).unwrap_err().trap_code(), Some(TrapCode::MemoryOutOfBounds));
+            assert_eq!(
+                peek.call(&mut store, 3 * 65536 - 4).unwrap_err().trap_code(),
+                Some(TrapCode::MemoryOutOfBounds)
+            );
         }
         for offset in [0, 4096, 65536 + 12, 131068] {
             poke.call(&mut store, (offset, 0x5A5A_5A5A)).unwrap();
@@ -68,7 +71,10 @@ fn exceeding_the_instance_limit_is_a_clear_error() {
 #[test]
 fn pooled_memories_respect_the_page_limit() {
     let mut config = Config::new();
-    config.allocation_strategy(InstanceAllocationStrategy::Pooling(PoolingConfig { max_memory_pages: 3, ..PoolingConfig::default() }));
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(PoolingConfig {
+        max_memory_pages: 3,
+        ..PoolingConfig::default()
+    }));
     let engine = Engine::new(&config).unwrap();
     let module = Module::new(&engine, wat::parse_str(MODULE).unwrap()).unwrap();
     let mut store = Store::new(&engine, ());
@@ -81,11 +87,26 @@ fn pooled_memories_respect_the_page_limit() {
 #[test]
 fn memory_images_are_copy_on_write_and_never_leak_between_modules() {
     let engine = pooling_engine(8);
-    let with_a = Module::new(&engine, wat::parse_str(r#"(module (memory (export "memory") 1) (data (i32.const 0) "AAAA") (data (i32.const 8192) "A2"))"#).unwrap()).unwrap();
-    let with_b = Module::new(&engine, wat::parse_str(r#"(module (memory (export "memory") 2) (data (i32.const 100) "BB"))"#).unwrap()).unwrap();
+    let with_a = Module::new(
+        &engine,
+        wat::parse_str(
+            r#"(module (memory (export "memory") 1) (data (i32.const 0) "AAAA") (data (i32.const 8192) "A2"))"#,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let with_b = Module::new(
+        &engine,
+        wat::parse_str(r#"(module (memory (export "memory") 2) (data (i32.const 100) "BB"))"#).unwrap(),
+    )
+    .unwrap();
     let without = Module::new(&engine, wat::parse_str(r#"(module (memory (export "memory") 1))"#).unwrap()).unwrap();
     for round in 0..3 {
-        for (module, expect) in [(&with_a, &[(0usize, b'A'), (3, b'A'), (4, 0), (8192, b'A'), (8193, b'2'), (100, 0)][..]), (&with_b, &[(100, b'B'), (101, b'B'), (0, 0), (8192, 0)][..]), (&without, &[(0, 0), (100, 0), (8192, 0)][..])] {
+        for (module, expect) in [
+            (&with_a, &[(0usize, b'A'), (3, b'A'), (4, 0), (8192, b'A'), (8193, b'2'), (100, 0)][..]),
+            (&with_b, &[(100, b'B'), (101, b'B'), (0, 0), (8192, 0)][..]),
+            (&without, &[(0, 0), (100, 0), (8192, 0)][..]),
+        ] {
             let mut store = Store::new(&engine, ());
             let instance = Instance::new(&mut store, module, &[]).unwrap();
             let memory = instance.get_memory(&mut store, "memory").unwrap();

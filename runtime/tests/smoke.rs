@@ -12,7 +12,8 @@ fn instance(wat: &str) -> (Store<()>, Instance) {
 
 #[test]
 fn adds_two_numbers() {
-    let (mut store, instance) = instance(r#"(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#);
+    let (mut store, instance) =
+        instance(r#"(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#);
     let add = instance.get_typed_func::<(i32, i32), i32>(&mut store, "add").unwrap();
     assert_eq!(add.call(&mut store, (2, 40)).unwrap(), 42);
 }

@@ -28,7 +28,9 @@ fn arg(arg: &WastArg<'_>) -> Result<Value, ConvertError> {
             WastArgCore::I64(v) => Value::I64(*v as u64),
             WastArgCore::F32(v) => Value::F32(v.bits),
             WastArgCore::F64(v) => Value::F64(v.bits),
-            WastArgCore::RefNull(HeapType::Abstract { ty: wast::core::AbstractHeapType::Func, .. }) => Value::NullFuncRef,
+            WastArgCore::RefNull(HeapType::Abstract { ty: wast::core::AbstractHeapType::Func, .. }) => {
+                Value::NullFuncRef
+            }
             WastArgCore::RefNull(_) => Value::NullExternRef,
             WastArgCore::RefExtern(n) => Value::ExternRef(*n),
             other => return Err(ConvertError(alloc::format!("unsupported argument {other:?}"))),
@@ -108,7 +110,11 @@ pub fn convert(name: &str, text: &str) -> Result<Script, ConvertError> {
             }
             WastDirective::ModuleDefinition(mut module) => {
                 let name = module.name().map(|id| id.name().to_string());
-                Command::ModuleDefinition { line, name, binary: encode(&mut module).map_err(|e| ConvertError(e.to_string()))? }
+                Command::ModuleDefinition {
+                    line,
+                    name,
+                    binary: encode(&mut module).map_err(|e| ConvertError(e.to_string()))?,
+                }
             }
             WastDirective::ModuleInstance { instance, module, .. } => Command::ModuleInstance {
                 line,

@@ -106,7 +106,8 @@ impl<'e> Runner<'e> {
         match action {
             Action::Invoke { module, field, args } => {
                 let instance = self.instance(module)?;
-                let func = instance.get_func(&mut self.store, field).ok_or_else(|| format!("no exported function {field}"))?;
+                let func =
+                    instance.get_func(&mut self.store, field).ok_or_else(|| format!("no exported function {field}"))?;
                 let args: Vec<Val> = args.iter().map(|v| self.val_of(v)).collect();
                 let ty = func.ty(&self.store);
                 let mut results: Vec<Val> = ty.results().iter().map(|&t| Val::default_for(t)).collect();
@@ -114,7 +115,8 @@ impl<'e> Runner<'e> {
             }
             Action::Get { module, field } => {
                 let instance = self.instance(module)?;
-                let global = instance.get_global(&mut self.store, field).ok_or_else(|| format!("no exported global {field}"))?;
+                let global =
+                    instance.get_global(&mut self.store, field).ok_or_else(|| format!("no exported global {field}"))?;
                 Ok(Ok(alloc::vec![global.get(&self.store)]))
             }
         }
@@ -150,15 +152,17 @@ impl<'e> Runner<'e> {
 
     fn command(&mut self, command: &Command) {
         match command {
-            Command::Module { line, name, binary } => match Module::new(self.engine, binary).and_then(|m| self.instantiate(&m)) {
-                Ok(instance) => {
-                    self.current = Some(instance);
-                    if let Some(name) = name {
-                        self.named.insert(name.clone(), instance);
+            Command::Module { line, name, binary } => {
+                match Module::new(self.engine, binary).and_then(|m| self.instantiate(&m)) {
+                    Ok(instance) => {
+                        self.current = Some(instance);
+                        if let Some(name) = name {
+                            self.named.insert(name.clone(), instance);
+                        }
                     }
+                    Err(error) => self.fail(*line, format!("module failed: {}", describe(&error))),
                 }
-                Err(error) => self.fail(*line, format!("module failed: {}", describe(&error))),
-            },
+            }
             Command::ModuleDefinition { line, name, binary } => match Module::new(self.engine, binary) {
                 Ok(module) => {
                     if let Some(name) = name {
@@ -201,7 +205,8 @@ impl<'e> Runner<'e> {
             },
             Command::AssertReturn { line, action, expected } => match self.act(action) {
                 Ok(Ok(values)) => {
-                    let ok = values.len() == expected.len() && values.iter().zip(expected).all(|(v, e)| self.matches(v, e));
+                    let ok =
+                        values.len() == expected.len() && values.iter().zip(expected).all(|(v, e)| self.matches(v, e));
                     if ok {
                         self.pass();
                     } else {
@@ -233,7 +238,9 @@ impl<'e> Runner<'e> {
             Command::AssertInvalid { line, binary, message } | Command::AssertMalformed { line, binary, message } => {
                 match Module::new(self.engine, binary) {
                     Err(error) if matches!(error.kind(), ErrorKind::Validation { .. }) => self.pass(),
-                    Err(error) => self.fail(*line, format!("expected `{message}`, got a non-validation error: {error}")),
+                    Err(error) => {
+                        self.fail(*line, format!("expected `{message}`, got a non-validation error: {error}"))
+                    }
                     Ok(_) => self.fail(*line, format!("expected `{message}`, module compiled")),
                 }
             }

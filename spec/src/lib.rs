@@ -8,12 +8,12 @@ extern crate alloc;
 #[cfg(feature = "wast")]
 pub mod convert;
 #[cfg(feature = "exec")]
+pub mod engines;
+#[cfg(feature = "exec")]
 pub mod exec;
 pub mod script;
 #[cfg(feature = "exec")]
 pub mod spectest;
-#[cfg(feature = "exec")]
-pub mod engines;
 
 /// Where a converted script goes in an initrd: `spec/<suite>/<file>`.
 pub fn initrd_name(suite: &str, file: &str) -> alloc::string::String {

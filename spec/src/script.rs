@@ -47,25 +47,74 @@ pub enum Action {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// Compile and instantiate; named modules can be referred to later.
-    Module { line: u32, name: Option<String>, binary: Vec<u8> },
+    Module {
+        line: u32,
+        name: Option<String>,
+        binary: Vec<u8>,
+    },
     /// Compile only (`module definition`).
-    ModuleDefinition { line: u32, name: Option<String>, binary: Vec<u8> },
+    ModuleDefinition {
+        line: u32,
+        name: Option<String>,
+        binary: Vec<u8>,
+    },
     /// Instantiate a defined module (`module instance`).
-    ModuleInstance { line: u32, instance: Option<String>, module: Option<String> },
+    ModuleInstance {
+        line: u32,
+        instance: Option<String>,
+        module: Option<String>,
+    },
     /// Make a module's exports importable under `name`.
-    Register { line: u32, name: String, module: Option<String> },
-    Action { line: u32, action: Action },
-    AssertReturn { line: u32, action: Action, expected: Vec<Expected> },
-    AssertTrap { line: u32, action: Action, message: String },
+    Register {
+        line: u32,
+        name: String,
+        module: Option<String>,
+    },
+    Action {
+        line: u32,
+        action: Action,
+    },
+    AssertReturn {
+        line: u32,
+        action: Action,
+        expected: Vec<Expected>,
+    },
+    AssertTrap {
+        line: u32,
+        action: Action,
+        message: String,
+    },
     /// Instantiating the module must trap.
-    AssertTrapModule { line: u32, binary: Vec<u8>, message: String },
-    AssertExhaustion { line: u32, action: Action, message: String },
-    AssertInvalid { line: u32, binary: Vec<u8>, message: String },
-    AssertMalformed { line: u32, binary: Vec<u8>, message: String },
-    AssertUnlinkable { line: u32, binary: Vec<u8>, message: String },
+    AssertTrapModule {
+        line: u32,
+        binary: Vec<u8>,
+        message: String,
+    },
+    AssertExhaustion {
+        line: u32,
+        action: Action,
+        message: String,
+    },
+    AssertInvalid {
+        line: u32,
+        binary: Vec<u8>,
+        message: String,
+    },
+    AssertMalformed {
+        line: u32,
+        binary: Vec<u8>,
+        message: String,
+    },
+    AssertUnlinkable {
+        line: u32,
+        binary: Vec<u8>,
+        message: String,
+    },
     /// A directive whose check happened during conversion (e.g. a malformed text
     /// module the text parser already rejected): counts as passed.
-    CheckedAtConversion { line: u32 },
+    CheckedAtConversion {
+        line: u32,
+    },
 }
 
 /// A converted `.wast` file.
@@ -185,7 +234,8 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self.at.checked_add(n).filter(|&end| end <= self.bytes.len()).ok_or(DecodeError { offset: self.at })?;
+        let end =
+            self.at.checked_add(n).filter(|&end| end <= self.bytes.len()).ok_or(DecodeError { offset: self.at })?;
         let slice = &self.bytes[self.at..end];
         self.at = end;
         Ok(slice)

@@ -1,6 +1,8 @@
 //! The `spectest` host module every spec script may import from.
 
-use wasmetal_runtime::{Error, Global, GlobalType, Linker, Memory, MemoryType, Mutability, RefType, Store, Table, TableType, Val, ValType};
+use wasmetal_runtime::{
+    Error, Global, GlobalType, Linker, Memory, MemoryType, Mutability, RefType, Store, Table, TableType, Val, ValType,
+};
 
 use crate::exec::Host;
 

@@ -31,10 +31,13 @@ fn main() {
     let failed = Arc::new(AtomicU32::new(0));
     let instrumented_failed = Arc::new(AtomicU32::new(0));
     let mut trials = Vec::new();
-    for ((suite, file, text), instrumented) in convert::suites().into_iter().flat_map(|f| [(f.clone(), false), (f, true)]) {
+    for ((suite, file, text), instrumented) in
+        convert::suites().into_iter().flat_map(|f| [(f.clone(), false), (f, true)])
+    {
         let name = if instrumented { format!("{suite}/{file} [fuel+epoch]") } else { format!("{suite}/{file}") };
         let skip = SKIP.iter().any(|(skipped, _)| *skipped == format!("{suite}/{file}"));
-        let (passed, failed, instrumented_failed) = (Arc::clone(&passed), Arc::clone(&failed), Arc::clone(&instrumented_failed));
+        let (passed, failed, instrumented_failed) =
+            (Arc::clone(&passed), Arc::clone(&failed), Arc::clone(&instrumented_failed));
         let label = name.clone();
         let suite_name = suite.clone();
         trials.push(

@@ -6,8 +6,14 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 /// Host build settings that must not leak into the nested wasm build.
-const LEAKY_VARS: &[&str] =
-    &["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER"];
+const LEAKY_VARS: &[&str] = &[
+    "RUSTFLAGS",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "CARGO_TARGET_DIR",
+    "CARGO_BUILD_TARGET",
+    "RUSTC_WRAPPER",
+    "RUSTC_WORKSPACE_WRAPPER",
+];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
@@ -30,7 +36,10 @@ pub fn program(name: &str) -> PathBuf {
             command.env_remove(var);
         }
         let status = command.status().expect("running cargo for the wasm32-wasip1 test programs");
-        assert!(status.success(), "building tests/programs for wasm32-wasip1 failed (rustup target add wasm32-wasip1?)");
+        assert!(
+            status.success(),
+            "building tests/programs for wasm32-wasip1 failed (rustup target add wasm32-wasip1?)"
+        );
         target.join("wasm32-wasip1").join("release")
     });
     let path = dir.join(format!("{name}.wasm"));

@@ -132,7 +132,10 @@ fn timeout_kills_a_hung_kernel() {
 fn initrd_files_reach_the_kernel_intact() {
     let dir = std::env::temp_dir().join(format!("wasmetal-initrd-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let files: [(&str, Vec<u8>); 2] = [("hello.txt", b"hello, kernel\n".to_vec()), ("blob.bin", (0..70_001u32).map(|i| (i * 31 % 251) as u8).collect())];
+    let files: [(&str, Vec<u8>); 2] = [
+        ("hello.txt", b"hello, kernel\n".to_vec()),
+        ("blob.bin", (0..70_001u32).map(|i| (i * 31 % 251) as u8).collect()),
+    ];
     let mut args = vec!["--timeout".to_string(), "120".into(), "kernel".into()];
     for (name, data) in &files {
         let path = dir.join(name);
@@ -145,7 +148,8 @@ fn initrd_files_reach_the_kernel_intact() {
     std::fs::remove_dir_all(&dir).unwrap();
     run.expect_code(0);
     for (name, data) in &files {
-        let hash = data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+        let hash =
+            data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
         run.expect_line(&format!("initrd: dir/{name} {} bytes fnv1a {hash:016x}", data.len()));
     }
 }

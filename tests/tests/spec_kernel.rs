@@ -34,7 +34,8 @@ fn spec_suites_pass_inside_the_kernel_as_on_the_host() {
     let launcher = Launcher::new(env!("CARGO_BIN_EXE_wasmetal-under-test"));
     let run = launcher.run(&["--timeout", "1200", "spec"]);
     let line = run.expect_line("spec: ").to_string();
-    let line = run.stdout.lines().rev().find(|l| l.starts_with("spec: ") && l.contains("passed")).unwrap_or(&line).to_string();
+    let line =
+        run.stdout.lines().rev().find(|l| l.starts_with("spec: ") && l.contains("passed")).unwrap_or(&line).to_string();
     let kernel = summary(&line);
     let hosted = hosted_counts();
     assert_eq!(kernel, hosted, "kernel {line:?} vs hosted {hosted:?}\n{run}");

@@ -33,7 +33,11 @@ fn hello_world() {
 
 #[test]
 fn arguments_and_environment() {
-    let run = run("echo_args", &["--env", "A=1", "--env", "PATH_LIKE=/x:/y", "--env", "EMPTY="], &["one", "two words", "ünïcode", ""]);
+    let run = run(
+        "echo_args",
+        &["--env", "A=1", "--env", "PATH_LIKE=/x:/y", "--env", "EMPTY="],
+        &["one", "two words", "ünïcode", ""],
+    );
     run.expect_code(0);
     assert_eq!(
         run.stdout,
@@ -218,7 +222,8 @@ fn a_task_alone_runs_long_slices_and_still_times_out_on_the_tick() {
     let (used, budget) = (numbers[numbers.len() - 2], numbers[numbers.len() - 1]);
     assert!(used >= budget && used - budget <= 2, "{line}");
     // Alone, it yields once per long slice, not once per tick.
-    let preemptions = run.stderr.lines().find_map(|l| l.strip_prefix("run: ")?.split(" preemptions").next()?.parse::<u64>().ok());
+    let preemptions =
+        run.stderr.lines().find_map(|l| l.strip_prefix("run: ")?.split(" preemptions").next()?.parse::<u64>().ok());
     let preemptions = preemptions.unwrap_or_else(|| panic!("no preemption count: {run}"));
     assert!(preemptions * 5 <= budget, "{preemptions} slices for a budget of {budget} ticks: {run}");
 }
@@ -234,7 +239,10 @@ fn fuel_limits_a_program() {
 fn preload_satisfies_imports_from_a_library() {
     let dir = std::env::temp_dir().join(format!("wasmetal-preload-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let lib = wat::parse_str(r#"(module (func (export "triple") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3))))"#).unwrap();
+    let lib = wat::parse_str(
+        r#"(module (func (export "triple") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3))))"#,
+    )
+    .unwrap();
     let app = wat::parse_str(
         r#"(module
             (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))

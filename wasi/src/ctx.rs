@@ -51,7 +51,12 @@ impl fmt::Display for BuildError {
                 write!(f, "path {:?} in preopen {:?} is both a file and a directory", show(path), show(preopen))
             }
             BuildError::FileTooLarge { preopen, path } => {
-                write!(f, "file {:?} in preopen {:?} does not fit: larger than the maximum file size, or past the total the filesystem may hold", show(path), show(preopen))
+                write!(
+                    f,
+                    "file {:?} in preopen {:?} does not fit: larger than the maximum file size, or past the total the filesystem may hold",
+                    show(path),
+                    show(preopen)
+                )
             }
             BuildError::TooManyPreopens => f.write_str("too many preopened directories"),
         }
@@ -79,7 +84,15 @@ pub struct WasiCtxBuilder {
 impl WasiCtxBuilder {
     /// A builder for a program with no arguments, environment, stdin or preopens.
     pub fn new(system: Box<dyn System>) -> Self {
-        Self { system, args: Vec::new(), env: Vec::new(), stdin: Vec::new(), preopens: Vec::new(), max_file_size: DEFAULT_MAX_FILE_SIZE, max_total_file_bytes: u64::MAX }
+        Self {
+            system,
+            args: Vec::new(),
+            env: Vec::new(),
+            stdin: Vec::new(),
+            preopens: Vec::new(),
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            max_total_file_bytes: u64::MAX,
+        }
     }
 
     /// Appends one argument (the first is the program name, `argv[0]`).
@@ -119,7 +132,11 @@ impl WasiCtxBuilder {
     /// holding `files`: `(relative path, contents)` pairs; intermediate directories
     /// are made as needed and a path ending in `/` makes an empty directory. The
     /// guest may change the tree; the embedder's copies are never touched.
-    pub fn preopen_dir<P: AsRef<[u8]>>(mut self, guest_path: impl Into<Vec<u8>>, files: impl IntoIterator<Item = (P, Vec<u8>)>) -> Self {
+    pub fn preopen_dir<P: AsRef<[u8]>>(
+        mut self,
+        guest_path: impl Into<Vec<u8>>,
+        files: impl IntoIterator<Item = (P, Vec<u8>)>,
+    ) -> Self {
         let files = files.into_iter().map(|(path, bytes)| (path.as_ref().to_vec(), bytes)).collect();
         self.preopens.push(PreopenSpec { guest_path: guest_path.into(), files });
         self

@@ -58,6 +58,6 @@ pub use abi::MODULE;
 pub use calls::add_to_linker;
 pub use ctx::{BuildError, DEFAULT_MAX_FILE_SIZE, WasiCtx, WasiCtxBuilder};
 pub use errno::Errno;
-pub use system::System;
 #[cfg(feature = "std")]
 pub use host::{HostSystem, Output};
+pub use system::System;

@@ -63,7 +63,8 @@ const SIGNATURES: &[(&str, &str)] = &[
 fn shim_wat(with_memory: bool) -> String {
     let mut wat = String::from("(module\n");
     for (name, params) in SIGNATURES {
-        wat += &format!("  (import \"wasi_snapshot_preview1\" \"{name}\" (func ${name} (param {params}) (result i32)))\n");
+        wat +=
+            &format!("  (import \"wasi_snapshot_preview1\" \"{name}\" (func ${name} (param {params}) (result i32)))\n");
     }
     wat += "  (import \"wasi_snapshot_preview1\" \"proc_exit\" (func $proc_exit (param i32)))\n";
     if with_memory {
@@ -214,7 +215,12 @@ fn data_dir() -> (Shim, Observed) {
     let (builder, observed) = fake();
     let builder = builder.preopen_dir(
         "/data",
-        [("b.txt", b"bee".to_vec()), ("a/", Vec::new()), ("ccc", b"0123456789".to_vec()), ("a/inner.txt", b"x".to_vec())],
+        [
+            ("b.txt", b"bee".to_vec()),
+            ("a/", Vec::new()),
+            ("ccc", b"0123456789".to_vec()),
+            ("a/inner.txt", b"x".to_vec()),
+        ],
     );
     (Shim::new(builder), observed)
 }
@@ -539,7 +545,8 @@ fn struct_layouts() {
 #[test]
 fn file_reads_writes_and_seeks() {
     let (mut shim, _) = data_dir();
-    let fd = shim.open(3, "new.txt", OFLAGS_CREAT | OFLAGS_EXCL, RIGHTS_READ | RIGHTS_WRITE | (1 << 2), 0).unwrap() as i64;
+    let fd =
+        shim.open(3, "new.txt", OFLAGS_CREAT | OFLAGS_EXCL, RIGHTS_READ | RIGHTS_WRITE | (1 << 2), 0).unwrap() as i64;
     assert_eq!(shim.open(3, "new.txt", OFLAGS_CREAT | OFLAGS_EXCL, RIGHTS_WRITE, 0), Err(Errno::Exist as i32));
     shim.iovec_of(b"hello world");
     assert_eq!(shim.call("fd_write", &[fd, 0x100, 1, 0x300]), 0);
@@ -816,7 +823,10 @@ fn builder_rejects_bad_input() {
     let (system, _) = TestSystem::fake();
     assert_eq!(WasiCtx::builder(system).arg("a\0b").build().err(), Some(BuildError::NulInArgument { index: 0 }));
     let (system, _) = TestSystem::fake();
-    assert_eq!(WasiCtx::builder(system).envs(["NOEQUALS"]).build().err(), Some(BuildError::EnvironmentWithoutEquals { index: 0 }));
+    assert_eq!(
+        WasiCtx::builder(system).envs(["NOEQUALS"]).build().err(),
+        Some(BuildError::EnvironmentWithoutEquals { index: 0 })
+    );
     let (system, _) = TestSystem::fake();
     let error = WasiCtx::builder(system).preopen_dir("/d", [("../x", Vec::new())]).build().err();
     assert!(matches!(error, Some(BuildError::InvalidFilePath { .. })), "{error:?}");

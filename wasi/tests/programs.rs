@@ -41,7 +41,11 @@ fn programs_dir() -> &'static Path {
             command.env_remove(variable);
         }
         let output = command.output().expect("running cargo to build the test programs");
-        assert!(output.status.success(), "building tests/programs failed:\n{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "building tests/programs failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         root.join("target/programs/wasm32-wasip1/release")
     })
 }
@@ -85,7 +89,9 @@ fn hello() {
 #[test]
 fn echo_args_and_environment() {
     let (system, observed) = TestSystem::fake();
-    let builder = builder(system, &["echo_args", "one", "two words", "ünïcode", ""]).env("A", "1").envs(["PATH_LIKE=/x:/y", "EMPTY="]);
+    let builder = builder(system, &["echo_args", "one", "two words", "ünïcode", ""])
+        .env("A", "1")
+        .envs(["PATH_LIKE=/x:/y", "EMPTY="]);
     let outcome = run(&program("echo_args"), builder, &observed);
     assert_eq!(outcome.status, Status::Exit(0));
     assert_eq!(
@@ -98,7 +104,8 @@ fn echo_args_and_environment() {
 #[test]
 fn files_in_a_preopened_directory() {
     let (system, observed) = TestSystem::fake();
-    let builder = builder(system, &["files"]).preopen_dir("/data", [("input.txt", b"some input\n".to_vec()), ("keep/", Vec::new())]);
+    let builder = builder(system, &["files"])
+        .preopen_dir("/data", [("input.txt", b"some input\n".to_vec()), ("keep/", Vec::new())]);
     let outcome = run(&program("files"), builder, &observed);
     assert_eq!(outcome.stderr, "");
     assert_eq!(outcome.status, Status::Exit(0));

@@ -50,11 +50,7 @@ const fn identity_directories() -> [[u64; 512]; 4] {
 }
 
 #[unsafe(no_mangle)]
-static mut BOOT_TABLES: BootTables = BootTables {
-    pml4: [0; 512],
-    pdpt: [0; 512],
-    pd: identity_directories(),
-};
+static mut BOOT_TABLES: BootTables = BootTables { pml4: [0; 512], pdpt: [0; 512], pd: identity_directories() };
 
 // XEN_ELFNOTE_PHYS32_ENTRY = 18. The note lives in its own PT_NOTE segment
 // (kernel/linker.ld), which is where QEMU's loader looks for it.

@@ -34,6 +34,6 @@ mod user_entry;
 pub use counters::{CrossingCounts, crossing_counts};
 pub use interrupt_flag::{disable_interrupts, enable_interrupts, without_interrupts};
 pub use monitor::{MONITOR_VECTOR, MonitorCall, monitor_call};
-pub(crate) use routing::from_user_level;
 pub use routing::at_user_level;
+pub(crate) use routing::from_user_level;
 pub use user_entry::enter_user_mode;

@@ -8,8 +8,8 @@
 
 use spin::Mutex;
 use wasmetal_arch::paging::{
-    Mapper, OffsetPageTable, Page, PageSize, PageTable, PageTableFlags, PhysAddr, PhysFrame, Size1GiB, Size2MiB, Size4KiB,
-    Translate, VirtAddr,
+    Mapper, OffsetPageTable, Page, PageSize, PageTable, PageTableFlags, PhysAddr, PhysFrame, Size1GiB, Size2MiB,
+    Size4KiB, Translate, VirtAddr,
 };
 
 use super::frames::{self, FrameAddr, PageTableFrames, PhysRange};
@@ -353,7 +353,9 @@ pub fn protect_range(start: u64, end: u64, protection: Protection) {
             if tables.translate_page(huge).is_ok() {
                 if addr == block && end >= block + Size2MiB::SIZE {
                     // SAFETY: changing rights of a wasm-region block the runtime owns.
-                    if let Ok(flush) = unsafe { tables.update_flags(huge, protection.flags() | PageTableFlags::HUGE_PAGE) } {
+                    if let Ok(flush) =
+                        unsafe { tables.update_flags(huge, protection.flags() | PageTableFlags::HUGE_PAGE) }
+                    {
                         flush.ignore();
                         changed = true;
                     }

@@ -239,7 +239,9 @@ impl FrameAllocator {
         let (index, _) = self.ranges[..self.range_count]
             .iter()
             .enumerate()
-            .filter(|&(index, range)| index >= self.cursor_range && range.end.saturating_sub(usable_start(self, index)) >= bytes)
+            .filter(|&(index, range)| {
+                index >= self.cursor_range && range.end.saturating_sub(usable_start(self, index)) >= bytes
+            })
             .max_by_key(|(_, range)| range.len())?;
         let start = usable_start(self, index);
         if index == self.cursor_range {

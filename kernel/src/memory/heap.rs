@@ -102,7 +102,8 @@ unsafe impl GlobalAlloc for KernelHeap {
                 Some(class) => {
                     let head = state.classes[class];
                     if head.is_null() {
-                        let block = Layout::from_size_align(CLASS_SIZES[class], CLASS_ALIGN).expect("valid class layout");
+                        let block =
+                            Layout::from_size_align(CLASS_SIZES[class], CLASS_ALIGN).expect("valid class layout");
                         state.heap.allocate_first_fit(block).map_or(core::ptr::null_mut(), NonNull::as_ptr)
                     } else {
                         // SAFETY: a free block's first word is the next free block.
@@ -128,7 +129,8 @@ unsafe impl GlobalAlloc for KernelHeap {
             && class_of(new_layout) == Some(class)
         {
             if new_size >= layout.size() {
-                let live = self.live_bytes.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size - layout.size();
+                let live =
+                    self.live_bytes.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size - layout.size();
                 self.peak_bytes.fetch_max(live, Ordering::Relaxed);
             } else {
                 self.live_bytes.fetch_sub(layout.size() - new_size, Ordering::Relaxed);

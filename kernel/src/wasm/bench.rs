@@ -13,7 +13,9 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use wasmetal_runtime::{Config, Engine, InstanceAllocationStrategy, Linker, Module, PoolingConfig, Store, UpdateDeadline};
+use wasmetal_runtime::{
+    Config, Engine, InstanceAllocationStrategy, Linker, Module, PoolingConfig, Store, UpdateDeadline,
+};
 use wasmetal_wasi::WasiCtx;
 
 use super::system::KernelSystem;
@@ -84,7 +86,12 @@ fn instantiation(initrd: &[u8]) {
             if !pooling {
                 let elapsed = cycles() - start;
                 let peak = crate::memory::heap::HEAP.stats().peak - live_before;
-                log!("bench compile {name}: {} us, heap peak {} KiB for {} KiB of wasm", us(elapsed), peak >> 10, bytes.len() >> 10);
+                log!(
+                    "bench compile {name}: {} us, heap peak {} KiB for {} KiB of wasm",
+                    us(elapsed),
+                    peak >> 10,
+                    bytes.len() >> 10
+                );
             }
             let mut samples = Vec::new();
             let crossings_before = wasmetal_arch::privilege::crossing_counts();
@@ -223,7 +230,10 @@ fn programs(initrd: &[u8]) {
         let mut times = Vec::new();
         let mut ok = true;
         for _ in 0..PROGRAM_RUNS {
-            let ctx = WasiCtx::builder(Box::new(KernelSystem::new(None))).arg(name.as_bytes().to_vec()).build().expect("builds");
+            let ctx = WasiCtx::builder(Box::new(KernelSystem::new(None)))
+                .arg(name.as_bytes().to_vec())
+                .build()
+                .expect("builds");
             let mut store = Store::new(&engine, ctx);
             let Ok(instance) = linker.instantiate(&mut store, &module) else { break };
             let Ok(start) = instance.get_typed_func::<(), ()>(&mut store, "_start") else { break };

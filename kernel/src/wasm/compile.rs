@@ -59,7 +59,9 @@ fn heap_estimate(bytes: &[u8]) -> usize {
         }
     }
     let other = bytes.len().saturating_sub(code);
-    code.saturating_mul(HEAP_PER_CODE_BYTE).saturating_add(other.saturating_mul(HEAP_PER_OTHER_BYTE)).saturating_add(HEAP_BASE)
+    code.saturating_mul(HEAP_PER_CODE_BYTE)
+        .saturating_add(other.saturating_mul(HEAP_PER_OTHER_BYTE))
+        .saturating_add(HEAP_BASE)
 }
 
 /// Compiles `bytes` when the kernel heap can hold the compilation.

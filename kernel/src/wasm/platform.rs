@@ -109,7 +109,11 @@ pub fn handle_demand_fault(addr: u64, present: bool, write: bool) -> bool {
         };
         // SAFETY: both frames are RAM reached through the direct map; `copy` is ours.
         unsafe {
-            core::ptr::copy_nonoverlapping(shared.as_mut_ptr(), copy.as_mut_ptr(), crate::memory::layout::PAGE_SIZE as usize)
+            core::ptr::copy_nonoverlapping(
+                shared.as_mut_ptr(),
+                copy.as_mut_ptr(),
+                crate::memory::layout::PAGE_SIZE as usize,
+            )
         };
         let _ = address_space::unmap(page);
         return match address_space::map(page, copy, Protection::ReadWrite) {
@@ -234,7 +238,8 @@ impl Platform for KernelPlatform {
     }
 
     fn reserve(&self, bytes: usize) -> Result<NonNull<u8>, PlatformError> {
-        let reservation = wasm_region::reserve(bytes as u64).map_err(|_| PlatformError { operation: "reserve", bytes })?;
+        let reservation =
+            wasm_region::reserve(bytes as u64).map_err(|_| PlatformError { operation: "reserve", bytes })?;
         NonNull::new(reservation.start as *mut u8).ok_or(PlatformError { operation: "reserve", bytes })
     }
 
@@ -244,7 +249,12 @@ impl Platform for KernelPlatform {
         with_access(|map| map.set(start, start + bytes as u64, None));
     }
 
-    unsafe fn commit(&self, addr: NonNull<u8>, bytes: usize, protection: RuntimeProtection) -> Result<(), PlatformError> {
+    unsafe fn commit(
+        &self,
+        addr: NonNull<u8>,
+        bytes: usize,
+        protection: RuntimeProtection,
+    ) -> Result<(), PlatformError> {
         let start = addr.as_ptr() as u64;
         let end = start + bytes as u64;
         match rights(protection) {
@@ -259,7 +269,12 @@ impl Platform for KernelPlatform {
         }
     }
 
-    unsafe fn protect(&self, addr: NonNull<u8>, bytes: usize, protection: RuntimeProtection) -> Result<(), PlatformError> {
+    unsafe fn protect(
+        &self,
+        addr: NonNull<u8>,
+        bytes: usize,
+        protection: RuntimeProtection,
+    ) -> Result<(), PlatformError> {
         // Used for code (written read-write, then made executable): zero-backed ranges.
         let start = addr.as_ptr() as u64;
         let end = start + bytes as u64;

@@ -134,7 +134,10 @@ pub fn run(initrd: &'static [u8], epoch_ns: Option<u64>, seed: Option<[u8; 32]>)
         let engine = engine.clone();
         let name = task.name.clone();
         let prefix = several.then(|| format!("[{name}] "));
-        let spawned = crate::sched::spawn(name.clone(), Box::new(move || run_task(&engine, initrd, task, prefix, timeout_ticks, fs_budget)));
+        let spawned = crate::sched::spawn(
+            name.clone(),
+            Box::new(move || run_task(&engine, initrd, task, prefix, timeout_ticks, fs_budget)),
+        );
         if let Err(error) = spawned {
             log!("run: cannot start {name}: {error}");
             return LOAD_FAILURE_STATUS;
@@ -170,7 +173,14 @@ fn report(system: &mut KernelSystem, text: &str) {
     system.write_stderr(text.as_bytes());
 }
 
-fn run_task(engine: &Engine, initrd: &[u8], task: TaskSpec, prefix: Option<String>, timeout_ticks: Option<u64>, fs_budget: u64) -> u32 {
+fn run_task(
+    engine: &Engine,
+    initrd: &[u8],
+    task: TaskSpec,
+    prefix: Option<String>,
+    timeout_ticks: Option<u64>,
+    fs_budget: u64,
+) -> u32 {
     let mut errors = KernelSystem::new(prefix.clone());
     let name = task.name.clone();
     let Some(program) = file(initrd, &task.program) else {
@@ -188,7 +198,9 @@ fn run_task(engine: &Engine, initrd: &[u8], task: TaskSpec, prefix: Option<Strin
         let prefix = format!("fs/{index}/");
         let files: Vec<(Vec<u8>, Vec<u8>)> = wasmetal_initrd::entries(initrd)
             .filter_map(Result::ok)
-            .filter_map(|entry| entry.name.strip_prefix(prefix.as_str()).map(|rel| (rel.as_bytes().to_vec(), entry.data.to_vec())))
+            .filter_map(|entry| {
+                entry.name.strip_prefix(prefix.as_str()).map(|rel| (rel.as_bytes().to_vec(), entry.data.to_vec()))
+            })
             .collect();
         preopened_bytes += files.iter().map(|(_, data)| data.len() as u64).sum::<u64>();
         builder = builder.preopen_dir(guest.as_bytes(), files);

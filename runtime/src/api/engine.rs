@@ -1,12 +1,10 @@
 //! The engine: compiler, platform, page allocator, type registry, epoch counter, and
 //! the trampolines host functions are called through. Cheap to clone (shared).
 
-
 use hashbrown::HashMap;
 use spin::Mutex;
 
 use crate::api::config::{Config, InstanceAllocationStrategy};
-use crate::vm::pool::Pool;
 use crate::compiler::{Compiler, CpuFeatures};
 use crate::error::{Error, Result};
 use crate::memory::page_alloc::PageAllocator;
@@ -15,6 +13,7 @@ use crate::prelude::*;
 use crate::types::{FuncType, SharedTypeIndex};
 use crate::vm::code_memory::CodeMemory;
 use crate::vm::epoch::EpochClock;
+use crate::vm::pool::Pool;
 use crate::vm::type_registry::TypeRegistry;
 
 pub(crate) struct EngineInner {

@@ -162,7 +162,10 @@ impl Memory {
     }
 
     /// The memory's bytes and the store's host data at once (host functions need both).
-    pub fn data_and_store_mut<'a, T: 'a>(&self, store: impl Into<crate::api::store::StoreContextMut<'a, T>>) -> (&'a mut [u8], &'a mut T) {
+    pub fn data_and_store_mut<'a, T: 'a>(
+        &self,
+        store: impl Into<crate::api::store::StoreContextMut<'a, T>>,
+    ) -> (&'a mut [u8], &'a mut T) {
         let context: crate::api::store::StoreContextMut<'a, T> = store.into();
         let inner = context.0;
         let data = self.instance_mut(&mut inner.opaque).data_mut();
@@ -308,7 +311,9 @@ impl Table {
         let opaque = context.opaque();
         let element = self.instance(opaque)?.element_type();
         let stored = stored_element(opaque, element, init)?;
-        self.instance_mut(opaque)?.grow(delta, stored).ok_or_else(|| Error::resource(format!("failed to grow table by {delta}")))
+        self.instance_mut(opaque)?
+            .grow(delta, stored)
+            .ok_or_else(|| Error::resource(format!("failed to grow table by {delta}")))
     }
 }
 
@@ -322,7 +327,9 @@ fn stored_element(store: &StoreOpaque, element: RefType, value: Val) -> Result<u
             Ok(tag_funcref(raw as *mut VMFuncRef))
         }
         (RefType::ExternRef, Val::ExternRef(reference)) => Ok(Val::ExternRef(reference).to_raw(store)?.u64() as usize),
-        (element, value) => Err(Error::usage(format!("a {} table cannot hold a {} value", ValType::Ref(element), value.ty()))),
+        (element, value) => {
+            Err(Error::usage(format!("a {} table cannot hold a {} value", ValType::Ref(element), value.ty())))
+        }
     }
 }
 

@@ -88,7 +88,11 @@ impl Func {
         let ty = self.ty(&context);
         check_types("arguments", params, ty.params())?;
         if results.len() != ty.results().len() {
-            return Err(Error::usage(format!("expected room for {} results, got {}", ty.results().len(), results.len())));
+            return Err(Error::usage(format!(
+                "expected room for {} results, got {}",
+                ty.results().len(),
+                results.len()
+            )));
         }
         let mut values = vec![ValRaw::default(); ty.params().len().max(ty.results().len())];
         let opaque = context.opaque();
@@ -104,7 +108,10 @@ impl Func {
     }
 
     /// A typed view of the function; fails if the types differ.
-    pub fn typed<Params: WasmParams, Results: WasmResults>(&self, store: impl AsContext) -> Result<TypedFunc<Params, Results>> {
+    pub fn typed<Params: WasmParams, Results: WasmResults>(
+        &self,
+        store: impl AsContext,
+    ) -> Result<TypedFunc<Params, Results>> {
         let ty = self.ty(&store);
         if ty.params() != Params::types().as_slice() || ty.results() != Results::types().as_slice() {
             return Err(Error::usage(format!(
@@ -123,7 +130,8 @@ fn dynamic_callback<T: 'static>(
     Box::new(move |store: *mut StoreOpaque, caller: *mut VMContext, values: &mut [ValRaw]| {
         // SAFETY: host functions of a Store<T> only ever run with that store.
         let (mut caller, id) = unsafe { make_caller::<T>(store, caller) };
-        let params: Vec<Val> = ty.params().iter().zip(values.iter()).map(|(&t, &raw)| Val::from_raw(id, raw, t)).collect();
+        let params: Vec<Val> =
+            ty.params().iter().zip(values.iter()).map(|(&t, &raw)| Val::from_raw(id, raw, t)).collect();
         let mut results: Vec<Val> = ty.results().iter().map(|&t| Val::default_for(t)).collect();
         func(caller.reborrow(), &params, &mut results)?;
         check_types("results", &results, ty.results())?;
@@ -136,7 +144,11 @@ fn dynamic_callback<T: 'static>(
 }
 
 /// A host function context for `engine`: its type registered, its trampoline compiled.
-pub(crate) fn host_context(engine: &crate::Engine, ty: FuncType, callback: HostCallback) -> Result<Arc<HostFuncContext>> {
+pub(crate) fn host_context(
+    engine: &crate::Engine,
+    ty: FuncType,
+    callback: HostCallback,
+) -> Result<Arc<HostFuncContext>> {
     let id = engine.register_type(&ty);
     let trampoline = engine.host_trampoline(&ty, id)?;
     Ok(HostFuncContext::new(ty, id.0, trampoline, callback))
@@ -403,9 +415,6 @@ into_func!(A 0, B 1, C 2, D 3, E 4, F2 5, G 6, H 7, I 8, J 9);
 pub(crate) type DynamicHostFunc<T> = Arc<dyn Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync>;
 
 /// Turns a `Val` closure into a callback usable by the linker for any store of `T`.
-pub(crate) fn dynamic_host_callback<T: 'static>(
-    ty: FuncType,
-    func: DynamicHostFunc<T>,
-) -> HostCallback {
+pub(crate) fn dynamic_host_callback<T: 'static>(ty: FuncType, func: DynamicHostFunc<T>) -> HostCallback {
     dynamic_callback(ty, move |caller, params, results| func(caller, params, results))
 }

@@ -71,7 +71,13 @@ impl Instance {
         let id = context.opaque_ref().id;
         let Ok(instance) = self.vm(context.opaque()) else { return Vec::new() };
         let module = instance.module.clone();
-        module.inner.info.exports.iter().map(|(name, entity)| (name.clone(), export_extern(id, instance, *entity))).collect()
+        module
+            .inner
+            .info
+            .exports
+            .iter()
+            .map(|(name, entity)| (name.clone(), export_extern(id, instance, *entity)))
+            .collect()
     }
 
     pub fn get_func(&self, store: impl AsContextMut, name: &str) -> Option<Func> {
@@ -110,7 +116,9 @@ impl Instance {
 
 fn export_extern(id: StoreId, instance: &mut VmInstance, entity: EntityIndex) -> Extern {
     match entity {
-        EntityIndex::Function(func) => Extern::Func(Func::from_raw(id, instance.func_ref(FuncIndex(func.0))).expect("non-null")),
+        EntityIndex::Function(func) => {
+            Extern::Func(Func::from_raw(id, instance.func_ref(FuncIndex(func.0))).expect("non-null"))
+        }
         EntityIndex::Memory(memory) => Extern::Memory(Memory::from_raw(id, instance.memory(memory))),
         EntityIndex::Table(table) => Extern::Table(Table::from_raw(id, instance.table(table))),
         EntityIndex::Global(global) => {

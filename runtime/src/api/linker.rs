@@ -32,7 +32,12 @@ pub struct Linker<T> {
 
 impl<T: 'static> Linker<T> {
     pub fn new(engine: &Engine) -> Self {
-        Self { engine: engine.clone(), definitions: HashMap::new(), allow_shadowing: false, _marker: core::marker::PhantomData }
+        Self {
+            engine: engine.clone(),
+            definitions: HashMap::new(),
+            allow_shadowing: false,
+            _marker: core::marker::PhantomData,
+        }
     }
 
     /// Whether a later definition may replace an earlier one of the same name.
@@ -92,7 +97,12 @@ impl<T: 'static> Linker<T> {
     }
 
     /// Defines every export of `instance` under `module`.
-    pub fn instance(&mut self, mut store: impl AsContextMut<Data = T>, module: &str, instance: Instance) -> Result<&mut Self> {
+    pub fn instance(
+        &mut self,
+        mut store: impl AsContextMut<Data = T>,
+        module: &str,
+        instance: Instance,
+    ) -> Result<&mut Self> {
         for (name, export) in instance.exports(&mut store) {
             self.insert(module, &name, Definition::Extern(export))?;
         }

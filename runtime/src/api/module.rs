@@ -104,7 +104,10 @@ impl Module {
         let type_ids: Vec<SharedTypeIndex> = translation.info.types.iter().map(|ty| engine.register_type(ty)).collect();
         let offsets = VMOffsets::new(&translation.info);
         let config = &engine.inner.config;
-        let tunables = crate::compiler::Tunables { epoch_interruption: config.epoch_interruption, consume_fuel: config.consume_fuel };
+        let tunables = crate::compiler::Tunables {
+            epoch_interruption: config.epoch_interruption,
+            consume_fuel: config.consume_fuel,
+        };
         let (info, artifact) = engine.inner.compiler.compile_module(translation, &offsets, &type_ids, tunables)?;
         let code = CodeMemory::new(
             &engine.inner.allocator,
@@ -113,11 +116,8 @@ impl Module {
             info.module_name.clone(),
             info.func_names.clone(),
         )?;
-        let array_trampolines = artifact
-            .array_trampolines
-            .iter()
-            .map(|&(ty, offset)| (ty, code.address(offset) as usize))
-            .collect();
+        let array_trampolines =
+            artifact.array_trampolines.iter().map(|&(ty, offset)| (ty, code.address(offset) as usize)).collect();
         let memory_images: Vec<Option<Arc<MemoryImage>>> = info
             .memory_images
             .iter()

@@ -6,7 +6,9 @@
 //! bases) are loaded once in the entry block, at first use.
 
 use cranelift_codegen::cursor::{Cursor, FuncCursor};
-use cranelift_codegen::ir::{self, AbiParam, ArgumentPurpose, InstBuilder, MemFlagsData, Signature, Type, Value, types};
+use cranelift_codegen::ir::{
+    self, AbiParam, ArgumentPurpose, InstBuilder, MemFlagsData, Signature, Type, Value, types,
+};
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::FunctionBuilder;
 use hashbrown::HashMap;
@@ -136,7 +138,12 @@ pub struct FuncEnv<'m> {
 }
 
 impl<'m> FuncEnv<'m> {
-    pub fn new(module: &'m ModuleInfo, offsets: &'m VMOffsets, type_ids: &'m [SharedTypeIndex], tunables: Tunables) -> Self {
+    pub fn new(
+        module: &'m ModuleInfo,
+        offsets: &'m VMOffsets,
+        type_ids: &'m [SharedTypeIndex],
+        tunables: Tunables,
+    ) -> Self {
         Self {
             tunables,
             module,
@@ -155,7 +162,14 @@ impl<'m> FuncEnv<'m> {
 
     /// Emits a load at the end of the entry block (so it dominates every use) and
     /// returns its value.
-    fn load_in_entry(&mut self, builder: &mut FunctionBuilder<'_>, ty: Type, flags: MemFlagsData, base: Value, offset: i32) -> Value {
+    fn load_in_entry(
+        &mut self,
+        builder: &mut FunctionBuilder<'_>,
+        ty: Type,
+        flags: MemFlagsData,
+        base: Value,
+        offset: i32,
+    ) -> Value {
         let terminator = self.entry_terminator.expect("entry block terminated before translation");
         let mut cursor = FuncCursor::new(builder.func).at_inst(terminator);
         cursor.ins().load(ty, flags, base, offset)
@@ -164,23 +178,42 @@ impl<'m> FuncEnv<'m> {
     /// The store's `VMRuntimeLimits`. The pointer never changes for a vmctx, so the load
     /// may move: uses share one load, hoisted out of loops.
     pub fn runtime_limits(&mut self, builder: &mut FunctionBuilder<'_>) -> Value {
-        builder.ins().load(POINTER, MemFlagsData::trusted().with_readonly().with_can_move(), self.vmctx, header::RUNTIME_LIMITS as i32)
+        builder.ins().load(
+            POINTER,
+            MemFlagsData::trusted().with_readonly().with_can_move(),
+            self.vmctx,
+            header::RUNTIME_LIMITS as i32,
+        )
     }
 
     /// The store's epoch slot (`vm::epoch::EpochSlot`); movable like
     /// [`Self::runtime_limits`].
     pub fn epoch_slot(&mut self, builder: &mut FunctionBuilder<'_>) -> Value {
-        builder.ins().load(POINTER, MemFlagsData::trusted().with_readonly().with_can_move(), self.vmctx, header::EPOCH_SLOT as i32)
+        builder.ins().load(
+            POINTER,
+            MemFlagsData::trusted().with_readonly().with_can_move(),
+            self.vmctx,
+            header::EPOCH_SLOT as i32,
+        )
     }
 
     /// The engine's epoch counter address; movable like [`Self::runtime_limits`].
     pub fn epoch_counter(&mut self, builder: &mut FunctionBuilder<'_>) -> Value {
-        builder.ins().load(POINTER, MemFlagsData::trusted().with_readonly().with_can_move(), self.vmctx, header::EPOCH_PTR as i32)
+        builder.ins().load(
+            POINTER,
+            MemFlagsData::trusted().with_readonly().with_can_move(),
+            self.vmctx,
+            header::EPOCH_PTR as i32,
+        )
     }
 
-
     /// Calls a builtin with `args` (after vmctx); returns its result, if any.
-    pub fn call_builtin(&mut self, builder: &mut FunctionBuilder<'_>, builtin: Builtin, args: &[Value]) -> Option<Value> {
+    pub fn call_builtin(
+        &mut self,
+        builder: &mut FunctionBuilder<'_>,
+        builtin: Builtin,
+        args: &[Value],
+    ) -> Option<Value> {
         let sig = match self.builtin_sigs.get(&builtin) {
             Some(&sig) => sig,
             None => {
@@ -209,7 +242,13 @@ impl<'m> FuncEnv<'m> {
     }
 
     /// Calls a builtin that returns a status and traps with `code` when it fails.
-    pub fn call_builtin_checked(&mut self, builder: &mut FunctionBuilder<'_>, builtin: Builtin, args: &[Value], code: TrapCode) {
+    pub fn call_builtin_checked(
+        &mut self,
+        builder: &mut FunctionBuilder<'_>,
+        builtin: Builtin,
+        args: &[Value],
+        code: TrapCode,
+    ) {
         let status = self.call_builtin(builder, builtin, args).expect("checked builtins return a status");
         builder.ins().trapnz(status, trap_code(code));
     }

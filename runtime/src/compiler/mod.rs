@@ -13,9 +13,9 @@ use core::ops::Range;
 
 use cranelift_codegen::binemit::Reloc;
 use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::entity::EntityRef;
 use cranelift_codegen::ir::{self, ExternalName, GlobalValueData, UserFuncName, types};
 use cranelift_codegen::isa::OwnedTargetIsa;
-use cranelift_codegen::entity::EntityRef;
 use cranelift_codegen::{Context, FinalizedRelocTarget};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use hashbrown::HashMap;
@@ -29,8 +29,8 @@ use crate::trap::TrapCode;
 use crate::types::*;
 use crate::vm::offsets::VMOffsets;
 use crate::vm::vmcontext::{field, header};
-use func_env::{FuncEnv, from_cranelift_trap, trusted_readonly, wasm_signature};
 pub use func_env::Tunables;
+use func_env::{FuncEnv, from_cranelift_trap, trusted_readonly, wasm_signature};
 use translate::FuncTranslator;
 
 pub use isa::{CpuFeatures, OptLevel};
@@ -81,9 +81,9 @@ impl Compiler {
     ) -> Result<Range<u32>> {
         let mut control = ControlPlane::default();
         let names: Vec<u32> = context.func.params.user_named_funcs().values().map(|name| name.index).collect();
-        let compiled = context.compile(&*self.isa, &mut control).map_err(|error| {
-            Error::new(ErrorKind::Compile { func_index, message: format!("{:?}", error.inner) })
-        })?;
+        let compiled = context
+            .compile(&*self.isa, &mut control)
+            .map_err(|error| Error::new(ErrorKind::Compile { func_index, message: format!("{:?}", error.inner) }))?;
         // The ISA's preferred function alignment (32 bytes on x86-64: Cranelift's choice
         // for speed, wasmtime#8573), padded with int3.
         let alignment = (self.isa.function_alignment().preferred as usize).max(16);
@@ -160,7 +160,8 @@ impl Compiler {
         }
 
         for reloc in relocs {
-            let defined = info.defined_func(reloc.target).ok_or_else(|| Error::unsupported("call relocation to an import"))?;
+            let defined =
+                info.defined_func(reloc.target).ok_or_else(|| Error::unsupported("call relocation to an import"))?;
             let target = artifact.functions[defined.index()].start as i64;
             let value = target + reloc.addend - i64::from(reloc.at);
             let value = i32::try_from(value).map_err(|_| Error::resource("module code larger than 2 GiB"))?;

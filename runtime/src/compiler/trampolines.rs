@@ -25,7 +25,11 @@ use crate::vm::vmcontext::field;
 pub const HOST_CONTEXT_ENTRY_OFFSET: i32 = 8;
 
 /// Builds the CLIF of an array-to-wasm trampoline for `ty`.
-pub fn array_to_wasm(ty: &FuncType, context: &mut FunctionBuilderContext, frontend: TargetFrontendConfig) -> ir::Function {
+pub fn array_to_wasm(
+    ty: &FuncType,
+    context: &mut FunctionBuilderContext,
+    frontend: TargetFrontendConfig,
+) -> ir::Function {
     let mut func = ir::Function::with_name_signature(UserFuncName::default(), array_to_wasm_signature());
     let mut builder = FunctionBuilder::new(&mut func, context);
     let block = builder.create_block();
@@ -52,7 +56,11 @@ pub fn array_to_wasm(ty: &FuncType, context: &mut FunctionBuilderContext, fronte
 }
 
 /// Builds the CLIF of a wasm-to-host trampoline for `ty`.
-pub fn wasm_to_host(ty: &FuncType, context: &mut FunctionBuilderContext, frontend: TargetFrontendConfig) -> ir::Function {
+pub fn wasm_to_host(
+    ty: &FuncType,
+    context: &mut FunctionBuilderContext,
+    frontend: TargetFrontendConfig,
+) -> ir::Function {
     let mut func = ir::Function::with_name_signature(UserFuncName::default(), wasm_signature(ty));
     let slots = ty.params().len().max(ty.results().len()).max(1) as u32;
     let mut builder = FunctionBuilder::new(&mut func, context);

@@ -78,10 +78,8 @@ impl PageAllocator {
             Some(found) => found,
             None => {
                 let chunk = len.max(CHUNK_BYTES);
-                let base = self
-                    .platform
-                    .reserve(chunk)
-                    .map_err(|error| Error::resource(format!("address space: {error}")))?;
+                let base =
+                    self.platform.reserve(chunk).map_err(|error| Error::resource(format!("address space: {error}")))?;
                 (base.as_ptr() as usize, chunk)
             }
         };
@@ -143,7 +141,12 @@ impl PageAllocator {
     }
 
     /// Maps `image` at `offset` of `region` copy-on-write.
-    pub fn map_image(&self, region: &Region, offset: usize, image: &crate::vm::memory_image::MemoryImage) -> Result<()> {
+    pub fn map_image(
+        &self,
+        region: &Region,
+        offset: usize,
+        image: &crate::vm::memory_image::MemoryImage,
+    ) -> Result<()> {
         // SAFETY: the range lies inside a committed part of a region this allocator
         // handed out (the caller committed the memory's initial size first).
         unsafe {

@@ -235,9 +235,10 @@ fn section(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<()> {
                 let data = data?;
                 let kind = match data.kind {
                     wasmparser::DataKind::Passive => DataKind::Passive,
-                    wasmparser::DataKind::Active { memory_index, offset_expr } => {
-                        DataKind::Active { memory: MemoryIndex(memory_index), offset: ConstExpr::from_reader(&offset_expr)? }
-                    }
+                    wasmparser::DataKind::Active { memory_index, offset_expr } => DataKind::Active {
+                        memory: MemoryIndex(memory_index),
+                        offset: ConstExpr::from_reader(&offset_expr)?,
+                    },
                 };
                 let start = info.data_bytes.len();
                 info.data_bytes.extend_from_slice(data.data);
@@ -327,7 +328,9 @@ fn precompute_memory_images(info: &mut ModuleInfo) {
         let Some(list) = &mut extents[memory_index.index()] else { continue };
         let initial = info.memories[memory.index()].minimum.saturating_mul(crate::types::WASM_PAGE_SIZE);
         match offset.as_constant() {
-            Some(ConstValue::Bits(start)) if start.checked_add(segment.bytes.len() as u64).is_some_and(|end| end <= initial) => {
+            Some(ConstValue::Bits(start))
+                if start.checked_add(segment.bytes.len() as u64).is_some_and(|end| end <= initial) =>
+            {
                 list.push((start, index));
             }
             _ => extents[memory_index.index()] = None,

@@ -68,7 +68,9 @@ unsafe extern "C" fn on_signal(signal: libc::c_int, info: *mut libc::siginfo_t, 
     // the fault repeats and kills the process as it would have.
     let slot = SIGNALS.iter().position(|&s| s == signal).unwrap_or(0);
     // SAFETY: PREVIOUS[slot] was written by sigaction before this handler was installed.
-    let previous = unsafe { (*(&raw const PREVIOUS).cast::<core::mem::MaybeUninit<libc::sigaction>>().add(slot)).assume_init_ref() };
+    let previous = unsafe {
+        (*(&raw const PREVIOUS).cast::<core::mem::MaybeUninit<libc::sigaction>>().add(slot)).assume_init_ref()
+    };
     let handler = previous.sa_sigaction;
     if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
         // SAFETY: restoring the previous disposition for this signal.
@@ -166,7 +168,12 @@ impl Platform for HostedPlatform {
             }
             let mut written = 0;
             while written < bytes.len() {
-                let n = libc::pwrite(fd, bytes[written..].as_ptr() as *const libc::c_void, bytes.len() - written, written as libc::off_t);
+                let n = libc::pwrite(
+                    fd,
+                    bytes[written..].as_ptr() as *const libc::c_void,
+                    bytes.len() - written,
+                    written as libc::off_t,
+                );
                 if n <= 0 {
                     libc::close(fd);
                     return None;
@@ -232,7 +239,8 @@ impl Platform for HostedPlatform {
                     action.sa_sigaction = on_signal as *const () as usize;
                     action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
                     libc::sigemptyset(&mut action.sa_mask);
-                    let previous = (*(&raw mut PREVIOUS).cast::<core::mem::MaybeUninit<libc::sigaction>>().add(slot)).as_mut_ptr();
+                    let previous =
+                        (*(&raw mut PREVIOUS).cast::<core::mem::MaybeUninit<libc::sigaction>>().add(slot)).as_mut_ptr();
                     libc::sigaction(signal, &action, previous);
                 }
             }

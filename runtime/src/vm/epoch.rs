@@ -204,7 +204,12 @@ impl EpochClock {
                 let mut claimed = chunk.claimed.load(Ordering::Acquire);
                 while claimed != u64::MAX {
                     let index = (!claimed).trailing_zeros() as usize;
-                    match chunk.claimed.compare_exchange(claimed, claimed | 1 << index, Ordering::AcqRel, Ordering::Acquire) {
+                    match chunk.claimed.compare_exchange(
+                        claimed,
+                        claimed | 1 << index,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    ) {
                         Ok(_) => {
                             // A tick may look at the slot from here on: a stale deadline
                             // at most arms it spuriously, and this disarms it again.

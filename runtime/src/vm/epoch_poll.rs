@@ -153,9 +153,16 @@ mod tests {
         for live in 1..=14 {
             let locals: String = (0..live).map(|i| format!(" (local $v{i} i64)")).collect();
             let updates: String = (0..live)
-                .map(|i| format!(" (local.set $v{i} (i64.add (local.get $v{i}) (i64.mul (local.get $v{}) (i64.const {}))))", (i + 1) % live, i + 3))
+                .map(|i| {
+                    format!(
+                        " (local.set $v{i} (i64.add (local.get $v{i}) (i64.mul (local.get $v{}) (i64.const {}))))",
+                        (i + 1) % live,
+                        i + 3
+                    )
+                })
                 .collect();
-            let sum: String = (1..live).fold(String::from("(local.get $v0)"), |acc, i| format!("(i64.xor {acc} (local.get $v{i}))"));
+            let sum: String =
+                (1..live).fold(String::from("(local.get $v0)"), |acc, i| format!("(i64.xor {acc} (local.get $v{i}))"));
             wat.push_str(&format!(
                 "(func (export \"f{live}\") (param $n i64) (result i64) (local $i i64){locals}\n\
                  (loop $outer (loop $inner{updates} (local.set $i (i64.add (local.get $i) (i64.const 1)))\n\
@@ -174,8 +181,12 @@ mod tests {
         let engine = crate::Engine::new(&config).unwrap();
         let module = crate::Module::new(&engine, wat::parse_str(pressure_module()).unwrap()).unwrap();
         let info = module.inner.code.info();
-        let polls: Vec<u32> =
-            info.traps.iter().filter(|site| site.code == crate::trap::TrapCode::Interrupt).map(|site| site.offset).collect();
+        let polls: Vec<u32> = info
+            .traps
+            .iter()
+            .filter(|site| site.code == crate::trap::TrapCode::Interrupt)
+            .map(|site| site.offset)
+            .collect();
         // Two loop headers and the entry per function.
         assert!(polls.len() >= 14 * 3, "{} polls", polls.len());
         let mut bases = Vec::new();

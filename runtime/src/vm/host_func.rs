@@ -39,11 +39,18 @@ unsafe impl Send for HostFuncContext {}
 // SAFETY: as above; nothing in the context changes after creation.
 unsafe impl Sync for HostFuncContext {}
 
-const _: () = assert!(core::mem::offset_of!(HostFuncContext, entry) == crate::compiler::trampolines::HOST_CONTEXT_ENTRY_OFFSET as usize);
+const _: () = assert!(
+    core::mem::offset_of!(HostFuncContext, entry) == crate::compiler::trampolines::HOST_CONTEXT_ENTRY_OFFSET as usize
+);
 
 /// Calls the callback; a failure is parked in the store and reported to the trampoline,
 /// which traps so the error surfaces at the wasm call that led here.
-unsafe extern "C" fn host_entry(context: *mut HostFuncContext, caller: *mut VMContext, values: *mut ValRaw, len: usize) -> bool {
+unsafe extern "C" fn host_entry(
+    context: *mut HostFuncContext,
+    caller: *mut VMContext,
+    values: *mut ValRaw,
+    len: usize,
+) -> bool {
     // SAFETY: the trampoline passes the context it was called with and a live array of
     // `len` slots on its own stack; the caller is wasm, so its vmctx header names the
     // store the call runs in.

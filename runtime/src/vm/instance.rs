@@ -20,7 +20,9 @@ use crate::vm::memory::MemoryInstance;
 use crate::vm::pool::Pool;
 use crate::vm::store::StoreOpaque;
 use crate::vm::table::{LazyOrigin, TableInstance, tag_funcref};
-use crate::vm::vmcontext::{VMContext, VMFuncRef, VMFunctionImport, VMGlobalDefinition, VMMemoryDefinition, VMTableDefinition, header};
+use crate::vm::vmcontext::{
+    VMContext, VMFuncRef, VMFunctionImport, VMGlobalDefinition, VMMemoryDefinition, VMTableDefinition, header,
+};
 
 /// An import resolved to the runtime object that satisfies it.
 #[derive(Clone, Copy, Debug)]
@@ -156,14 +158,23 @@ impl Instance {
     }
 
     /// `table.init`: copies `len` items from `segment` at `src` to `table` at `dst`.
-    pub fn table_init(&mut self, table: TableIndex, segment: ElemIndex, dst: u64, src: u32, len: u32) -> Result<(), TrapCode> {
+    pub fn table_init(
+        &mut self,
+        table: TableIndex,
+        segment: ElemIndex,
+        dst: u64,
+        src: u32,
+        len: u32,
+    ) -> Result<(), TrapCode> {
         let module = self.module.clone();
         let element = &module.inner.info.elements[segment.index()];
         let available = if self.dropped_elements[segment.index()] { 0 } else { element.items.len() as u64 };
         // SAFETY: tables live as long as the store.
         let table_instance = unsafe { &mut *self.table(table) };
         let (src, len) = (u64::from(src), u64::from(len));
-        if src.checked_add(len).is_none_or(|end| end > available) || dst.checked_add(len).is_none_or(|end| end > table_instance.size()) {
+        if src.checked_add(len).is_none_or(|end| end > available)
+            || dst.checked_add(len).is_none_or(|end| end > table_instance.size())
+        {
             return Err(TrapCode::TableOutOfBounds);
         }
         let funcref = table_instance.element_type() == RefType::FuncRef;
@@ -181,7 +192,14 @@ impl Instance {
     }
 
     /// `memory.init`: copies `len` bytes of data segment `segment` at `src` to `dst`.
-    pub fn memory_init(&mut self, memory: MemoryIndex, segment: DataIndex, dst: u64, src: u32, len: u32) -> Result<(), TrapCode> {
+    pub fn memory_init(
+        &mut self,
+        memory: MemoryIndex,
+        segment: DataIndex,
+        dst: u64,
+        src: u32,
+        len: u32,
+    ) -> Result<(), TrapCode> {
         let inner = &self.module.inner;
         let range = inner.info.data[segment.index()].bytes.clone();
         let bytes = if self.dropped_data[segment.index()] { &[][..] } else { &inner.info.data_bytes[range] };
@@ -189,7 +207,9 @@ impl Instance {
         let memory = unsafe { &mut *self.memory(memory) };
         let (src, len) = (src as usize, len as usize);
         let dst = usize::try_from(dst).map_err(|_| TrapCode::MemoryOutOfBounds)?;
-        if src.checked_add(len).is_none_or(|end| end > bytes.len()) || dst.checked_add(len).is_none_or(|end| end > memory.size_bytes()) {
+        if src.checked_add(len).is_none_or(|end| end > bytes.len())
+            || dst.checked_add(len).is_none_or(|end| end > memory.size_bytes())
+        {
             return Err(TrapCode::MemoryOutOfBounds);
         }
         memory.data_mut()[dst..dst + len].copy_from_slice(&bytes[src..src + len]);
@@ -255,7 +275,8 @@ fn check_import(module: &Module, index: usize, extern_: &RawExtern) -> Result<()
             let wanted = info.memories[memory.index()];
             // SAFETY: handles point at live memories.
             let actual = unsafe { (**actual).ty() };
-            actual.memory64 == wanted.memory64 && limits_match(actual.minimum, actual.maximum, wanted.minimum, wanted.maximum)
+            actual.memory64 == wanted.memory64
+                && limits_match(actual.minimum, actual.maximum, wanted.minimum, wanted.maximum)
         }
         (EntityIndex::Global(global), RawExtern::Global(_, ty)) => info.globals[global.index()] == *ty,
         _ => false,
@@ -324,7 +345,11 @@ pub fn instantiate(store: &mut StoreOpaque, module: &Module, imports: &[RawExter
         } else {
             vec![false; info.elements.len()]
         },
-        dropped_data: if inner.plan.eager_data.is_empty() { inner.plan.dropped_data.clone() } else { vec![false; info.data.len()] },
+        dropped_data: if inner.plan.eager_data.is_empty() {
+            inner.plan.dropped_data.clone()
+        } else {
+            vec![false; info.data.len()]
+        },
         pool: pool.clone(),
     }));
     let instance: *mut Instance = &mut *store.instances[index];
@@ -373,7 +398,8 @@ pub fn instantiate(store: &mut StoreOpaque, module: &Module, imports: &[RawExter
                     table_imports += 1;
                 }
                 RawExtern::Global(global, _) => {
-                    *instance.slot::<*mut VMGlobalDefinition>(offsets.imported_global(GlobalIndex(global_imports))) = global;
+                    *instance.slot::<*mut VMGlobalDefinition>(offsets.imported_global(GlobalIndex(global_imports))) =
+                        global;
                     global_imports += 1;
                 }
             }
@@ -421,7 +447,9 @@ pub fn instantiate(store: &mut StoreOpaque, module: &Module, imports: &[RawExter
         let ElementKind::Active { table, offset } = &segment.kind else { continue };
         let offset = instance.eval(offset);
         let offset = if info.tables[table.index()].table64 { offset } else { offset & 0xFFFF_FFFF };
-        instance.table_init(*table, ElemIndex(segment_index), offset, 0, segment.items.len() as u32).map_err(Error::from)?;
+        instance
+            .table_init(*table, ElemIndex(segment_index), offset, 0, segment.items.len() as u32)
+            .map_err(Error::from)?;
         instance.elem_drop(ElemIndex(segment_index));
     }
     for &segment_index in &plan.eager_data {
@@ -429,7 +457,9 @@ pub fn instantiate(store: &mut StoreOpaque, module: &Module, imports: &[RawExter
         let DataKind::Active { memory, offset } = &segment.kind else { continue };
         let offset = instance.eval(offset);
         let offset = if info.memories[memory.index()].memory64 { offset } else { offset & 0xFFFF_FFFF };
-        instance.memory_init(*memory, DataIndex(segment_index), offset, 0, segment.bytes.len() as u32).map_err(Error::from)?;
+        instance
+            .memory_init(*memory, DataIndex(segment_index), offset, 0, segment.bytes.len() as u32)
+            .map_err(Error::from)?;
         instance.data_drop(DataIndex(segment_index));
     }
     if !plan.eager_elements.is_empty() {

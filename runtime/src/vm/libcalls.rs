@@ -41,7 +41,14 @@ unsafe extern "C" fn memory_fill(vmctx: *mut VMContext, memory: u32, dst: u64, b
     0
 }
 
-unsafe extern "C" fn memory_copy(vmctx: *mut VMContext, dst_memory: u32, dst: u64, src_memory: u32, src: u64, len: u64) -> u32 {
+unsafe extern "C" fn memory_copy(
+    vmctx: *mut VMContext,
+    dst_memory: u32,
+    dst: u64,
+    src_memory: u32,
+    src: u64,
+    len: u64,
+) -> u32 {
     // SAFETY: as in memory_grow.
     let instance = unsafe { instance(vmctx) };
     // SAFETY: both memories are live; they may be the same memory, so only raw
@@ -117,7 +124,14 @@ unsafe fn materialize(table: *mut TableInstance, start: u64, len: u64) {
     }
 }
 
-unsafe extern "C" fn table_copy(vmctx: *mut VMContext, dst_table: u32, src_table: u32, dst: u64, src: u64, len: u64) -> u32 {
+unsafe extern "C" fn table_copy(
+    vmctx: *mut VMContext,
+    dst_table: u32,
+    src_table: u32,
+    dst: u64,
+    src: u64,
+    len: u64,
+) -> u32 {
     // SAFETY: generated code passes its own vmctx.
     let instance = unsafe { instance(vmctx) };
     let dst_table = instance.table(TableIndex(dst_table));

@@ -166,7 +166,9 @@ impl Drop for MemoryInstance {
             Some(pool) => {
                 let region = core::mem::replace(&mut self.region, Region::dangling());
                 match self.allocator.reset(&region, 0, self.committed) {
-                    Ok(()) => pool.return_memory(FreeMemory { region, accessible: self.committed, image: self.image.take() }),
+                    Ok(()) => {
+                        pool.return_memory(FreeMemory { region, accessible: self.committed, image: self.image.take() })
+                    }
                     Err(_) => {
                         self.allocator.free(region, self.committed);
                         pool.forget_memory();

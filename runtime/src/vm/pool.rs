@@ -33,7 +33,13 @@ pub struct PoolingConfig {
 
 impl Default for PoolingConfig {
     fn default() -> Self {
-        Self { max_instances: 1000, max_memories: 1000, max_memory_pages: 16384, max_tables: 1000, max_table_elements: 100_000 }
+        Self {
+            max_instances: 1000,
+            max_memories: 1000,
+            max_memory_pages: 16384,
+            max_tables: 1000,
+            max_table_elements: 100_000,
+        }
     }
 }
 

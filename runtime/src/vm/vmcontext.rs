@@ -177,7 +177,10 @@ mod tests {
 
     #[test]
     fn layouts_are_pinned() {
-        assert_eq!((FUNC_REF_WASM_CALL, FUNC_REF_ARRAY_CALL, FUNC_REF_TYPE_INDEX, FUNC_REF_VMCTX, FUNC_REF_SIZE), (0, 8, 16, 24, 32));
+        assert_eq!(
+            (FUNC_REF_WASM_CALL, FUNC_REF_ARRAY_CALL, FUNC_REF_TYPE_INDEX, FUNC_REF_VMCTX, FUNC_REF_SIZE),
+            (0, 8, 16, 24, 32)
+        );
         assert_eq!((IMPORT_FUNC_WASM_CALL, IMPORT_FUNC_VMCTX, IMPORT_FUNC_FUNC_REF, IMPORT_FUNC_SIZE), (0, 16, 24, 32));
         assert_eq!((TABLE_BASE, TABLE_CURRENT_ELEMENTS, TABLE_DEFINITION_SIZE), (0, 8, 16));
         assert_eq!((MEMORY_BASE, MEMORY_CURRENT_LENGTH, MEMORY_DEFINITION_SIZE), (0, 8, 16));

@@ -36,7 +36,12 @@ fn write_strings(memory: &mut GuestMemory<'_>, strings: &[Vec<u8>], pointers: u3
     Ok(())
 }
 
-pub fn args_sizes_get(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, argc: u32, argv_buf_size: u32) -> Result<(), Errno> {
+pub fn args_sizes_get(
+    ctx: &mut WasiCtx,
+    memory: &mut GuestMemory<'_>,
+    argc: u32,
+    argv_buf_size: u32,
+) -> Result<(), Errno> {
     write_sizes(memory, &ctx.args, argc, argv_buf_size)
 }
 
@@ -44,10 +49,20 @@ pub fn args_get(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, argv: u32, argv
     write_strings(memory, &ctx.args, argv, argv_buf)
 }
 
-pub fn environ_sizes_get(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, count: u32, buf_size: u32) -> Result<(), Errno> {
+pub fn environ_sizes_get(
+    ctx: &mut WasiCtx,
+    memory: &mut GuestMemory<'_>,
+    count: u32,
+    buf_size: u32,
+) -> Result<(), Errno> {
     write_sizes(memory, &ctx.env, count, buf_size)
 }
 
-pub fn environ_get(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, environ: u32, environ_buf: u32) -> Result<(), Errno> {
+pub fn environ_get(
+    ctx: &mut WasiCtx,
+    memory: &mut GuestMemory<'_>,
+    environ: u32,
+    environ_buf: u32,
+) -> Result<(), Errno> {
     write_strings(memory, &ctx.env, environ, environ_buf)
 }

@@ -11,7 +11,9 @@ pub(crate) fn now(ctx: &mut WasiCtx, id: u32) -> Result<u64, Errno> {
     match id {
         clockid::REALTIME => Ok(ctx.system.realtime_ns()),
         clockid::MONOTONIC => Ok(ctx.system.monotonic_ns()),
-        clockid::PROCESS_CPUTIME | clockid::THREAD_CPUTIME => Ok(ctx.system.monotonic_ns().saturating_sub(ctx.start_ns)),
+        clockid::PROCESS_CPUTIME | clockid::THREAD_CPUTIME => {
+            Ok(ctx.system.monotonic_ns().saturating_sub(ctx.start_ns))
+        }
         _ => Err(Errno::Inval),
     }
 }
@@ -23,7 +25,13 @@ pub fn clock_res_get(_ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, id: u32, 
     memory.write_u64(resolution, 1)
 }
 
-pub fn clock_time_get(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, id: u32, _precision: u64, time: u32) -> Result<(), Errno> {
+pub fn clock_time_get(
+    ctx: &mut WasiCtx,
+    memory: &mut GuestMemory<'_>,
+    id: u32,
+    _precision: u64,
+    time: u32,
+) -> Result<(), Errno> {
     memory.check(time, 8)?;
     let now = now(ctx, id)?;
     memory.write_u64(time, now)

@@ -50,7 +50,13 @@ fn set_position(ctx: &mut WasiCtx, fd: u32, new_position: u64) -> Result<(), Err
 }
 
 /// Reads file `ino` from `offset` into the guest buffers; returns the bytes read.
-fn read_file(ctx: &WasiCtx, memory: &mut GuestMemory<'_>, ino: Ino, offset: u64, buffers: &[Range<usize>]) -> Result<u64, Errno> {
+fn read_file(
+    ctx: &WasiCtx,
+    memory: &mut GuestMemory<'_>,
+    ino: Ino,
+    offset: u64,
+    buffers: &[Range<usize>],
+) -> Result<u64, Errno> {
     let mut total = 0u64;
     for buffer in buffers {
         let count = ctx.fs.read(ino, offset.saturating_add(total), memory.at_mut(buffer.clone()))?;
@@ -63,7 +69,13 @@ fn read_file(ctx: &WasiCtx, memory: &mut GuestMemory<'_>, ino: Ino, offset: u64,
 }
 
 /// Writes the guest buffers to file `ino` at `offset`; returns the bytes written.
-fn write_file(ctx: &mut WasiCtx, memory: &GuestMemory<'_>, ino: Ino, offset: u64, buffers: &[Range<usize>]) -> Result<u64, Errno> {
+fn write_file(
+    ctx: &mut WasiCtx,
+    memory: &GuestMemory<'_>,
+    ino: Ino,
+    offset: u64,
+    buffers: &[Range<usize>],
+) -> Result<u64, Errno> {
     let now = ctx.now();
     let mut total = 0u64;
     for buffer in buffers {
@@ -101,7 +113,14 @@ fn write_size(memory: &mut GuestMemory<'_>, ptr: u32, value: u64) -> Result<(), 
     memory.write_u32(ptr, u32::try_from(value).map_err(|_| Errno::Overflow)?)
 }
 
-pub fn fd_read(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32, iovs: u32, iovs_len: u32, nread: u32) -> Result<(), Errno> {
+pub fn fd_read(
+    ctx: &mut WasiCtx,
+    memory: &mut GuestMemory<'_>,
+    fd: u32,
+    iovs: u32,
+    iovs_len: u32,
+    nread: u32,
+) -> Result<(), Errno> {
     let descriptor = ctx.fds.get(fd)?;
     let target = target(descriptor);
     let readable = descriptor.readable();
@@ -133,7 +152,14 @@ pub fn fd_read(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32, iovs: u
     write_size(memory, nread, total)
 }
 
-pub fn fd_write(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32, iovs: u32, iovs_len: u32, nwritten: u32) -> Result<(), Errno> {
+pub fn fd_write(
+    ctx: &mut WasiCtx,
+    memory: &mut GuestMemory<'_>,
+    fd: u32,
+    iovs: u32,
+    iovs_len: u32,
+    nwritten: u32,
+) -> Result<(), Errno> {
     let descriptor = ctx.fds.get(fd)?;
     let target = target(descriptor);
     let (writable, append) = (descriptor.writable(), descriptor.append());
@@ -196,7 +222,14 @@ pub fn fd_pwrite(
     write_size(memory, nwritten, total)
 }
 
-pub fn fd_seek(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32, offset: u64, whence: u32, new_offset: u32) -> Result<(), Errno> {
+pub fn fd_seek(
+    ctx: &mut WasiCtx,
+    memory: &mut GuestMemory<'_>,
+    fd: u32,
+    offset: u64,
+    whence: u32,
+    new_offset: u32,
+) -> Result<(), Errno> {
     let descriptor = ctx.fds.get(fd)?;
     let (ino, position) = match file_of(descriptor) {
         Err(Errno::IsDir) => return Err(Errno::BadF),
@@ -237,7 +270,14 @@ pub fn fd_renumber(ctx: &mut WasiCtx, _memory: &mut GuestMemory<'_>, from: u32, 
     Ok(())
 }
 
-pub fn fd_advise(ctx: &mut WasiCtx, _memory: &mut GuestMemory<'_>, fd: u32, _offset: u64, _len: u64, advice: u32) -> Result<(), Errno> {
+pub fn fd_advise(
+    ctx: &mut WasiCtx,
+    _memory: &mut GuestMemory<'_>,
+    fd: u32,
+    _offset: u64,
+    _len: u64,
+    advice: u32,
+) -> Result<(), Errno> {
     let descriptor = ctx.fds.get(fd)?;
     if advice > u32::from(ADVICE_MAX) {
         return Err(Errno::Inval);
@@ -248,7 +288,13 @@ pub fn fd_advise(ctx: &mut WasiCtx, _memory: &mut GuestMemory<'_>, fd: u32, _off
     }
 }
 
-pub fn fd_allocate(ctx: &mut WasiCtx, _memory: &mut GuestMemory<'_>, fd: u32, offset: u64, len: u64) -> Result<(), Errno> {
+pub fn fd_allocate(
+    ctx: &mut WasiCtx,
+    _memory: &mut GuestMemory<'_>,
+    fd: u32,
+    offset: u64,
+    len: u64,
+) -> Result<(), Errno> {
     let descriptor = ctx.fds.get(fd)?;
     let (ino, _) = file_of(descriptor)?;
     if !descriptor.writable() {
@@ -283,7 +329,13 @@ pub fn fd_fdstat_set_flags(ctx: &mut WasiCtx, _memory: &mut GuestMemory<'_>, fd:
     Ok(())
 }
 
-pub fn fd_fdstat_set_rights(ctx: &mut WasiCtx, _memory: &mut GuestMemory<'_>, fd: u32, base: u64, inheriting: u64) -> Result<(), Errno> {
+pub fn fd_fdstat_set_rights(
+    ctx: &mut WasiCtx,
+    _memory: &mut GuestMemory<'_>,
+    fd: u32,
+    base: u64,
+    inheriting: u64,
+) -> Result<(), Errno> {
     let descriptor = ctx.fds.get_mut(fd)?;
     if base & !descriptor.rights_base != 0 || inheriting & !descriptor.rights_inheriting != 0 {
         return Err(Errno::NotCapable);
@@ -315,7 +367,15 @@ pub fn fd_filestat_get(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32,
             write_filestat(memory, out, &stat, 1)
         }
         None => {
-            let stat = Stat { ino: u64::from(fd), filetype: filetype::CHARACTER_DEVICE, nlink: 1, size: 0, atim: 0, mtim: 0, ctim: 0 };
+            let stat = Stat {
+                ino: u64::from(fd),
+                filetype: filetype::CHARACTER_DEVICE,
+                nlink: 1,
+                size: 0,
+                atim: 0,
+                mtim: 0,
+                ctim: 0,
+            };
             write_filestat(memory, out, &stat, 0)
         }
     }
@@ -335,7 +395,12 @@ pub fn fd_filestat_set_size(ctx: &mut WasiCtx, _memory: &mut GuestMemory<'_>, fd
 }
 
 /// The new (atim, mtim) from `fstflags`: `None` leaves a time as it is.
-pub(crate) fn new_times(ctx: &mut WasiCtx, atim: u64, mtim: u64, flags: u32) -> Result<(Option<u64>, Option<u64>), Errno> {
+pub(crate) fn new_times(
+    ctx: &mut WasiCtx,
+    atim: u64,
+    mtim: u64,
+    flags: u32,
+) -> Result<(Option<u64>, Option<u64>), Errno> {
     let flags = u16::try_from(flags).map_err(|_| Errno::Inval)?;
     if flags & !fstflags::ALL != 0
         || (flags & fstflags::ATIM != 0 && flags & fstflags::ATIM_NOW != 0)
@@ -384,7 +449,13 @@ pub fn fd_prestat_get(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32, 
     memory.write(out, &bytes)
 }
 
-pub fn fd_prestat_dir_name(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32, path: u32, path_len: u32) -> Result<(), Errno> {
+pub fn fd_prestat_dir_name(
+    ctx: &mut WasiCtx,
+    memory: &mut GuestMemory<'_>,
+    fd: u32,
+    path: u32,
+    path_len: u32,
+) -> Result<(), Errno> {
     let Kind::Dir { preopen: Some(name), .. } = &ctx.fds.get(fd)?.kind else { return Err(Errno::BadF) };
     memory.check(path, path_len)?;
     if (path_len as usize) < name.len() {

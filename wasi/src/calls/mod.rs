@@ -135,8 +135,9 @@ pub fn add_to_linker<T: 'static>(linker: &mut Linker<T>, get: fn(&mut T) -> &mut
 
     define!(linker, get, poll::poll_oneoff, "poll_oneoff"(input: u32, output: u32, count: u32, nevents: u32));
 
-    linker
-        .func_wrap(MODULE, "proc_exit", |_caller: Caller<'_, T>, status: u32| -> Result<(), Error> { Err(Error::exit(status as i32)) })?;
+    linker.func_wrap(MODULE, "proc_exit", |_caller: Caller<'_, T>, status: u32| -> Result<(), Error> {
+        Err(Error::exit(status as i32))
+    })?;
     define!(linker, get, proc::proc_raise, "proc_raise"(signal: u32));
     define!(linker, get, proc::sched_yield, "sched_yield"());
     define!(linker, get, proc::random_get, "random_get"(buf: u32, buf_len: u32));

@@ -14,13 +14,25 @@ use crate::fs::{Last, resolve};
 use crate::guest_memory::GuestMemory;
 
 /// The directory node of `fd` and a copy of the guest path.
-fn dir_and_path(ctx: &WasiCtx, memory: &GuestMemory<'_>, fd: u32, path: u32, path_len: u32) -> Result<(u64, Vec<u8>), Errno> {
+fn dir_and_path(
+    ctx: &WasiCtx,
+    memory: &GuestMemory<'_>,
+    fd: u32,
+    path: u32,
+    path_len: u32,
+) -> Result<(u64, Vec<u8>), Errno> {
     let dir = ctx.dir_fd(fd)?;
     let path = memory.read_bytes(path, path_len)?;
     Ok((dir, path))
 }
 
-pub fn path_create_directory(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32, path: u32, path_len: u32) -> Result<(), Errno> {
+pub fn path_create_directory(
+    ctx: &mut WasiCtx,
+    memory: &mut GuestMemory<'_>,
+    fd: u32,
+    path: u32,
+    path_len: u32,
+) -> Result<(), Errno> {
     let (dir, path) = dir_and_path(ctx, memory, fd, path, path_len)?;
     let lookup = resolve(&ctx.fs, dir, &path)?;
     let name = lookup.name(Errno::Exist)?;
@@ -135,7 +147,12 @@ pub fn path_open(
         if truncate {
             ctx.fs.set_size(ino, 0, Some(now))?;
         }
-        Descriptor { kind: Kind::File { ino, position: 0 }, flags: fd_flags, rights_base: rights_base & rights::FILE, rights_inheriting: 0 }
+        Descriptor {
+            kind: Kind::File { ino, position: 0 },
+            flags: fd_flags,
+            rights_base: rights_base & rights::FILE,
+            rights_inheriting: 0,
+        }
     };
     let new_fd = ctx.open_descriptor(descriptor)?;
     memory.write_u32(opened, new_fd)
@@ -160,7 +177,13 @@ pub fn path_readlink(
     Err(Errno::Inval)
 }
 
-pub fn path_remove_directory(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32, path: u32, path_len: u32) -> Result<(), Errno> {
+pub fn path_remove_directory(
+    ctx: &mut WasiCtx,
+    memory: &mut GuestMemory<'_>,
+    fd: u32,
+    path: u32,
+    path_len: u32,
+) -> Result<(), Errno> {
     let (dir, path) = dir_and_path(ctx, memory, fd, path, path_len)?;
     let lookup = resolve(&ctx.fs, dir, &path)?;
     let name = lookup.name(Errno::Inval)?;
@@ -205,7 +228,13 @@ pub fn path_symlink(
     Err(Errno::NotSup)
 }
 
-pub fn path_unlink_file(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32, path: u32, path_len: u32) -> Result<(), Errno> {
+pub fn path_unlink_file(
+    ctx: &mut WasiCtx,
+    memory: &mut GuestMemory<'_>,
+    fd: u32,
+    path: u32,
+    path_len: u32,
+) -> Result<(), Errno> {
     let (dir, path) = dir_and_path(ctx, memory, fd, path, path_len)?;
     let lookup = resolve(&ctx.fs, dir, &path)?;
     let name = lookup.name(Errno::IsDir)?;

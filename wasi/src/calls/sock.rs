@@ -10,7 +10,13 @@ fn unsupported(ctx: &WasiCtx, fd: u32) -> Result<(), Errno> {
     Err(Errno::NotSup)
 }
 
-pub fn sock_accept(ctx: &mut WasiCtx, _memory: &mut GuestMemory<'_>, fd: u32, _flags: u32, _out: u32) -> Result<(), Errno> {
+pub fn sock_accept(
+    ctx: &mut WasiCtx,
+    _memory: &mut GuestMemory<'_>,
+    fd: u32,
+    _flags: u32,
+    _out: u32,
+) -> Result<(), Errno> {
     unsupported(ctx, fd)
 }
 

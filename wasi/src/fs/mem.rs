@@ -240,7 +240,14 @@ impl Filesystem {
 
     /// Moves `src_dir/src_name` to `dst_dir/dst_name`, replacing a file there (or an
     /// empty directory, when moving a directory).
-    pub fn rename(&mut self, src_dir: Ino, src_name: &[u8], dst_dir: Ino, dst_name: &[u8], now: u64) -> Result<(), Errno> {
+    pub fn rename(
+        &mut self,
+        src_dir: Ino,
+        src_name: &[u8],
+        dst_dir: Ino,
+        dst_name: &[u8],
+        now: u64,
+    ) -> Result<(), Errno> {
         let src = self.lookup(src_dir, src_name)?.ok_or(Errno::NoEnt)?;
         if self.node(dst_dir)?.nlink == 0 {
             return Err(Errno::NoEnt);
@@ -294,7 +301,15 @@ impl Filesystem {
             NodeKind::File(data) => data.len() as u64,
             NodeKind::Dir(dir) => dir.entries.len() as u64,
         };
-        Ok(Stat { ino, filetype: node.filetype(), nlink: node.nlink, size, atim: node.atim, mtim: node.mtim, ctim: node.ctim })
+        Ok(Stat {
+            ino,
+            filetype: node.filetype(),
+            nlink: node.nlink,
+            size,
+            atim: node.atim,
+            mtim: node.mtim,
+            ctim: node.ctim,
+        })
     }
 
     /// Sets the access and/or modification times.

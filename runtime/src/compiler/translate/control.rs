@@ -66,7 +66,10 @@ impl FuncTranslator<'_, '_> {
             BlockType::Type(ty) => (Vec::new(), vec![clif_type(super::wasm_val_type(ty)?)]),
             BlockType::FuncType(index) => {
                 let ty = &self.env.module.types[index as usize];
-                (ty.params().iter().map(|&t| clif_type(t)).collect(), ty.results().iter().map(|&t| clif_type(t)).collect())
+                (
+                    ty.params().iter().map(|&t| clif_type(t)).collect(),
+                    ty.results().iter().map(|&t| clif_type(t)).collect(),
+                )
             }
         })
     }
@@ -296,15 +299,17 @@ impl FuncTranslator<'_, '_> {
             let callee = self.env.defined_func_ref(&mut self.builder, func);
             args.extend([vmctx, vmctx]);
             args.extend(wasm_args);
-            if tail {
-                self.builder.ins().return_call(callee, &args)
-            } else {
-                self.builder.ins().call(callee, &args)
-            }
+            if tail { self.builder.ins().return_call(callee, &args) } else { self.builder.ins().call(callee, &args) }
         } else {
             let import = self.env.offsets.imported_function(func) as i32;
-            let code = self.builder.ins().load(POINTER, trusted_readonly(), vmctx, import + field::IMPORT_FUNC_WASM_CALL as i32);
-            let callee_vmctx = self.builder.ins().load(POINTER, trusted_readonly(), vmctx, import + field::IMPORT_FUNC_VMCTX as i32);
+            let code = self.builder.ins().load(
+                POINTER,
+                trusted_readonly(),
+                vmctx,
+                import + field::IMPORT_FUNC_WASM_CALL as i32,
+            );
+            let callee_vmctx =
+                self.builder.ins().load(POINTER, trusted_readonly(), vmctx, import + field::IMPORT_FUNC_VMCTX as i32);
             let sig = self.env.wasm_sig(&mut self.builder, ty);
             args.extend([callee_vmctx, vmctx]);
             args.extend(wasm_args);

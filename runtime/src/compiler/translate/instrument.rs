@@ -78,7 +78,12 @@ impl Instrumentation {
 /// Fuel an operator costs.
 fn fuel_cost(op: &Operator<'_>) -> i64 {
     match op {
-        Operator::Nop | Operator::Drop | Operator::Block { .. } | Operator::Loop { .. } | Operator::End | Operator::Else => 0,
+        Operator::Nop
+        | Operator::Drop
+        | Operator::Block { .. }
+        | Operator::Loop { .. }
+        | Operator::End
+        | Operator::Else => 0,
         _ => 1,
     }
 }

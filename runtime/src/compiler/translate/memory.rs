@@ -30,7 +30,11 @@ impl FuncTranslator<'_, '_> {
         if !memory64 {
             let index = self.builder.ins().uextend(POINTER, index);
             let address = self.builder.ins().iadd(base, index);
-            return if memarg.offset == 0 { address } else { self.builder.ins().iadd_imm_s(address, memarg.offset as i64) };
+            return if memarg.offset == 0 {
+                address
+            } else {
+                self.builder.ins().iadd_imm_s(address, memarg.offset as i64)
+            };
         }
         // 64-bit: trap unless index + offset + size <= length.
         let length = self.env.memory_length(&mut self.builder, memory);
@@ -61,7 +65,11 @@ impl FuncTranslator<'_, '_> {
             None => self.builder.ins().load(load_ty, heap_flags(), address, 0),
             Some((result_ty, signed)) => {
                 let narrow = self.builder.ins().load(load_ty, heap_flags(), address, 0);
-                if signed { self.builder.ins().sextend(result_ty, narrow) } else { self.builder.ins().uextend(result_ty, narrow) }
+                if signed {
+                    self.builder.ins().sextend(result_ty, narrow)
+                } else {
+                    self.builder.ins().uextend(result_ty, narrow)
+                }
             }
         };
         self.push(value);
@@ -111,7 +119,8 @@ impl FuncTranslator<'_, '_> {
                 let memory = MemoryIndex(*mem);
                 let length = self.env.memory_length(&mut self.builder, memory);
                 let pages = self.builder.ins().ushr_imm_s(length, 16);
-                let value = if self.env.memory_info(memory).memory64 { pages } else { self.builder.ins().ireduce(I32, pages) };
+                let value =
+                    if self.env.memory_info(memory).memory64 { pages } else { self.builder.ins().ireduce(I32, pages) };
                 self.push(value);
             }
             Operator::MemoryGrow { mem } => {
@@ -119,8 +128,10 @@ impl FuncTranslator<'_, '_> {
                 let delta = self.pop();
                 let delta = self.memory_operand(delta, memory);
                 let index = self.builder.ins().iconst(I32, i64::from(*mem));
-                let old = self.env.call_builtin(&mut self.builder, Builtin::MemoryGrow, &[index, delta]).expect("returns");
-                let value = if self.env.memory_info(memory).memory64 { old } else { self.builder.ins().ireduce(I32, old) };
+                let old =
+                    self.env.call_builtin(&mut self.builder, Builtin::MemoryGrow, &[index, delta]).expect("returns");
+                let value =
+                    if self.env.memory_info(memory).memory64 { old } else { self.builder.ins().ireduce(I32, old) };
                 self.push(value);
             }
             Operator::MemoryFill { mem } => {
@@ -129,7 +140,12 @@ impl FuncTranslator<'_, '_> {
                 let dst = self.memory_operand(dst, memory);
                 let len = self.memory_operand(len, memory);
                 let index = self.builder.ins().iconst(I32, i64::from(*mem));
-                self.env.call_builtin_checked(&mut self.builder, Builtin::MemoryFill, &[index, dst, byte, len], TrapCode::MemoryOutOfBounds);
+                self.env.call_builtin_checked(
+                    &mut self.builder,
+                    Builtin::MemoryFill,
+                    &[index, dst, byte, len],
+                    TrapCode::MemoryOutOfBounds,
+                );
             }
             Operator::MemoryCopy { dst_mem, src_mem } => {
                 let (dst, src, len) = self.pop3();

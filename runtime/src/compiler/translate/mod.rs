@@ -113,7 +113,12 @@ impl<'m, 'f> FuncTranslator<'m, 'f> {
     }
 
     /// Entry block, parameters, locals, and the function-level control frame.
-    fn prologue(&mut self, ty: &FuncType, body: &FunctionBody<'_>, validator: &mut FuncValidator<ValidatorResources>) -> Result<()> {
+    fn prologue(
+        &mut self,
+        ty: &FuncType,
+        body: &FunctionBody<'_>,
+        validator: &mut FuncValidator<ValidatorResources>,
+    ) -> Result<()> {
         let entry = self.builder.create_block();
         self.builder.append_block_params_for_function_params(entry);
         self.builder.switch_to_block(entry);

@@ -147,16 +147,32 @@ impl FuncTranslator<'_, '_> {
             Operator::I64TruncSatF32U | Operator::I64TruncSatF64U => {
                 self.unary(|t, a| t.builder.ins().fcvt_to_uint_sat(I64, a))
             }
-            Operator::F32ConvertI32S | Operator::F32ConvertI64S => self.unary(|t, a| t.builder.ins().fcvt_from_sint(F32, a)),
-            Operator::F32ConvertI32U | Operator::F32ConvertI64U => self.unary(|t, a| t.builder.ins().fcvt_from_uint(F32, a)),
-            Operator::F64ConvertI32S | Operator::F64ConvertI64S => self.unary(|t, a| t.builder.ins().fcvt_from_sint(F64, a)),
-            Operator::F64ConvertI32U | Operator::F64ConvertI64U => self.unary(|t, a| t.builder.ins().fcvt_from_uint(F64, a)),
+            Operator::F32ConvertI32S | Operator::F32ConvertI64S => {
+                self.unary(|t, a| t.builder.ins().fcvt_from_sint(F32, a))
+            }
+            Operator::F32ConvertI32U | Operator::F32ConvertI64U => {
+                self.unary(|t, a| t.builder.ins().fcvt_from_uint(F32, a))
+            }
+            Operator::F64ConvertI32S | Operator::F64ConvertI64S => {
+                self.unary(|t, a| t.builder.ins().fcvt_from_sint(F64, a))
+            }
+            Operator::F64ConvertI32U | Operator::F64ConvertI64U => {
+                self.unary(|t, a| t.builder.ins().fcvt_from_uint(F64, a))
+            }
             Operator::F32DemoteF64 => self.unary(|t, a| t.builder.ins().fdemote(F32, a)),
             Operator::F64PromoteF32 => self.unary(|t, a| t.builder.ins().fpromote(F64, a)),
-            Operator::I32ReinterpretF32 => self.unary(|t, a| t.builder.ins().bitcast(I32, cranelift_codegen::ir::MemFlagsData::new(), a)),
-            Operator::I64ReinterpretF64 => self.unary(|t, a| t.builder.ins().bitcast(I64, cranelift_codegen::ir::MemFlagsData::new(), a)),
-            Operator::F32ReinterpretI32 => self.unary(|t, a| t.builder.ins().bitcast(F32, cranelift_codegen::ir::MemFlagsData::new(), a)),
-            Operator::F64ReinterpretI64 => self.unary(|t, a| t.builder.ins().bitcast(F64, cranelift_codegen::ir::MemFlagsData::new(), a)),
+            Operator::I32ReinterpretF32 => {
+                self.unary(|t, a| t.builder.ins().bitcast(I32, cranelift_codegen::ir::MemFlagsData::new(), a))
+            }
+            Operator::I64ReinterpretF64 => {
+                self.unary(|t, a| t.builder.ins().bitcast(I64, cranelift_codegen::ir::MemFlagsData::new(), a))
+            }
+            Operator::F32ReinterpretI32 => {
+                self.unary(|t, a| t.builder.ins().bitcast(F32, cranelift_codegen::ir::MemFlagsData::new(), a))
+            }
+            Operator::F64ReinterpretI64 => {
+                self.unary(|t, a| t.builder.ins().bitcast(F64, cranelift_codegen::ir::MemFlagsData::new(), a))
+            }
 
             Operator::I32Extend8S => self.sign_extend_within(types::I8, I32),
             Operator::I32Extend16S => self.sign_extend_within(types::I16, I32),

@@ -20,7 +20,13 @@ use crate::vm::vmcontext::field;
 impl FuncTranslator<'_, '_> {
     /// The address of element `index` of `table` after a bounds check that traps with
     /// `oob` (`index` is i32, or i64 for 64-bit tables).
-    fn table_element_address(&mut self, table: TableIndex, index: Value, table64: bool, oob: TrapCode) -> (Value, Value) {
+    fn table_element_address(
+        &mut self,
+        table: TableIndex,
+        index: Value,
+        table64: bool,
+        oob: TrapCode,
+    ) -> (Value, Value) {
         let definition = self.env.table_definition(&mut self.builder, table);
         let index = self.index_to_pointer(index, table64);
         let bound = self.builder.ins().load(types::I64, trusted(), definition, field::TABLE_CURRENT_ELEMENTS as i32);
@@ -51,7 +57,10 @@ impl FuncTranslator<'_, '_> {
 
         self.builder.switch_to_block(lazy);
         let table_index = self.builder.ins().iconst(types::I32, i64::from(table.0));
-        let initialized = self.env.call_builtin(&mut self.builder, Builtin::TableGetLazyInit, &[table_index, index]).expect("returns");
+        let initialized = self
+            .env
+            .call_builtin(&mut self.builder, Builtin::TableGetLazyInit, &[table_index, index])
+            .expect("returns");
         self.builder.ins().jump(join, &[cranelift_codegen::ir::BlockArg::Value(initialized)]);
 
         self.builder.switch_to_block(join);
@@ -82,7 +91,8 @@ impl FuncTranslator<'_, '_> {
                 let value = match self.element_type(table) {
                     RefType::FuncRef => self.table_funcref(table, index, table64, TrapCode::TableOutOfBounds),
                     RefType::ExternRef => {
-                        let (address, _) = self.table_element_address(table, index, table64, TrapCode::TableOutOfBounds);
+                        let (address, _) =
+                            self.table_element_address(table, index, table64, TrapCode::TableOutOfBounds);
                         self.builder.ins().load(POINTER, trusted(), address, 0)
                     }
                 };
@@ -102,7 +112,8 @@ impl FuncTranslator<'_, '_> {
             Operator::TableSize { table } => {
                 let table = TableIndex(*table);
                 let definition = self.env.table_definition(&mut self.builder, table);
-                let size = self.builder.ins().load(types::I64, trusted(), definition, field::TABLE_CURRENT_ELEMENTS as i32);
+                let size =
+                    self.builder.ins().load(types::I64, trusted(), definition, field::TABLE_CURRENT_ELEMENTS as i32);
                 let value = if self.table64(table) { size } else { self.builder.ins().ireduce(types::I32, size) };
                 self.push(value);
             }
@@ -111,7 +122,10 @@ impl FuncTranslator<'_, '_> {
                 let (init, delta) = self.pop2();
                 let delta = self.table_operand(delta, table);
                 let index = self.builder.ins().iconst(types::I32, i64::from(table.0));
-                let old = self.env.call_builtin(&mut self.builder, Builtin::TableGrow, &[index, delta, init]).expect("returns");
+                let old = self
+                    .env
+                    .call_builtin(&mut self.builder, Builtin::TableGrow, &[index, delta, init])
+                    .expect("returns");
                 let value = if self.table64(table) { old } else { self.builder.ins().ireduce(types::I32, old) };
                 self.push(value);
             }
@@ -121,7 +135,12 @@ impl FuncTranslator<'_, '_> {
                 let dst = self.table_operand(dst, table);
                 let len = self.table_operand(len, table);
                 let index = self.builder.ins().iconst(types::I32, i64::from(table.0));
-                self.env.call_builtin_checked(&mut self.builder, Builtin::TableFill, &[index, dst, value, len], TrapCode::TableOutOfBounds);
+                self.env.call_builtin_checked(
+                    &mut self.builder,
+                    Builtin::TableFill,
+                    &[index, dst, value, len],
+                    TrapCode::TableOutOfBounds,
+                );
             }
             Operator::TableCopy { dst_table, src_table } => {
                 let (dst, src, len) = self.pop3();
