@@ -165,9 +165,9 @@ unsafe fn make_caller<'a, T>(store: *mut StoreOpaque, caller: *mut VMContext) ->
     let instance = if caller.is_null() {
         None
     } else {
-        // SAFETY: per the contract.
-        let instance = unsafe { VmInstance::from_vmctx(caller) };
-        Some(Instance::from_index(id, instance.index))
+        // SAFETY: per the contract; only the index is read.
+        let index = unsafe { VmInstance::from_vmctx(caller, |instance| instance.index) };
+        Some(Instance::from_index(id, index))
     };
     (Caller { store: StoreContextMut(inner), instance }, id)
 }

@@ -62,13 +62,19 @@ impl Drop for Instance {
 }
 
 impl Instance {
-    /// The instance owning `vmctx`.
+    /// Runs `f` with the instance owning `vmctx`; the borrow ends with `f`, so nothing
+    /// can keep it past the call (take raw pointers to memories and tables out of it,
+    /// not references).
     ///
     /// # Safety
-    /// `vmctx` must be the `VMContext` of a live instance.
-    pub unsafe fn from_vmctx<'a>(vmctx: *mut VMContext) -> &'a mut Instance {
-        // SAFETY: the header's instance slot is written at instantiation.
-        unsafe { &mut **((vmctx as *mut u8).add(header::INSTANCE as usize) as *mut *mut Instance) }
+    /// `vmctx` must be the `VMContext` of a live instance, and no other reference to
+    /// that instance may be used while `f` runs.
+    #[inline]
+    pub unsafe fn from_vmctx<R>(vmctx: *mut VMContext, f: impl FnOnce(&mut Instance) -> R) -> R {
+        // SAFETY: the header's instance slot is written at instantiation with the boxed
+        // instance, live per the contract; the contract also makes this borrow unique.
+        let instance = unsafe { &mut **((vmctx as *mut u8).add(header::INSTANCE as usize) as *mut *mut Instance) };
+        f(instance)
     }
 
     pub fn vmctx(&self) -> *mut VMContext {

@@ -38,9 +38,10 @@ pub unsafe fn call_func_ref(store: *mut StoreOpaque, func_ref: *mut VMFuncRef, v
     };
     match result {
         Ok(()) => Ok(()),
-        // SAFETY: the store is live; the host function parked its error there.
         Err(trap) if trap.code == TrapCode::HostError => {
-            Err(unsafe { (*store).pending_error.take() }.unwrap_or_else(|| trap.into()))
+            // SAFETY: the store is live; the host function parked its error there.
+            let pending = unsafe { (*store).pending_error.take() };
+            Err(pending.unwrap_or_else(|| trap.into()))
         }
         Err(trap) => Err(trap.into()),
     }

@@ -11,11 +11,17 @@ use crate::vm::instance::Instance;
 use crate::vm::table::{TableInstance, tag_funcref};
 use crate::vm::vmcontext::{VMContext, VMFuncRef};
 
+/// Runs `f` with the calling instance. The borrow ends with `f`: builtins take raw
+/// pointers to memories, tables and the store out of it, never references.
+///
 /// # Safety
-/// `vmctx` must be the `VMContext` of a live instance (generated code passes its own).
-unsafe fn instance<'a>(vmctx: *mut VMContext) -> &'a mut Instance {
+/// `vmctx` must be the `VMContext` of a live instance (generated code passes its own),
+/// and nothing else may use that instance while `f` runs (generated code is stopped
+/// in the call; the store does not touch its instances during a builtin).
+#[inline]
+unsafe fn with_instance<R>(vmctx: *mut VMContext, f: impl FnOnce(&mut Instance) -> R) -> R {
     // SAFETY: per the caller's contract.
-    unsafe { Instance::from_vmctx(vmctx) }
+    unsafe { Instance::from_vmctx(vmctx, f) }
 }
 
 fn status(result: Result<(), TrapCode>) -> u32 {
@@ -23,14 +29,17 @@ fn status(result: Result<(), TrapCode>) -> u32 {
 }
 
 unsafe extern "C" fn memory_grow(vmctx: *mut VMContext, memory: u32, delta: u64) -> u64 {
-    // SAFETY: generated code passes its own vmctx; memories outlive their instances.
-    let memory = unsafe { &mut *instance(vmctx).memory(MemoryIndex(memory)) };
+    // SAFETY: generated code passes its own vmctx.
+    let memory = unsafe { with_instance(vmctx, |instance| instance.memory(MemoryIndex(memory))) };
+    // SAFETY: memories outlive their instances, and nothing else refers to this one
+    // during the call.
+    let memory = unsafe { &mut *memory };
     memory.grow(delta).unwrap_or(u64::MAX)
 }
 
 unsafe extern "C" fn memory_fill(vmctx: *mut VMContext, memory: u32, dst: u64, byte: u32, len: u64) -> u32 {
     // SAFETY: as in memory_grow.
-    let memory = unsafe { &mut *instance(vmctx).memory(MemoryIndex(memory)) };
+    let memory = unsafe { &mut *with_instance(vmctx, |instance| instance.memory(MemoryIndex(memory))) };
     let size = memory.size_bytes() as u64;
     if dst.checked_add(len).is_none_or(|end| end > size) {
         return BUILTIN_TRAP;
@@ -49,20 +58,24 @@ unsafe extern "C" fn memory_copy(
     src: u64,
     len: u64,
 ) -> u32 {
-    // SAFETY: as in memory_grow.
-    let instance = unsafe { instance(vmctx) };
-    // SAFETY: both memories are live; they may be the same memory, so only raw
-    // pointers are used and the copy is a memmove.
+    // SAFETY: generated code passes its own vmctx.
+    let (dst_memory, src_memory) = unsafe {
+        with_instance(vmctx, |instance| {
+            (instance.memory(MemoryIndex(dst_memory)), instance.memory(MemoryIndex(src_memory)))
+        })
+    };
+    // SAFETY: both memories are live (they outlive their instances). They may be the
+    // same memory, so no reference to either is held: each size is read through a
+    // shared borrow that ends at once, and the bytes move through raw pointers into
+    // the checked ranges with memmove semantics.
     unsafe {
-        let dst_memory = &mut *instance.memory(MemoryIndex(dst_memory));
-        let src_memory = &*instance.memory(MemoryIndex(src_memory));
-        if src.checked_add(len).is_none_or(|end| end > src_memory.size_bytes() as u64)
-            || dst.checked_add(len).is_none_or(|end| end > dst_memory.size_bytes() as u64)
+        if src.checked_add(len).is_none_or(|end| end > (*src_memory).size_bytes() as u64)
+            || dst.checked_add(len).is_none_or(|end| end > (*dst_memory).size_bytes() as u64)
         {
             return BUILTIN_TRAP;
         }
-        let from = src_memory.definition.base.add(src as usize);
-        let to = dst_memory.definition.base.add(dst as usize);
+        let from = (*src_memory).definition.base.add(src as usize);
+        let to = (*dst_memory).definition.base.add(dst as usize);
         super::bulk_memory::copy(to, from, len as usize);
     }
     0
@@ -70,12 +83,14 @@ unsafe extern "C" fn memory_copy(
 
 unsafe extern "C" fn memory_init(vmctx: *mut VMContext, memory: u32, data: u32, dst: u64, src: u32, len: u32) -> u32 {
     // SAFETY: generated code passes its own vmctx.
-    status(unsafe { instance(vmctx) }.memory_init(MemoryIndex(memory), DataIndex(data), dst, src, len))
+    status(unsafe {
+        with_instance(vmctx, |instance| instance.memory_init(MemoryIndex(memory), DataIndex(data), dst, src, len))
+    })
 }
 
 unsafe extern "C" fn data_drop(vmctx: *mut VMContext, data: u32) {
     // SAFETY: generated code passes its own vmctx.
-    unsafe { instance(vmctx) }.data_drop(DataIndex(data));
+    unsafe { with_instance(vmctx, |instance| instance.data_drop(DataIndex(data))) };
 }
 
 /// The stored form of a reference value for a table of `table`'s element type.
@@ -87,15 +102,18 @@ fn stored(table: &TableInstance, value: usize) -> usize {
 }
 
 unsafe extern "C" fn table_grow(vmctx: *mut VMContext, table: u32, delta: u64, init: usize) -> u64 {
-    // SAFETY: generated code passes its own vmctx; tables outlive their instances.
-    let table = unsafe { &mut *instance(vmctx).table(TableIndex(table)) };
+    // SAFETY: generated code passes its own vmctx.
+    let table = unsafe { with_instance(vmctx, |instance| instance.table(TableIndex(table))) };
+    // SAFETY: tables outlive their instances, and nothing else refers to this one
+    // during the call.
+    let table = unsafe { &mut *table };
     let init = stored(table, init);
     table.grow(delta, init).unwrap_or(u64::MAX)
 }
 
 unsafe extern "C" fn table_fill(vmctx: *mut VMContext, table: u32, dst: u64, value: usize, len: u64) -> u32 {
     // SAFETY: as in table_grow.
-    let table = unsafe { &mut *instance(vmctx).table(TableIndex(table)) };
+    let table = unsafe { &mut *with_instance(vmctx, |instance| instance.table(TableIndex(table))) };
     if dst.checked_add(len).is_none_or(|end| end > table.size()) {
         return BUILTIN_TRAP;
     }
@@ -133,9 +151,9 @@ unsafe extern "C" fn table_copy(
     len: u64,
 ) -> u32 {
     // SAFETY: generated code passes its own vmctx.
-    let instance = unsafe { instance(vmctx) };
-    let dst_table = instance.table(TableIndex(dst_table));
-    let src_table = instance.table(TableIndex(src_table));
+    let (dst_table, src_table) = unsafe {
+        with_instance(vmctx, |instance| (instance.table(TableIndex(dst_table)), instance.table(TableIndex(src_table))))
+    };
     // SAFETY: both tables are live; they may be the same table, so raw pointers only.
     unsafe {
         if src.checked_add(len).is_none_or(|end| end > (*src_table).size())
@@ -153,18 +171,23 @@ unsafe extern "C" fn table_copy(
 
 unsafe extern "C" fn table_init(vmctx: *mut VMContext, table: u32, elem: u32, dst: u64, src: u32, len: u32) -> u32 {
     // SAFETY: generated code passes its own vmctx.
-    status(unsafe { instance(vmctx) }.table_init(TableIndex(table), ElemIndex(elem), dst, src, len))
+    status(unsafe {
+        with_instance(vmctx, |instance| instance.table_init(TableIndex(table), ElemIndex(elem), dst, src, len))
+    })
 }
 
 unsafe extern "C" fn elem_drop(vmctx: *mut VMContext, elem: u32) {
     // SAFETY: generated code passes its own vmctx.
-    unsafe { instance(vmctx) }.elem_drop(ElemIndex(elem));
+    unsafe { with_instance(vmctx, |instance| instance.elem_drop(ElemIndex(elem))) };
 }
 
 unsafe extern "C" fn table_get_lazy_init(vmctx: *mut VMContext, table: u32, index: u64) -> *mut VMFuncRef {
-    // SAFETY: generated code passes its own vmctx and has bounds-checked `index`.
+    // SAFETY: generated code passes its own vmctx.
+    let table = unsafe { with_instance(vmctx, |instance| instance.table(TableIndex(table))) };
+    // SAFETY: the table is live; generated code has bounds-checked `index`. The
+    // instance borrow above has ended, so materializing may borrow the origin
+    // instance (which can be the caller).
     unsafe {
-        let table = instance(vmctx).table(TableIndex(table));
         materialize(table, index, 1);
         let element = (*table).raw(index).unwrap_or(1);
         (element & !1) as *mut VMFuncRef
@@ -173,14 +196,16 @@ unsafe extern "C" fn table_get_lazy_init(vmctx: *mut VMContext, table: u32, inde
 
 unsafe extern "C" fn ref_func(vmctx: *mut VMContext, func: u32) -> *mut VMFuncRef {
     // SAFETY: generated code passes its own vmctx.
-    unsafe { instance(vmctx) }.func_ref(FuncIndex(func))
+    unsafe { with_instance(vmctx, |instance| instance.func_ref(FuncIndex(func))) }
 }
 
 /// Behind `wasmetal_new_epoch`: the store's epoch policy decides; the verdict goes to
 /// the limits' `builtin_status`.
 unsafe extern "C" fn new_epoch(vmctx: *mut VMContext) {
-    // SAFETY: generated code passes its own vmctx; the store outlives the call.
-    let store = unsafe { &mut *instance(vmctx).store };
+    // SAFETY: generated code passes its own vmctx.
+    let store = unsafe { with_instance(vmctx, |instance| instance.store) };
+    // SAFETY: the store outlives the call, and the instance borrow has ended.
+    let store = unsafe { &mut *store };
     let trap = store.new_epoch();
     store.limits.builtin_status = u64::from(trap);
 }
@@ -188,7 +213,7 @@ unsafe extern "C" fn new_epoch(vmctx: *mut VMContext) {
 /// Behind `wasmetal_out_of_fuel`: refill or trap, answered in `builtin_status`.
 unsafe extern "C" fn out_of_fuel(vmctx: *mut VMContext) {
     // SAFETY: as in new_epoch.
-    let store = unsafe { &mut *instance(vmctx).store };
+    let store = unsafe { &mut *with_instance(vmctx, |instance| instance.store) };
     let refilled = store.out_of_fuel();
     store.limits.builtin_status = u64::from(!refilled);
 }
