@@ -1,12 +1,17 @@
-//! The builtins generated code calls (see `vm::builtin` for the list and signatures).
+//! The builtins generated code calls, and the table they are reached through.
+//!
+//! The list of builtins and their signatures is `vm::builtin::foreach_builtin!`; the
+//! table is generated from it, and each function here is checked against its entry.
 //!
 //! Each takes the calling instance's `vmctx` and plain integers. Those that can fail
 //! return a status instead of unwinding: the generated code traps at the call site, so
-//! a trap never crosses a Rust frame.
+//! a trap never crosses a Rust frame. They are `#[inline(never)]`: only the table
+//! reaches them, and one copy of each keeps its address unique (a small function may
+//! otherwise be copied into every codegen unit that names it).
 
 use crate::trap::TrapCode;
 use crate::types::*;
-use crate::vm::builtin::{BUILTIN_TRAP, Builtin};
+use crate::vm::builtin::{BUILTIN_TRAP, Builtin, foreach_builtin};
 use crate::vm::instance::Instance;
 use crate::vm::table::{TableInstance, tag_funcref};
 use crate::vm::vmcontext::{VMContext, VMFuncRef};
@@ -28,6 +33,7 @@ fn status(result: Result<(), TrapCode>) -> u32 {
     if result.is_ok() { 0 } else { BUILTIN_TRAP }
 }
 
+#[inline(never)]
 unsafe extern "C" fn memory_grow(vmctx: *mut VMContext, memory: u32, delta: u64) -> u64 {
     // SAFETY: generated code passes its own vmctx.
     let memory = unsafe { with_instance(vmctx, |instance| instance.memory(MemoryIndex(memory))) };
@@ -37,6 +43,7 @@ unsafe extern "C" fn memory_grow(vmctx: *mut VMContext, memory: u32, delta: u64)
     memory.grow(delta).unwrap_or(u64::MAX)
 }
 
+#[inline(never)]
 unsafe extern "C" fn memory_fill(vmctx: *mut VMContext, memory: u32, dst: u64, byte: u32, len: u64) -> u32 {
     // SAFETY: as in memory_grow.
     let memory = unsafe { &mut *with_instance(vmctx, |instance| instance.memory(MemoryIndex(memory))) };
@@ -50,6 +57,7 @@ unsafe extern "C" fn memory_fill(vmctx: *mut VMContext, memory: u32, dst: u64, b
     0
 }
 
+#[inline(never)]
 unsafe extern "C" fn memory_copy(
     vmctx: *mut VMContext,
     dst_memory: u32,
@@ -81,6 +89,7 @@ unsafe extern "C" fn memory_copy(
     0
 }
 
+#[inline(never)]
 unsafe extern "C" fn memory_init(vmctx: *mut VMContext, memory: u32, data: u32, dst: u64, src: u32, len: u32) -> u32 {
     // SAFETY: generated code passes its own vmctx.
     status(unsafe {
@@ -88,6 +97,7 @@ unsafe extern "C" fn memory_init(vmctx: *mut VMContext, memory: u32, data: u32, 
     })
 }
 
+#[inline(never)]
 unsafe extern "C" fn data_drop(vmctx: *mut VMContext, data: u32) {
     // SAFETY: generated code passes its own vmctx.
     unsafe { with_instance(vmctx, |instance| instance.data_drop(DataIndex(data))) };
@@ -101,6 +111,7 @@ fn stored(table: &TableInstance, value: usize) -> usize {
     }
 }
 
+#[inline(never)]
 unsafe extern "C" fn table_grow(vmctx: *mut VMContext, table: u32, delta: u64, init: usize) -> u64 {
     // SAFETY: generated code passes its own vmctx.
     let table = unsafe { with_instance(vmctx, |instance| instance.table(TableIndex(table))) };
@@ -111,6 +122,7 @@ unsafe extern "C" fn table_grow(vmctx: *mut VMContext, table: u32, delta: u64, i
     table.grow(delta, init).unwrap_or(u64::MAX)
 }
 
+#[inline(never)]
 unsafe extern "C" fn table_fill(vmctx: *mut VMContext, table: u32, dst: u64, value: usize, len: u64) -> u32 {
     // SAFETY: as in table_grow.
     let table = unsafe { &mut *with_instance(vmctx, |instance| instance.table(TableIndex(table))) };
@@ -142,6 +154,7 @@ unsafe fn materialize(table: *mut TableInstance, start: u64, len: u64) {
     }
 }
 
+#[inline(never)]
 unsafe extern "C" fn table_copy(
     vmctx: *mut VMContext,
     dst_table: u32,
@@ -169,6 +182,7 @@ unsafe extern "C" fn table_copy(
     0
 }
 
+#[inline(never)]
 unsafe extern "C" fn table_init(vmctx: *mut VMContext, table: u32, elem: u32, dst: u64, src: u32, len: u32) -> u32 {
     // SAFETY: generated code passes its own vmctx.
     status(unsafe {
@@ -176,11 +190,13 @@ unsafe extern "C" fn table_init(vmctx: *mut VMContext, table: u32, elem: u32, ds
     })
 }
 
+#[inline(never)]
 unsafe extern "C" fn elem_drop(vmctx: *mut VMContext, elem: u32) {
     // SAFETY: generated code passes its own vmctx.
     unsafe { with_instance(vmctx, |instance| instance.elem_drop(ElemIndex(elem))) };
 }
 
+#[inline(never)]
 unsafe extern "C" fn table_get_lazy_init(vmctx: *mut VMContext, table: u32, index: u64) -> *mut VMFuncRef {
     // SAFETY: generated code passes its own vmctx.
     let table = unsafe { with_instance(vmctx, |instance| instance.table(TableIndex(table))) };
@@ -194,6 +210,7 @@ unsafe extern "C" fn table_get_lazy_init(vmctx: *mut VMContext, table: u32, inde
     }
 }
 
+#[inline(never)]
 unsafe extern "C" fn ref_func(vmctx: *mut VMContext, func: u32) -> *mut VMFuncRef {
     // SAFETY: generated code passes its own vmctx.
     unsafe { with_instance(vmctx, |instance| instance.func_ref(FuncIndex(func))) }
@@ -201,6 +218,7 @@ unsafe extern "C" fn ref_func(vmctx: *mut VMContext, func: u32) -> *mut VMFuncRe
 
 /// Behind `wasmetal_new_epoch`: the store's epoch policy decides; the verdict goes to
 /// the limits' `builtin_status`.
+#[inline(never)]
 unsafe extern "C" fn new_epoch(vmctx: *mut VMContext) {
     // SAFETY: generated code passes its own vmctx.
     let store = unsafe { with_instance(vmctx, |instance| instance.store) };
@@ -211,16 +229,12 @@ unsafe extern "C" fn new_epoch(vmctx: *mut VMContext) {
 }
 
 /// Behind `wasmetal_out_of_fuel`: refill or trap, answered in `builtin_status`.
+#[inline(never)]
 unsafe extern "C" fn out_of_fuel(vmctx: *mut VMContext) {
     // SAFETY: as in new_epoch.
     let store = unsafe { &mut *with_instance(vmctx, |instance| instance.store) };
     let refilled = store.out_of_fuel();
     store.limits.builtin_status = u64::from(!refilled);
-}
-
-unsafe extern "C" {
-    fn wasmetal_new_epoch();
-    fn wasmetal_out_of_fuel();
 }
 
 /// Assembly text storing xmm0-15 at `[rsp]..[rsp + 256]` (for register-preserving
@@ -263,12 +277,12 @@ pub(crate) use {pop_volatile_gprs, push_volatile_gprs, restore_xmm, save_xmm};
 // code keeps no values above 128 bits), call the Rust function with the vmctx already
 // in RDI, restore, return. Entered with RSP = 8 mod 16, as after any call.
 macro_rules! preserving_entry {
-    ($entry:literal, $target:ident) => {
+    ($entry:ident, $target:ident) => {
         core::arch::global_asm!(
-            concat!(".pushsection .text.", $entry, ", \"ax\""),
-            concat!(".global ", $entry),
+            concat!(".pushsection .text.", stringify!($entry), ", \"ax\""),
+            concat!(".global ", stringify!($entry)),
             ".p2align 4",
-            concat!($entry, ":"),
+            concat!(stringify!($entry), ":"),
             "push rbp",
             "mov rbp, rsp",
             push_volatile_gprs!(),
@@ -287,26 +301,37 @@ macro_rules! preserving_entry {
     };
 }
 
-preserving_entry!("wasmetal_new_epoch", new_epoch);
-preserving_entry!("wasmetal_out_of_fuel", out_of_fuel);
+macro_rules! builtin_table {
+    (
+        plain {
+            $($(#[$doc:meta])* $name:ident = $func:ident($($param:ident: $ty:ty),*) $(-> $result:ty)?;)*
+        }
+        preserve_all {
+            $($(#[$pdoc:meta])* $pname:ident = $pfunc:ident() via $entry:ident;)*
+        }
+    ) => {
+        $(preserving_entry!($entry, $pfunc);)*
 
-/// The builtins table every `VMContext` points to, in `Builtin` order.
-pub static BUILTINS: BuiltinTable = BuiltinTable([
-    memory_grow as *const (),
-    memory_fill as *const (),
-    memory_copy as *const (),
-    memory_init as *const (),
-    data_drop as *const (),
-    table_grow as *const (),
-    table_fill as *const (),
-    table_copy as *const (),
-    table_init as *const (),
-    elem_drop as *const (),
-    table_get_lazy_init as *const (),
-    ref_func as *const (),
-    wasmetal_new_epoch as *const (),
-    wasmetal_out_of_fuel as *const (),
-]);
+        unsafe extern "C" {
+            $(fn $entry();)*
+        }
+
+        /// The builtins table every `VMContext` points to, in `Builtin` order. Each
+        /// function is checked against its signature in the list.
+        pub static BUILTINS: BuiltinTable = BuiltinTable([
+            $({
+                let entry: unsafe extern "C" fn(*mut VMContext $(, $ty)*) $(-> $result)? = $func;
+                entry as *const ()
+            },)*
+            $({
+                let _: unsafe extern "C" fn(*mut VMContext) = $pfunc;
+                $entry as *const ()
+            },)*
+        ]);
+    };
+}
+
+foreach_builtin!(builtin_table);
 
 /// The table of builtin entry points (function pointers are shareable).
 #[repr(transparent)]
@@ -324,15 +349,44 @@ impl BuiltinTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vm::builtin::BuiltinType::{self, I32, I64, Pointer};
+
+    /// Every builtin as the compiler and the table must see it, written out by hand so
+    /// the list and both things generated from it are checked against a second source.
+    fn expected() -> [(Builtin, &'static [BuiltinType], Option<BuiltinType>, *const ()); 14] {
+        [
+            (Builtin::MemoryGrow, &[I32, I64], Some(I64), memory_grow as *const ()),
+            (Builtin::MemoryFill, &[I32, I64, I32, I64], Some(I32), memory_fill as *const ()),
+            (Builtin::MemoryCopy, &[I32, I64, I32, I64, I64], Some(I32), memory_copy as *const ()),
+            (Builtin::MemoryInit, &[I32, I32, I64, I32, I32], Some(I32), memory_init as *const ()),
+            (Builtin::DataDrop, &[I32], None, data_drop as *const ()),
+            (Builtin::TableGrow, &[I32, I64, Pointer], Some(I64), table_grow as *const ()),
+            (Builtin::TableFill, &[I32, I64, Pointer, I64], Some(I32), table_fill as *const ()),
+            (Builtin::TableCopy, &[I32, I32, I64, I64, I64], Some(I32), table_copy as *const ()),
+            (Builtin::TableInit, &[I32, I32, I64, I32, I32], Some(I32), table_init as *const ()),
+            (Builtin::ElemDrop, &[I32], None, elem_drop as *const ()),
+            (Builtin::TableGetLazyInit, &[I32, I64], Some(Pointer), table_get_lazy_init as *const ()),
+            (Builtin::RefFunc, &[I32], Some(Pointer), ref_func as *const ()),
+            (Builtin::NewEpoch, &[], None, wasmetal_new_epoch as *const ()),
+            (Builtin::OutOfFuel, &[], None, wasmetal_out_of_fuel as *const ()),
+        ]
+    }
 
     #[test]
-    fn table_order_matches_the_builtin_enum() {
-        assert_eq!(Builtin::ALL.len(), BUILTINS.0.len());
-        assert_eq!(Builtin::ALL[Builtin::TableGetLazyInit as usize], Builtin::TableGetLazyInit);
-        assert_eq!(BUILTINS.0[Builtin::RefFunc as usize], ref_func as *const ());
-        assert_eq!(BUILTINS.0[Builtin::MemoryGrow as usize], memory_grow as *const ());
-        assert_eq!(BUILTINS.0[Builtin::NewEpoch as usize], wasmetal_new_epoch as *const ());
-        assert_eq!(BUILTINS.0[Builtin::OutOfFuel as usize], wasmetal_out_of_fuel as *const ());
-        assert!(Builtin::ALL.iter().all(|b| b.preserves_all() == matches!(b, Builtin::NewEpoch | Builtin::OutOfFuel)));
+    fn every_builtin_has_its_index_signature_and_table_slot() {
+        let expected = expected();
+        assert_eq!(Builtin::ALL.len(), expected.len());
+        assert_eq!(BUILTINS.0.len(), expected.len());
+        for (index, (builtin, params, result, entry)) in expected.into_iter().enumerate() {
+            assert_eq!(builtin as usize, index, "{builtin:?}");
+            assert_eq!(Builtin::ALL[index], builtin, "{builtin:?}");
+            assert_eq!(builtin.params(), params, "{builtin:?}");
+            assert_eq!(builtin.result(), result, "{builtin:?}");
+            assert_eq!(BUILTINS.0[index], entry, "{builtin:?}");
+            let preserving = matches!(builtin, Builtin::NewEpoch | Builtin::OutOfFuel);
+            assert_eq!(builtin.preserves_all(), preserving, "{builtin:?}");
+            // A register-preserving entry answers in `builtin_status`, not in registers.
+            assert!(!preserving || (params.is_empty() && result.is_none()), "{builtin:?}");
+        }
     }
 }
