@@ -11,6 +11,7 @@
 
 use crate::trap::TrapCode;
 use crate::types::*;
+use crate::vm::arch;
 use crate::vm::builtin::{BUILTIN_TRAP, Builtin, foreach_builtin};
 use crate::vm::instance::Instance;
 use crate::vm::table::{TableInstance, tag_funcref};
@@ -237,70 +238,6 @@ unsafe extern "C" fn out_of_fuel(vmctx: *mut VMContext) {
     store.limits.builtin_status = u64::from(!refilled);
 }
 
-/// Assembly text storing xmm0-15 at `[rsp]..[rsp + 256]` (for register-preserving
-/// entries; generated code keeps no values above 128 bits).
-macro_rules! save_xmm {
-    () => {
-        "movdqu [rsp + 0], xmm0\nmovdqu [rsp + 16], xmm1\nmovdqu [rsp + 32], xmm2\nmovdqu [rsp + 48], xmm3\n\
-         movdqu [rsp + 64], xmm4\nmovdqu [rsp + 80], xmm5\nmovdqu [rsp + 96], xmm6\nmovdqu [rsp + 112], xmm7\n\
-         movdqu [rsp + 128], xmm8\nmovdqu [rsp + 144], xmm9\nmovdqu [rsp + 160], xmm10\nmovdqu [rsp + 176], xmm11\n\
-         movdqu [rsp + 192], xmm12\nmovdqu [rsp + 208], xmm13\nmovdqu [rsp + 224], xmm14\nmovdqu [rsp + 240], xmm15"
-    };
-}
-
-/// The inverse of [`save_xmm`].
-macro_rules! restore_xmm {
-    () => {
-        "movdqu xmm0, [rsp + 0]\nmovdqu xmm1, [rsp + 16]\nmovdqu xmm2, [rsp + 32]\nmovdqu xmm3, [rsp + 48]\n\
-         movdqu xmm4, [rsp + 64]\nmovdqu xmm5, [rsp + 80]\nmovdqu xmm6, [rsp + 96]\nmovdqu xmm7, [rsp + 112]\n\
-         movdqu xmm8, [rsp + 128]\nmovdqu xmm9, [rsp + 144]\nmovdqu xmm10, [rsp + 160]\nmovdqu xmm11, [rsp + 176]\n\
-         movdqu xmm12, [rsp + 192]\nmovdqu xmm13, [rsp + 208]\nmovdqu xmm14, [rsp + 224]\nmovdqu xmm15, [rsp + 240]"
-    };
-}
-/// Assembly text pushing the general registers a System V callee may clobber (72 bytes).
-macro_rules! push_volatile_gprs {
-    () => {
-        "push rax\npush rcx\npush rdx\npush rsi\npush rdi\npush r8\npush r9\npush r10\npush r11"
-    };
-}
-
-/// The inverse of [`push_volatile_gprs`].
-macro_rules! pop_volatile_gprs {
-    () => {
-        "pop r11\npop r10\npop r9\npop r8\npop rdi\npop rsi\npop rdx\npop rcx\npop rax"
-    };
-}
-pub(crate) use {pop_volatile_gprs, push_volatile_gprs, restore_xmm, save_xmm};
-
-// The `preserve_all` entries of the instrumentation builtins: save every register the
-// System V convention lets a callee clobber (the general ones and xmm0-15; generated
-// code keeps no values above 128 bits), call the Rust function with the vmctx already
-// in RDI, restore, return. Entered with RSP = 8 mod 16, as after any call.
-macro_rules! preserving_entry {
-    ($entry:ident, $target:ident) => {
-        core::arch::global_asm!(
-            concat!(".pushsection .text.", stringify!($entry), ", \"ax\""),
-            concat!(".global ", stringify!($entry)),
-            ".p2align 4",
-            concat!(stringify!($entry), ":"),
-            "push rbp",
-            "mov rbp, rsp",
-            push_volatile_gprs!(),
-            "sub rsp, 264",
-            save_xmm!(),
-            "cld",
-            "call {target}",
-            restore_xmm!(),
-            "add rsp, 264",
-            pop_volatile_gprs!(),
-            "pop rbp",
-            "ret",
-            ".popsection",
-            target = sym $target,
-        );
-    };
-}
-
 macro_rules! builtin_table {
     (
         plain {
@@ -310,7 +247,7 @@ macro_rules! builtin_table {
             $($(#[$pdoc:meta])* $pname:ident = $pfunc:ident() via $entry:ident;)*
         }
     ) => {
-        $(preserving_entry!($entry, $pfunc);)*
+        $(arch::preserving_entry!($entry, $pfunc);)*
 
         unsafe extern "C" {
             $(fn $entry();)*

@@ -1,6 +1,7 @@
 //! The runtime's machinery under the API: `VMContext` layout, builtins, instances,
 //! memories, tables, host functions, code memory, trap handling.
 
+mod arch;
 pub mod builtin;
 pub mod bulk_memory;
 pub mod code_memory;

@@ -1,7 +1,7 @@
 //! Entering wasm and getting out of it when it traps.
 //!
 //! `catch_traps` saves the callee-saved registers and stack pointer in an `Activation`
-//! (a setjmp written in assembly, so no Rust function returns twice), links it into the
+//! (a setjmp written in assembly in `vm::arch`, so no Rust function returns twice), links it into the
 //! platform's activation slot, and calls into wasm. When wasm faults, the platform's
 //! fault handler (a signal handler hosted, the IDT in the kernel) asks
 //! [`handle_fault`]: if the faulting PC is wasm code, the trap code and a backtrace are
@@ -17,8 +17,8 @@
 
 use crate::platform::Platform;
 use crate::trap::{FrameInfo, Trap, TrapCode, WasmBacktrace};
+use crate::vm::arch;
 use crate::vm::code_memory::{self, with_code_at};
-use crate::vm::epoch_poll;
 use crate::vm::store::StoreOpaque;
 
 /// Most frames recorded at a trap.
@@ -73,54 +73,6 @@ pub struct Resume {
     pub pc: usize,
     pub sp: usize,
     pub arg: Option<usize>,
-}
-
-core::arch::global_asm!(
-    r#"
-    .pushsection .text.wasmetal_catch, "ax"
-    .global wasmetal_catch
-    .global wasmetal_trap_landing
-    .p2align 4
-wasmetal_catch:
-    push rbp
-    mov rbp, rsp
-    push rbx
-    push r12
-    push r13
-    push r14
-    push r15
-    sub rsp, 8
-    mov [rdi], rsp
-    mov rdi, rdx
-    call rsi
-    add rsp, 8
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop rbx
-    pop rbp
-    mov eax, 1
-    ret
-    .p2align 4
-wasmetal_trap_landing:
-    mov rsp, [rdi]
-    add rsp, 8
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop rbx
-    pop rbp
-    xor eax, eax
-    ret
-    .popsection
-    "#
-);
-
-unsafe extern "C" {
-    fn wasmetal_catch(activation: *mut u8, callback: unsafe extern "C" fn(*mut u8), payload: *mut u8) -> u32;
-    fn wasmetal_trap_landing();
 }
 
 unsafe extern "C" fn call_closure<F: FnOnce()>(payload: *mut u8) {
@@ -180,20 +132,17 @@ pub unsafe fn catch_traps(
     let mut closure = Some(call);
     let callback = callback_for(&closure);
     platform.set_activation(&mut activation as *mut Activation as *mut u8);
-    // SAFETY: wasmetal_catch saves callee-saved state in `activation` and calls the
-    // callback with the payload; the activation outlives the call.
+    // SAFETY: the activation's first word is its saved stack pointer and it outlives
+    // the call; the callback leaves only by returning or through the landing (the
+    // fault handler's `Resume`), and `call` holds plain data per the contract.
     let completed = unsafe {
-        wasmetal_catch(
-            &mut activation as *mut Activation as *mut u8,
-            callback,
-            &mut closure as *mut Option<_> as *mut u8,
-        )
+        arch::catch(&mut activation as *mut Activation as *mut u8, callback, &mut closure as *mut Option<_> as *mut u8)
     };
     platform.set_activation(previous as *mut u8);
     if outermost {
         limits.stack_limit = saved_limit;
     }
-    if completed == 1 {
+    if completed {
         return Ok(());
     }
     let code = activation.trap.unwrap_or(TrapCode::UnreachableCodeReached);
@@ -226,12 +175,12 @@ pub fn handle_fault(platform: &dyn Platform, pc: usize, sp: usize, fp: usize, ki
         // SAFETY: `pc..code_end` is registered code (looked up above), which stays
         // mapped readable while wasm runs.
         let code = unsafe { core::slice::from_raw_parts(pc as *const u8, (code_end - pc).min(16)) };
-        if let Some(length) = epoch_poll::byte_load_length(code) {
+        if let Some(length) = arch::poll_load_length(code) {
             // SAFETY: as above.
             unsafe { (*activation).poll_pc = pc };
             // SAFETY: `sp` is the stack pointer of the faulting wasm code.
-            let sp = unsafe { epoch_poll::push_call_frame(sp, pc + length, activation) };
-            return Some(Resume { pc: epoch_poll::entry(), sp, arg: None });
+            let sp = unsafe { arch::push_call_frame(sp, pc + length, activation as usize) };
+            return Some(Resume { pc: arch::epoch_poll_entry(), sp, arg: None });
         }
     }
     let code = site.unwrap_or(match kind {
@@ -250,8 +199,8 @@ pub fn handle_fault(platform: &dyn Platform, pc: usize, sp: usize, fp: usize, ki
     while activation.frame_count < MAX_FRAMES && fp != 0 && fp < activation.saved_sp {
         // SAFETY: `fp` is a frame pointer of generated code (frame pointers are always
         // kept) below the activation's saved stack pointer, so it points into the live
-        // wasm stack: [fp] is the caller's fp, [fp + 8] the return address.
-        let (next, ret) = unsafe { (*(fp as *const usize), *((fp + 8) as *const usize)) };
+        // wasm stack.
+        let (next, ret) = unsafe { arch::older_frame(fp) };
         if !code_memory::is_wasm_pc(ret) {
             break;
         }
@@ -263,7 +212,7 @@ pub fn handle_fault(platform: &dyn Platform, pc: usize, sp: usize, fp: usize, ki
         fp = next;
     }
     Some(Resume {
-        pc: wasmetal_trap_landing as *const () as usize,
+        pc: arch::trap_landing(),
         sp: activation.saved_sp,
         arg: Some(activation as *mut Activation as usize),
     })
