@@ -8,7 +8,7 @@
 //! kernel bug and panics with the frame (which ends the VM with the failure code).
 
 use wasmetal_arch::trap_frame::{TrapFrame, page_fault_error, vector};
-use wasmetal_runtime::vm::traphandler::{FaultKind, handle_fault};
+use wasmetal_runtime::platform::{FaultFrame, FaultKind, handle_trap};
 
 /// Loads the GDT/TSS and IDT and routes every vector to [`handle`].
 ///
@@ -52,21 +52,24 @@ impl core::fmt::Display for PageFaultKind {
 }
 
 /// Asks the runtime whether a fault at the frame's RIP is a wasm trap or an armed epoch
-/// poll; if so, rewrites the frame to resume where the runtime says (its trap landing,
-/// or its epoch slow path).
+/// poll; if so, the runtime has rewritten the registers it hands back, and they go
+/// into the frame to resume where it says (its trap landing, or its epoch slow path).
 fn wasm_trap(frame: &mut TrapFrame, kind: FaultKind) -> bool {
-    let platform = &crate::wasm::platform::KERNEL_PLATFORM;
-    match handle_fault(platform, frame.rip as usize, frame.rsp as usize, frame.rbp as usize, kind) {
-        Some(resume) => {
-            frame.rip = resume.pc as u64;
-            frame.rsp = resume.sp as u64;
-            if let Some(arg) = resume.arg {
-                frame.rdi = arg as u64;
-            }
-            true
-        }
-        None => false,
+    let mut fault = FaultFrame {
+        pc: frame.rip as usize,
+        sp: frame.rsp as usize,
+        fp: frame.rbp as usize,
+        arg: frame.rdi as usize,
+        kind,
+    };
+    if !handle_trap(&crate::wasm::platform::KERNEL_PLATFORM, &mut fault) {
+        return false;
     }
+    frame.rip = fault.pc as u64;
+    frame.rsp = fault.sp as u64;
+    frame.rbp = fault.fp as u64;
+    frame.rdi = fault.arg as u64;
+    true
 }
 
 fn page_fault(frame: &mut TrapFrame) {

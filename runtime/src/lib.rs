@@ -19,7 +19,7 @@ pub mod platform;
 pub mod prelude;
 pub mod trap;
 pub mod types;
-pub mod vm;
+pub(crate) mod vm;
 
 pub use api::config::{Config, InstanceAllocationStrategy, PoolingConfig};
 pub use api::engine::Engine;
@@ -34,4 +34,5 @@ pub use compiler::CpuFeatures;
 pub use error::{Error, ErrorKind, Result};
 pub use trap::{FrameInfo, Trap, TrapCode, WasmBacktrace};
 pub use types::*;
+pub use vm::epoch::EpochClock;
 pub use vm::store::UpdateDeadline;

@@ -10,7 +10,7 @@
 //! string moves to an aligned destination, long backward ones with a word loop. Loops use volatile accesses so the optimizer
 //! cannot turn them back into calls to these very functions.
 
-use wasmetal_runtime::vm::bulk_memory::{SHORT_BYTES as SHORT, copy_short, fill_short};
+use wasmetal_runtime::platform::{SHORT_BYTES as SHORT, copy_short, fill_short};
 
 /// Copies forward: bytes up to the next 8-byte boundary of `dst`, then words with
 /// `rep movsq`, then the tail bytes (word string moves are the fast case on every

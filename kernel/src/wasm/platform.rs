@@ -3,7 +3,7 @@
 //! Reservations are carved from the wasm region; committed pages are demand-zero (the
 //! page-fault handler maps zeroed frames on first touch, a 64 KiB wasm page or a whole
 //! 2 MiB block at a time, see [`handle_demand_fault`]); decommit unmaps and frees frames. Faults in wasm code are answered by the runtime's
-//! `handle_fault` from the kernel's exception handlers.
+//! `platform::handle_trap` from the kernel's exception handlers.
 //!
 //! Commits are accounted: a range is only made accessible while every committed page
 //! not yet backed by a frame could still get one ([`can_promise`]). Physical memory

@@ -13,8 +13,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
 use wasmetal_initrd::manifest::{self, Record};
-use wasmetal_runtime::vm::epoch::EpochClock;
-use wasmetal_runtime::{Engine, Error, Linker, Store, UpdateDeadline};
+use wasmetal_runtime::{Engine, EpochClock, Error, Linker, Store, UpdateDeadline};
 use wasmetal_wasi::{System, WasiCtx};
 
 use super::system::KernelSystem;

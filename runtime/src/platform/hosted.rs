@@ -9,8 +9,7 @@ use core::cell::Cell;
 use core::ptr::NonNull;
 use std::sync::Once;
 
-use super::{Platform, PlatformError, Protection};
-use crate::vm::traphandler::{FaultKind, handle_fault};
+use super::{FaultFrame, FaultKind, Platform, PlatformError, Protection, handle_trap};
 
 /// The Linux implementation of [`Platform`].
 #[derive(Debug, Default)]
@@ -46,9 +45,6 @@ unsafe extern "C" fn on_signal(signal: libc::c_int, info: *mut libc::siginfo_t, 
     // SAFETY: the kernel passes a valid ucontext_t for SA_SIGINFO handlers.
     let context = unsafe { &mut *(context as *mut libc::ucontext_t) };
     let gregs = &mut context.uc_mcontext.gregs;
-    let pc = gregs[libc::REG_RIP as usize] as usize;
-    let sp = gregs[libc::REG_RSP as usize] as usize;
-    let fp = gregs[libc::REG_RBP as usize] as usize;
     // SAFETY: `info` is valid for SA_SIGINFO handlers; si_addr is the faulting address.
     let fault_addr = unsafe { (*info).si_addr() } as usize;
     let kind = match signal {
@@ -56,12 +52,18 @@ unsafe extern "C" fn on_signal(signal: libc::c_int, info: *mut libc::siginfo_t, 
         libc::SIGFPE => FaultKind::Arithmetic,
         _ => FaultKind::Memory { addr: fault_addr },
     };
-    if let Some(resume) = handle_fault(&HOSTED, pc, sp, fp, kind) {
-        gregs[libc::REG_RIP as usize] = resume.pc as i64;
-        gregs[libc::REG_RSP as usize] = resume.sp as i64;
-        if let Some(arg) = resume.arg {
-            gregs[libc::REG_RDI as usize] = arg as i64;
-        }
+    let mut frame = FaultFrame {
+        pc: gregs[libc::REG_RIP as usize] as usize,
+        sp: gregs[libc::REG_RSP as usize] as usize,
+        fp: gregs[libc::REG_RBP as usize] as usize,
+        arg: gregs[libc::REG_RDI as usize] as usize,
+        kind,
+    };
+    if handle_trap(&HOSTED, &mut frame) {
+        gregs[libc::REG_RIP as usize] = frame.pc as i64;
+        gregs[libc::REG_RSP as usize] = frame.sp as i64;
+        gregs[libc::REG_RBP as usize] = frame.fp as i64;
+        gregs[libc::REG_RDI as usize] = frame.arg as i64;
         return;
     }
     // Not ours: hand it to the previous handler, or restore the default and return so

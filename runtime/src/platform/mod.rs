@@ -1,14 +1,21 @@
-//! The platform seam: the one trait a kernel implements to host this runtime.
+//! The platform seam: the one module a port of this runtime reads.
 //!
-//! Reserve / commit / protect / decommit pages, a per-CPU (or per-thread) slot for the
-//! innermost wasm activation, and installing fault handlers that ask
-//! [`crate::vm::traphandler::handle_fault`] what a fault means. The runtime never names
-//! page tables or signals; `hosted` (feature `std`) implements this on Linux.
+//! A port implements the [`Platform`] trait (reserve / commit / protect / decommit
+//! pages, memory images, a per-CPU or per-thread slot for the innermost wasm
+//! activation, installing its fault handlers, yielding) and its fault handlers call
+//! [`handle_trap`] with a [`FaultFrame`] filled in from the machine's frame; when the
+//! runtime takes the fault, it has rewritten the frame and the handler resumes with it.
+//! A port with its own `memmove`/`memset` may use the runtime's short moves
+//! ([`copy_short`], [`fill_short`]). The runtime never names page tables or signals;
+//! `hosted` (feature `std`) implements this seam on Linux.
 
 #[cfg(feature = "std")]
 pub mod hosted;
 
 use core::ptr::NonNull;
+
+pub use crate::vm::bulk_memory::{SHORT_BYTES, copy_short, fill_short};
+use crate::vm::traphandler::handle_fault;
 
 /// Access rights for committed pages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,4 +139,56 @@ pub trait Platform: Send + Sync + 'static {
     /// Lets other work run (called when a store's epoch or fuel policy says "yield").
     /// The hosted platform yields the thread; a kernel switches to its scheduler.
     fn yield_now(&self) {}
+}
+
+/// What kind of fault the platform saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// A memory access fault at `addr` (SIGSEGV/SIGBUS, #PF; #GP and #SS with 0).
+    Memory { addr: usize },
+    /// `ud2` (SIGILL, #UD): Cranelift's trap instruction.
+    IllegalInstruction,
+    /// Integer division fault (SIGFPE, #DE).
+    Arithmetic,
+}
+
+/// The registers of a faulting context that trap delivery reads and may rewrite.
+///
+/// A port's fault handler copies them from its own frame (a signal's `ucontext`, an
+/// interrupt frame), calls [`handle_trap`], and when that returns `true` copies every
+/// field back and resumes the frame; all other registers must keep their values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FaultFrame {
+    /// The faulting instruction (x86-64: RIP).
+    pub pc: usize,
+    /// The stack pointer (x86-64: RSP).
+    pub sp: usize,
+    /// The frame pointer (x86-64: RBP); read for the backtrace, never rewritten.
+    pub fp: usize,
+    /// The first integer argument register (x86-64: RDI); the trap landing takes its
+    /// argument here.
+    pub arg: usize,
+    /// What faulted.
+    pub kind: FaultKind,
+}
+
+/// Trap delivery: a port's fault handler asks whether the fault in `frame` belongs to
+/// wasm running on `platform`'s activation slot.
+///
+/// `true`: it does (a wasm trap, or an armed epoch poll), and `frame` now says where to
+/// resume (the runtime's trap landing or its epoch slow path); the handler writes it
+/// back and returns from the fault. `false`: not wasm, `frame` is unchanged, the fault
+/// is the port's. Allocation-free and lock-free (the code registry is only
+/// try-locked), so it may run in a signal handler or an exception handler.
+#[must_use]
+pub fn handle_trap(platform: &dyn Platform, frame: &mut FaultFrame) -> bool {
+    let Some(resume) = handle_fault(platform, frame.pc, frame.sp, frame.fp, frame.kind) else {
+        return false;
+    };
+    frame.pc = resume.pc;
+    frame.sp = resume.sp;
+    if let Some(arg) = resume.arg {
+        frame.arg = arg;
+    }
+    true
 }

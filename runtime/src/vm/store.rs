@@ -49,6 +49,10 @@ pub struct HostGlobal {
 }
 
 /// What every store holds, independent of its host data type.
+#[expect(
+    clippy::vec_box,
+    reason = "the boxes keep their addresses when a vector grows: VMContexts and generated code point into them"
+)]
 pub struct StoreOpaque {
     pub id: StoreId,
     pub engine: Engine,

@@ -1,21 +1,21 @@
 //! Entering wasm and getting out of it when it traps.
 //!
 //! `catch_traps` saves the callee-saved registers and stack pointer in an `Activation`
-//! (a setjmp written in assembly in `vm::arch`, so no Rust function returns twice), links it into the
-//! platform's activation slot, and calls into wasm. When wasm faults, the platform's
-//! fault handler (a signal handler hosted, the IDT in the kernel) asks
-//! [`handle_fault`]: if the faulting PC is wasm code, the trap code and a backtrace are
-//! recorded and the handler resumes at `wasmetal_trap_landing`, which restores the
-//! saved registers and makes `catch_traps` return the trap. Only generated code and
-//! plain frames lie between the save and the fault, so nothing with a destructor is
-//! skipped.
+//! (a setjmp written in assembly in `vm::arch`, so no Rust function returns twice),
+//! links it into the platform's activation slot, and calls into wasm. When wasm
+//! faults, the platform's fault handler (a signal handler hosted, the IDT in the
+//! kernel) calls `platform::handle_trap`, which asks [`handle_fault`]: if the faulting
+//! PC is wasm code, the trap code and a backtrace are recorded and the handler resumes
+//! at the trap landing, which restores the saved registers and makes `catch_traps`
+//! return the trap. Only generated code and plain frames lie between the save and the
+//! fault, so nothing with a destructor is skipped.
 //!
 //! One fault is not a trap at first: an armed epoch poll (a load carrying the
 //! `Interrupt` code) resumes in `vm::epoch_poll`, which runs the store's deadline policy
 //! and returns to the poll; only if the policy says "trap" does the poll's next fault
 //! become an `Interrupt` trap.
 
-use crate::platform::Platform;
+use crate::platform::{FaultKind, Platform};
 use crate::trap::{FrameInfo, Trap, TrapCode, WasmBacktrace};
 use crate::vm::arch;
 use crate::vm::code_memory::{self, with_code_at};
@@ -55,21 +55,11 @@ impl Activation {
     }
 }
 
-/// What kind of fault the platform saw.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FaultKind {
-    /// A memory access fault at `addr` (SIGSEGV/SIGBUS, #PF).
-    Memory { addr: usize },
-    /// `ud2` (SIGILL, #UD): Cranelift's trap instruction.
-    IllegalInstruction,
-    /// Integer division fault (SIGFPE, #DE).
-    Arithmetic,
-}
-
 /// Where the fault handler must resume: set PC and SP, and the first argument register
-/// when `arg` says so (every other register keeps its value).
+/// when `arg` says so (every other register keeps its value). Applied to the port's
+/// frame by `platform::handle_trap`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Resume {
+pub(crate) struct Resume {
     pub pc: usize,
     pub sp: usize,
     pub arg: Option<usize>,
@@ -158,12 +148,19 @@ pub unsafe fn catch_traps(
     Err(Trap { code, backtrace: WasmBacktrace { frames } })
 }
 
-/// The fault handler's question: is this a wasm trap, and where to resume?
+/// The fault handler's question (asked through `platform::handle_trap`): is this a
+/// wasm trap, and where to resume?
 ///
 /// Allocation-free and lock-free (the code registry is only try-locked), so it is safe
 /// in a signal handler or an exception handler.
 /// `sp` and `fp` are the faulting code's stack and frame pointers.
-pub fn handle_fault(platform: &dyn Platform, pc: usize, sp: usize, fp: usize, kind: FaultKind) -> Option<Resume> {
+pub(crate) fn handle_fault(
+    platform: &dyn Platform,
+    pc: usize,
+    sp: usize,
+    fp: usize,
+    kind: FaultKind,
+) -> Option<Resume> {
     let activation = platform.activation() as *mut Activation;
     if activation.is_null() {
         return None;

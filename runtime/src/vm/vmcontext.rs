@@ -2,8 +2,6 @@
 //! pinned by `offset_of!` tests. The translator only ever uses the offsets exported by
 //! this module and [`super::offsets::VMOffsets`].
 
-use core::sync::atomic::AtomicU64;
-
 /// Opaque: generated code only ever holds pointers to it.
 #[repr(C)]
 pub struct VMContext {
@@ -141,6 +139,7 @@ pub mod field {
     use core::mem::offset_of;
 
     pub const FUNC_REF_WASM_CALL: u32 = offset_of!(VMFuncRef, wasm_call) as u32;
+    #[cfg_attr(not(test), expect(dead_code, reason = "pinned by the layout test; no code reads it"))]
     pub const FUNC_REF_ARRAY_CALL: u32 = offset_of!(VMFuncRef, array_call) as u32;
     pub const FUNC_REF_TYPE_INDEX: u32 = offset_of!(VMFuncRef, type_index) as u32;
     pub const FUNC_REF_VMCTX: u32 = offset_of!(VMFuncRef, vmctx) as u32;
@@ -148,15 +147,18 @@ pub mod field {
 
     pub const IMPORT_FUNC_WASM_CALL: u32 = offset_of!(VMFunctionImport, wasm_call) as u32;
     pub const IMPORT_FUNC_VMCTX: u32 = offset_of!(VMFunctionImport, vmctx) as u32;
+    #[cfg_attr(not(test), expect(dead_code, reason = "pinned by the layout test; no code reads it"))]
     pub const IMPORT_FUNC_FUNC_REF: u32 = offset_of!(VMFunctionImport, func_ref) as u32;
     pub const IMPORT_FUNC_SIZE: u32 = core::mem::size_of::<VMFunctionImport>() as u32;
 
     pub const TABLE_BASE: u32 = offset_of!(VMTableDefinition, base) as u32;
     pub const TABLE_CURRENT_ELEMENTS: u32 = offset_of!(VMTableDefinition, current_elements) as u32;
+    #[cfg_attr(not(test), expect(dead_code, reason = "pinned by the layout test; no code reads it"))]
     pub const TABLE_DEFINITION_SIZE: u32 = core::mem::size_of::<VMTableDefinition>() as u32;
 
     pub const MEMORY_BASE: u32 = offset_of!(VMMemoryDefinition, base) as u32;
     pub const MEMORY_CURRENT_LENGTH: u32 = offset_of!(VMMemoryDefinition, current_length) as u32;
+    #[cfg_attr(not(test), expect(dead_code, reason = "pinned by the layout test; no code reads it"))]
     pub const MEMORY_DEFINITION_SIZE: u32 = core::mem::size_of::<VMMemoryDefinition>() as u32;
 
     pub const GLOBAL_DEFINITION_SIZE: u32 = core::mem::size_of::<VMGlobalDefinition>() as u32;
@@ -167,9 +169,6 @@ pub mod field {
 
     pub const VAL_RAW_SIZE: u32 = core::mem::size_of::<ValRaw>() as u32;
 }
-
-/// Keeps the engine's epoch counter type in one place.
-pub type EpochCounter = AtomicU64;
 
 #[cfg(test)]
 mod tests {
