@@ -21,9 +21,18 @@ macro_rules! index_type {
             }
 
             /// Builds the index from a `usize` position.
+            ///
+            /// # Panics
+            /// If `index` does not fit in 32 bits. Positions come from index spaces
+            /// the validator bounds far below that, so this is a runtime bug, never
+            /// something a module can cause.
             #[inline]
+            #[track_caller]
             pub fn new(index: usize) -> Self {
-                Self(index as u32)
+                match u32::try_from(index) {
+                    Ok(index) => Self(index),
+                    Err(_) => panic!(concat!(stringify!($name), " {} does not fit in 32 bits"), index),
+                }
             }
         }
     };
@@ -242,5 +251,23 @@ impl fmt::Display for ExternType {
             ExternType::Memory(ty) => ty.fmt(f),
             ExternType::Global(ty) => ty.fmt(f),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indices_round_trip_every_32_bit_position() {
+        assert_eq!(FuncIndex::new(0).index(), 0);
+        assert_eq!(DefinedTableIndex::new(7).index(), 7);
+        assert_eq!(SharedTypeIndex::new(u32::MAX as usize), SharedTypeIndex(u32::MAX));
+    }
+
+    #[test]
+    #[should_panic(expected = "MemoryIndex 4294967296 does not fit in 32 bits")]
+    fn an_index_past_32_bits_is_refused_not_truncated() {
+        let _ = MemoryIndex::new(u32::MAX as usize + 1);
     }
 }
