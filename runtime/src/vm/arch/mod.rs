@@ -1,10 +1,10 @@
-//! Per-ISA code: every `asm!`/`global_asm!` of the runtime and every instruction it
-//! decodes.
+//! Per-ISA code: all of the runtime's assembly and instruction decoding.
 //!
-//! One module per ISA, chosen by `target_arch`; the rest of the runtime calls only the
-//! names re-exported here. It owns machine details (registers, stack layout at a call,
-//! instruction encodings), never policy: what a trap or an epoch poll means is decided
-//! in `vm::traphandler`, `vm::epoch_poll` and the store.
+//! Every `asm!`/`global_asm!` of the runtime and every instruction it decodes lives
+//! here, one module per ISA chosen by `target_arch`; the rest of the runtime calls
+//! only the names re-exported here. It owns machine details (registers, stack layout
+//! at a call, instruction encodings), never policy: what a trap or an epoch poll
+//! means is decided in `vm::traphandler`, `vm::epoch_poll` and the store.
 
 #[cfg(target_arch = "x86_64")]
 mod x86_64;

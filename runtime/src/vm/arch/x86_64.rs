@@ -1,4 +1,4 @@
-//! x86-64: the runtime's assembly entries, stack layout and instruction decoding.
+//! x86-64: the runtime's assembly, stack layout and instruction decoding.
 //!
 //! - `wasmetal_catch` / `wasmetal_trap_landing`: the setjmp behind `catch_traps` and
 //!   the landing a trap resumes at (`vm::traphandler` decides when);
