@@ -31,11 +31,11 @@ fn init_figures(console: &str) -> Option<(u64, u64)> {
 pub fn boot(vm: &VmArgs, runs: usize) -> Result<u8> {
     let runs = runs.max(1);
     let kernel = vm.kernel_path()?;
-    let empty = workspace::target_dir().join("wasmetal-empty-pvh.elf");
+    let empty = workspace::scratch_dir().join("wasmetal-empty-pvh.elf");
     std::fs::write(&empty, empty_kernel::image()).with_context(|| format!("writing {}", empty.display()))?;
     let kernel_config = vm.config(kernel, "quiet".into(), None)?;
     let empty_config = vm.config(empty, String::new(), None)?;
-    println!("boot benchmark: {runs} boots each, accel {:?}, {} MiB", kernel_config.accel, vm.memory);
+    println!("boot benchmark: {runs} boots each, accel {:?}, {} MiB", kernel_config.accel(), vm.memory);
 
     let mut kernel_ms = Vec::new();
     let mut empty_ms = Vec::new();
@@ -100,7 +100,7 @@ pub fn kernel(
     for (name, data) in &files {
         writer.add_file(name, data).map_err(|e| anyhow::anyhow!("packing {name}: {e:?}"))?;
     }
-    let initrd = workspace::target_dir().join(format!("wasmetal-bench-{}.cpio", std::process::id()));
+    let initrd = workspace::scratch_dir().join(format!("wasmetal-bench-{}.cpio", std::process::id()));
     std::fs::write(&initrd, writer.finish()).with_context(|| format!("writing {}", initrd.display()))?;
     let kernel = vm.kernel_path()?;
     let mut config = vm.config(kernel, format!("bench quiet loop_n={loop_n}"), Some(initrd.clone()))?;

@@ -7,11 +7,13 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::exit_status::Outcome;
-use crate::qemu::{self, Accel, ConsoleSink, VmConfig};
-use crate::{bench, kernel_build, workspace};
+use crate::host_probe::HostProbe;
+use crate::qemu::{self, ConsoleSink, VmConfig};
+use crate::vm_plan::{self, Accel};
+use crate::{bench, kernel_image, qemu_install, workspace};
 
 #[derive(Parser, Debug)]
-#[command(name = "wasmetal", version, about = "WebAssembly on bare metal: boot the wasmetal kernel under QEMU")]
+#[command(name = "wasmetal", version = kernel_image::VERSION, about = "WebAssembly on bare metal: boot the wasmetal kernel under QEMU")]
 pub struct Cli {
     #[command(flatten)]
     pub vm: VmArgs,
@@ -25,13 +27,16 @@ pub struct VmArgs {
     /// Accelerator: KVM when usable (hardware-assisted or PVM), else TCG.
     #[arg(long, value_enum, default_value_t = Accel::Auto, env = "WASMETAL_ACCEL", global = true)]
     pub accel: Accel,
+    /// QEMU `-cpu` model (default: chosen from what the host's KVM provides).
+    #[arg(long, env = "WASMETAL_CPU", global = true)]
+    pub cpu: Option<String>,
     /// Guest memory in MiB.
     #[arg(long, default_value_t = 2048, global = true)]
     pub memory: u32,
     /// Kill the VM after this many seconds (exit code 124).
     #[arg(long, global = true)]
     pub timeout: Option<f64>,
-    /// Use this kernel ELF instead of building one.
+    /// Use this kernel ELF instead of the one the launcher carries.
     #[arg(long, env = "WASMETAL_KERNEL", global = true)]
     pub kernel: Option<PathBuf>,
     /// Show the kernel log and the launcher's choices.
@@ -79,7 +84,7 @@ pub enum Command {
         #[arg(long)]
         filter: Option<String>,
     },
-    /// Build the kernel (if needed) and print the ELF's path.
+    /// Print the path of the kernel ELF this launcher boots (written out if needed).
     BuildKernel,
     /// Measure something against a reference.
     Bench {
@@ -115,22 +120,26 @@ pub enum BenchCommand {
 }
 
 impl VmArgs {
-    /// The kernel ELF: the one given, or a fresh build.
+    /// The kernel ELF: the one given, or the one this launcher carries.
     pub fn kernel_path(&self) -> Result<PathBuf> {
         match &self.kernel {
             Some(path) => Ok(path.clone()),
-            None => kernel_build::build(!self.verbose),
+            None => kernel_image::path(),
         }
     }
 
     /// A VM configuration for `cmdline` with these options.
     pub fn config(&self, kernel: PathBuf, cmdline: String, initrd: Option<PathBuf>) -> Result<VmConfig> {
-        let qemu = qemu::ensure_installed()?;
-        let chosen = qemu::choose(self.accel);
+        let qemu = qemu_install::ensure_installed()?;
+        let probe = HostProbe::detect();
+        let plan = vm_plan::plan(&probe, &vm_plan::Request { accel: self.accel, cpu: self.cpu.clone() });
+        if let Some(why) = &plan.kvm_unusable {
+            eprintln!("wasmetal: {why}; using TCG");
+        }
         if self.verbose
-            && let Some(note) = &chosen.note
+            && let Some(first) = plan.attempts.first()
         {
-            eprintln!("wasmetal: {note}");
+            eprintln!("wasmetal: -accel {} -cpu {} ({})", first.accel.qemu_name(), first.cpu, first.why);
         }
         Ok(VmConfig {
             qemu,
@@ -138,9 +147,10 @@ impl VmArgs {
             cmdline,
             initrd,
             memory_mib: self.memory,
-            accel: chosen.accel,
+            attempts: plan.attempts,
             timeout: self.timeout.map(Duration::from_secs_f64),
             program_output: false,
+            fail_first_start: std::env::var_os(qemu::FAIL_FIRST_START_VAR).is_some_and(|v| !v.is_empty() && v != "0"),
         })
     }
 }
@@ -151,7 +161,7 @@ fn write_initrd(files: &[(String, Vec<u8>)]) -> Result<PathBuf> {
     for (name, data) in files {
         writer.add_file(name, data).map_err(|error| anyhow::anyhow!("cannot pack {name}: {error:?}"))?;
     }
-    let dir = workspace::target_dir().join("wasmetal-initrd");
+    let dir = workspace::scratch_dir().join("wasmetal-initrd");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(format!("initrd-{}.cpio", std::process::id()));
     std::fs::write(&path, writer.finish()).with_context(|| format!("writing {}", path.display()))?;
@@ -168,7 +178,7 @@ fn read_file_spec(spec: &str) -> Result<(String, Vec<u8>)> {
             (spec, name)
         }
     };
-    let data = std::fs::read(host).with_context(|| format!("reading {host}"))?;
+    let data = crate::exit_status::read_input(std::path::Path::new(host))?;
     Ok((name, data))
 }
 
@@ -236,6 +246,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             let spec = crate::run::RunSpec {
                 wasm_name: "demo.wasm".into(),
                 wasm: include_bytes!(concat!(env!("OUT_DIR"), "/demo.wasm")).to_vec(),
+                memory_mib: cli.vm.memory,
                 ..Default::default()
             };
             run_program(&cli.vm, &spec)
@@ -246,7 +257,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
                 .map(|task| {
                     let mut words = task.split_whitespace();
                     let file = words.next().with_context(|| "--task needs a file".to_string())?;
-                    let bytes = std::fs::read(file).with_context(|| format!("reading {file}"))?;
+                    let bytes = crate::exit_status::read_input(std::path::Path::new(file))?;
                     let name = std::path::Path::new(file)
                         .file_name()
                         .map(|n| n.to_string_lossy().into_owned())
@@ -254,7 +265,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
                     Ok((name, bytes, words.map(String::from).collect()))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let bytes = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
+            let bytes = crate::exit_status::read_input(&wasm)?;
             let spec = crate::run::RunSpec {
                 wasm_name: wasm
                     .file_name()
@@ -269,6 +280,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
                 stdin: crate::run::captured_stdin()?,
                 extra_tasks,
                 timeout_ms: cli.vm.timeout.map(|s| (s * 1000.0) as u64),
+                memory_mib: cli.vm.memory,
             };
             run_program(&cli.vm, &spec)
         }
@@ -290,7 +302,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             boot_streaming(&cli.vm, "spec quiet".into(), files)
         }
         Some(Command::BuildKernel) => {
-            println!("{}", kernel_build::build(!cli.vm.verbose)?.display());
+            println!("{}", cli.vm.kernel_path()?.display());
             Ok(0)
         }
         Some(Command::Bench { which: BenchCommand::Boot { runs } }) => bench::boot(&cli.vm, runs),

@@ -12,8 +12,28 @@ use std::process::ExitStatus;
 pub const TIMEOUT: u8 = 124;
 /// The kernel panicked, faulted, or stopped without a verdict; or the launcher failed.
 pub const KERNEL_FAILURE: u8 = 125;
-/// The launcher itself failed (bad arguments, QEMU missing, build failure).
+/// The launcher itself failed (QEMU missing, cannot write its files).
 pub const LAUNCHER_FAILURE: u8 = 125;
+/// The user's input cannot be run: a program file that is missing or unreadable, a
+/// request the guest cannot hold (as `wasmtime run` exits 1 for these).
+pub const INPUT_ERROR: u8 = 1;
+
+/// An error in what the user asked for (exit [`INPUT_ERROR`], not a kernel failure).
+#[derive(Debug)]
+pub struct InputError(pub String);
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// Reads a file the user named; failing is an [`InputError`] naming the path and why.
+pub fn read_input(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).map_err(|error| InputError(format!("cannot read {}: {error}", path.display())).into())
+}
 
 const EXTENDED: i32 = 126;
 

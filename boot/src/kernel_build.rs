@@ -1,21 +1,19 @@
 //! Building the kernel ELF with a nested cargo for `x86_64-unknown-none`.
 //!
-//! The kernel gets its own target directory (so host builds and kernel builds never
-//! evict each other's artifacts) and a cleaned environment: RUSTFLAGS and friends meant
-//! for the host must not leak into a bare-metal build. Cargo's own freshness check
-//! makes this a no-op when nothing changed.
+//! Used by the launcher's build script, which embeds the result (see `kernel_image`),
+//! so it depends on std alone. The kernel gets its own target directory (host builds
+//! and kernel builds never evict each other's artifacts) and a cleaned environment:
+//! RUSTFLAGS and friends meant for the host must not leak into a bare-metal build.
+//! Cargo's own freshness check makes this a no-op when nothing changed.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result, bail};
-
-use crate::workspace;
-
 /// The target triple of the kernel.
 pub const KERNEL_TARGET: &str = "x86_64-unknown-none";
 
-/// Host build settings that would break or change a bare-metal build.
+/// Host build settings that would break or change a bare-metal build (a build script
+/// sees the outer cargo's, and its jobserver).
 const LEAKY_VARS: &[&str] = &[
     "RUSTFLAGS",
     "CARGO_ENCODED_RUSTFLAGS",
@@ -27,9 +25,24 @@ const LEAKY_VARS: &[&str] = &[
     "RUSTC_WRAPPER",
     "RUSTC_WORKSPACE_WRAPPER",
     "CARGO_MAKEFLAGS",
+    "MAKEFLAGS",
+    "MFLAGS",
     "CARGO_PRIMARY_PACKAGE",
     "CARGO_LLVM_COV",
     "LLVM_PROFILE_FILE",
+    "TARGET",
+    "HOST",
+    "OUT_DIR",
+    "PROFILE",
+    "OPT_LEVEL",
+    "DEBUG",
+    "NUM_JOBS",
+    "RUSTC",
+    "RUSTDOC",
+    "RUSTC_LINKER",
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_PKG_NAME",
 ];
 
 fn cargo() -> String {
@@ -37,7 +50,7 @@ fn cargo() -> String {
 }
 
 /// Makes sure the bare-metal target's standard library is installed.
-fn ensure_target(root: &Path) -> Result<()> {
+fn ensure_target(root: &Path) -> Result<(), String> {
     let sysroot = Command::new("rustc").arg("--print").arg("sysroot").current_dir(root).output();
     if let Ok(output) = sysroot {
         let sysroot = String::from_utf8_lossy(&output.stdout).trim().to_string();
@@ -50,37 +63,41 @@ fn ensure_target(root: &Path) -> Result<()> {
         .args(["target", "add", KERNEL_TARGET])
         .current_dir(root)
         .status()
-        .context("running rustup (is rustup installed?)")?;
+        .map_err(|error| format!("running rustup (is rustup installed?): {error}"))?;
     if !status.success() {
-        bail!("could not install the {KERNEL_TARGET} target: run `rustup target add {KERNEL_TARGET}`");
+        return Err(format!("could not install the {KERNEL_TARGET} target: run `rustup target add {KERNEL_TARGET}`"));
     }
     Ok(())
 }
 
-/// Builds (or finds up to date) the kernel and returns the ELF's path.
-pub fn build(quiet: bool) -> Result<PathBuf> {
-    let root = workspace::root();
-    ensure_target(&root)?;
-    let target_dir = workspace::target_dir().join("kernel");
+/// Builds (or finds up to date) the kernel of the workspace at `root` into
+/// `target_dir` and returns the ELF's path.
+pub fn build(root: &Path, target_dir: &Path, quiet: bool) -> Result<PathBuf, String> {
+    ensure_target(root)?;
     let mut command = Command::new(cargo());
     command
-        .current_dir(&root)
+        .current_dir(root)
         .args(["build", "--release", "-p", "wasmetal-kernel", "--target", KERNEL_TARGET])
         .arg("--target-dir")
-        .arg(&target_dir);
+        .arg(target_dir);
     if quiet {
         command.arg("--quiet");
     }
     for var in LEAKY_VARS {
         command.env_remove(var);
     }
-    let status = command.status().context("running cargo to build the kernel")?;
+    for (var, _) in std::env::vars_os() {
+        if var.to_str().is_some_and(|name| name.starts_with("CARGO_CFG_") || name.starts_with("CARGO_FEATURE_")) {
+            command.env_remove(var);
+        }
+    }
+    let status = command.status().map_err(|error| format!("running cargo to build the kernel: {error}"))?;
     if !status.success() {
-        bail!("building the kernel failed (see cargo's output above)");
+        return Err("building the kernel failed (see cargo's output above)".into());
     }
     let elf = target_dir.join(KERNEL_TARGET).join("release").join("wasmetal-kernel");
     if !elf.exists() {
-        bail!("cargo succeeded but {} is missing", elf.display());
+        return Err(format!("cargo succeeded but {} is missing", elf.display()));
     }
     Ok(elf)
 }

@@ -6,10 +6,14 @@ pub mod bench_modules;
 pub mod cli;
 pub mod empty_kernel;
 pub mod exit_status;
+pub mod host_probe;
 pub mod hosted;
 pub mod kernel_build;
+pub mod kernel_image;
 pub mod qemu;
+pub mod qemu_install;
 pub mod run;
+pub mod vm_plan;
 pub mod workspace;
 
 use std::process::ExitCode;
@@ -21,6 +25,10 @@ pub fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match cli::dispatch(cli) {
         Ok(code) => ExitCode::from(code),
+        Err(error) if error.downcast_ref::<exit_status::InputError>().is_some() => {
+            eprintln!("wasmetal: error: {error:#}");
+            ExitCode::from(exit_status::INPUT_ERROR)
+        }
         Err(error) => {
             eprintln!("wasmetal: error: {error:#}");
             ExitCode::from(exit_status::LAUNCHER_FAILURE)

@@ -1,102 +1,29 @@
-//! Starting QEMU: finding (or installing) it, choosing the accelerator, building the
-//! command line, streaming the console, enforcing the timeout.
+//! Starting QEMU: building the command line, streaming the console, enforcing the
+//! timeout, and falling back to the plan's next attempt when QEMU dies before the guest
+//! prints a byte.
 //!
 //! The machine is always `microvm` (no firmware; the kernel is entered through PVH), one
 //! CPU, `-no-reboot` so a triple fault ends QEMU instead of looping, and an
 //! isa-debug-exit device at port 0xf4 through which the kernel reports its verdict.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use crate::exit_status::Outcome;
+use crate::vm_plan::{Accelerator, Attempt};
 
-/// The QEMU binary the launcher drives.
-pub const QEMU: &str = "qemu-system-x86_64";
+/// Set to make the first attempt of every run fail for real (an unknown `-cpu` model,
+/// so QEMU exits before the guest starts): tests of the fallback path use it.
+pub const FAIL_FIRST_START_VAR: &str = "WASMETAL_TEST_FAIL_FIRST_START";
 
-/// Which accelerator to use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Accel {
-    /// KVM when /dev/kvm opens and a backend that runs the kernel natively is loaded,
-    /// TCG otherwise.
-    Auto,
-    Kvm,
-    Tcg,
-}
-
-/// The accelerator actually chosen, with the reason when it was not the first choice.
-#[derive(Clone, Debug)]
-pub struct Chosen {
-    pub accel: Accel,
-    pub note: Option<String>,
-}
-
-/// Whether KVM can run the kernel natively here: hardware-assisted (VMX/SVM), or KVM's
-/// PVM backend, which runs guest CPL3 code natively; the kernel runs at CPL3 for that
-/// reason (see `wasmetal_arch::privilege` and docs/architecture.md).
-fn kvm_usable() -> Result<(), String> {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .map_err(|error| format!("cannot open /dev/kvm ({error})"))?;
-    let backends = ["/sys/module/kvm_intel", "/sys/module/kvm_amd", "/sys/module/kvm_pvm"];
-    if !backends.iter().any(|module| Path::new(module).exists()) {
-        return Err("no KVM backend found (kvm_intel, kvm_amd or kvm_pvm)".into());
-    }
-    Ok(())
-}
-
-/// Resolves `Auto` to a concrete accelerator.
-pub fn choose(accel: Accel) -> Chosen {
-    match accel {
-        Accel::Auto => match kvm_usable() {
-            Ok(()) => Chosen { accel: Accel::Kvm, note: None },
-            Err(why) => Chosen { accel: Accel::Tcg, note: Some(format!("{why}; using TCG")) },
-        },
-        other => Chosen { accel: other, note: None },
-    }
-}
-
-fn on_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|candidate| candidate.is_file())
-}
-
-/// Finds QEMU, installing it with apt-get when missing and running as root on Debian or
-/// Ubuntu; otherwise fails with a one-line instruction.
-pub fn ensure_installed() -> Result<PathBuf> {
-    if let Some(path) = on_path(QEMU) {
-        return Ok(path);
-    }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    let debian = Path::new("/etc/debian_version").exists();
-    if !(root && debian) {
-        bail!("{QEMU} not found: install it with `sudo apt-get install -y qemu-system-x86`");
-    }
-    eprintln!("wasmetal: {QEMU} not found, installing qemu-system-x86 with apt-get");
-    let install = || {
-        Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", "qemu-system-x86"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-    };
-    let mut status = install().context("running apt-get")?;
-    if !status.success() {
-        Command::new("apt-get").arg("update").status().context("running apt-get update")?;
-        status = install().context("running apt-get")?;
-    }
-    if !status.success() {
-        bail!("apt-get could not install qemu-system-x86: install it by hand and retry");
-    }
-    on_path(QEMU).with_context(|| format!("{QEMU} still not on PATH after installing qemu-system-x86"))
-}
+/// The model the forced first failure asks for; no QEMU has it.
+const NO_SUCH_MODEL: &str = "wasmetal-no-such-cpu-model";
 
 /// The host's TSC frequency in kHz. Under TCG the guest reads the host's TSC unchanged,
 /// so passing this spares the kernel a timed calibration at every boot.
@@ -121,7 +48,7 @@ pub fn host_tsc_khz() -> Option<u64> {
             }
         }
         let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
-        let cache = crate::workspace::target_dir().join("wasmetal-host-tsc");
+        let cache = crate::workspace::scratch_dir().join("wasmetal-host-tsc");
         if let Ok(text) = std::fs::read_to_string(&cache)
             && let Some((id, khz)) = text.trim().split_once(' ')
             && id == boot_id.trim()
@@ -130,7 +57,7 @@ pub fn host_tsc_khz() -> Option<u64> {
             return Some(khz);
         }
         let khz = measure_tsc_khz();
-        let _ = std::fs::create_dir_all(crate::workspace::target_dir());
+        let _ = std::fs::create_dir_all(crate::workspace::scratch_dir());
         let _ = std::fs::write(&cache, format!("{} {khz}\n", boot_id.trim()));
         Some(khz)
     }
@@ -167,10 +94,13 @@ pub struct VmConfig {
     pub cmdline: String,
     pub initrd: Option<PathBuf>,
     pub memory_mib: u32,
-    pub accel: Accel,
+    /// How to start QEMU: the first attempt, then fallbacks (see `vm_plan`).
+    pub attempts: Vec<Attempt>,
     pub timeout: Option<Duration>,
     /// Connect the program's stdout/stderr debugcon channels to our stdout/stderr.
     pub program_output: bool,
+    /// Make the first attempt fail for real (see [`FAIL_FIRST_START_VAR`]).
+    pub fail_first_start: bool,
 }
 
 /// Where the kernel console goes while the VM runs.
@@ -190,32 +120,65 @@ pub struct RunResult {
     pub outcome: Outcome,
     pub console: String,
     pub wall: Duration,
+    /// The attempt that ran the guest (or the last one tried).
+    pub attempt: Attempt,
+}
+
+/// One QEMU process's end.
+struct Ended {
+    status: ExitStatus,
+    timed_out: bool,
+    console: String,
+    qemu_errors: String,
+    wall: Duration,
+}
+
+impl Ended {
+    /// QEMU gave up before the guest printed anything: killed by a signal (an
+    /// assertion) or an error of its own on stderr (warnings alone do not count, and
+    /// an empty PVH kernel that exits without a word is no failure).
+    fn start_failed(&self) -> bool {
+        if self.timed_out || !self.console.is_empty() {
+            return false;
+        }
+        let qemu_error = self.qemu_errors.lines().any(|line| !line.trim().is_empty() && !line.contains("warning:"));
+        self.status.code().is_none() || qemu_error
+    }
+
+    /// QEMU's first error line, for the one-line notes.
+    fn first_error(&self) -> String {
+        let line = self.qemu_errors.lines().find(|line| !line.contains("warning:")).unwrap_or("").trim();
+        let line = line.strip_prefix("qemu-system-x86_64: ").unwrap_or(line);
+        if line.is_empty() { format!("QEMU ended: {}", self.status) } else { line.to_string() }
+    }
 }
 
 impl VmConfig {
-    fn command(&self) -> Command {
+    /// The accelerator of the first attempt (what a run is expected to use).
+    pub fn accel(&self) -> Accelerator {
+        self.attempts.first().map_or(Accelerator::Tcg, |attempt| attempt.accel)
+    }
+
+    fn command(&self, attempt: &Attempt, cpu: &str) -> Command {
         let mut command = Command::new(&self.qemu);
         command
             .args(["-machine", "microvm,x-option-roms=off,acpi=off,rtc=on,isa-serial=on"])
-            .args(["-cpu", "max", "-smp", "1"])
+            .arg("-cpu")
+            .arg(cpu)
+            .args(["-smp", "1"])
             .arg("-m")
             .arg(format!("{}M", self.memory_mib))
             .args(["-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none", "-no-reboot"])
             .args(["-serial", "stdio"])
             .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
             .arg("-kernel")
-            .arg(&self.kernel);
+            .arg(&self.kernel)
+            .args(["-accel", attempt.accel.qemu_name()]);
         let mut cmdline = self.cmdline.clone();
-        match self.accel {
-            Accel::Kvm => {
-                command.args(["-accel", "kvm"]);
-            }
-            Accel::Tcg | Accel::Auto => {
-                command.args(["-accel", "tcg"]);
-                if let Some(khz) = host_tsc_khz() {
-                    cmdline = format!("{cmdline} tsc_khz={khz}");
-                }
-            }
+        if attempt.accel == Accelerator::Tcg
+            && let Some(khz) = host_tsc_khz()
+        {
+            cmdline = format!("{cmdline} tsc_khz={khz}");
         }
         command.arg("-append").arg(cmdline.trim());
         if let Some(initrd) = &self.initrd {
@@ -224,9 +187,50 @@ impl VmConfig {
         command
     }
 
-    /// Boots the VM and waits for it to end (or for the timeout).
+    /// Boots the VM and waits for it to end (or for the timeout). When QEMU dies before
+    /// the guest prints a byte, the next attempt of the plan runs, with one line on
+    /// stderr saying why.
     pub fn run(&self, sink: ConsoleSink) -> Result<RunResult> {
-        let mut command = self.command();
+        let mut attempts = self.attempts.iter().enumerate().peekable();
+        while let Some((index, attempt)) = attempts.next() {
+            let cpu = if index == 0 && self.fail_first_start { NO_SUCH_MODEL } else { attempt.cpu.as_str() };
+            let ended = self.run_once(attempt, cpu, sink)?;
+            if ended.start_failed() {
+                if let Some((_, next)) = attempts.peek() {
+                    eprintln!(
+                        "wasmetal: QEMU did not start with -accel {} -cpu {cpu} ({}); retrying with -accel {} -cpu {} ({})",
+                        attempt.accel.qemu_name(),
+                        ended.first_error(),
+                        next.accel.qemu_name(),
+                        next.cpu,
+                        next.why,
+                    );
+                    continue;
+                }
+                let outcome = Outcome::NoVerdict(format!(
+                    "QEMU did not start with -accel {} -cpu {cpu}: {}",
+                    attempt.accel.qemu_name(),
+                    ended.qemu_errors.trim()
+                ));
+                return Ok(RunResult { outcome, console: ended.console, wall: ended.wall, attempt: attempt.clone() });
+            }
+            let outcome = if ended.timed_out {
+                Outcome::Timeout
+            } else {
+                match Outcome::from_qemu(ended.status, &ended.console) {
+                    Outcome::NoVerdict(why) if !ended.qemu_errors.trim().is_empty() => {
+                        Outcome::NoVerdict(format!("{why}; QEMU said: {}", ended.qemu_errors.trim()))
+                    }
+                    other => other,
+                }
+            };
+            return Ok(RunResult { outcome, console: ended.console, wall: ended.wall, attempt: attempt.clone() });
+        }
+        anyhow::bail!("no way to start QEMU was planned")
+    }
+
+    fn run_once(&self, attempt: &Attempt, cpu: &str, sink: ConsoleSink) -> Result<Ended> {
+        let mut command = self.command(attempt, cpu);
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let channels = if self.program_output { Some(ProgramChannels::attach(&mut command)?) } else { None };
         let started = Instant::now();
@@ -287,17 +291,7 @@ impl VmConfig {
         }
         let qemu_errors = errors.join().unwrap_or_default();
         let console = std::mem::take(&mut *console.lock().expect("console lock"));
-        let outcome = if timed_out {
-            Outcome::Timeout
-        } else {
-            match Outcome::from_qemu(status, &console) {
-                Outcome::NoVerdict(why) if !qemu_errors.trim().is_empty() => {
-                    Outcome::NoVerdict(format!("{why}; QEMU said: {}", qemu_errors.trim()))
-                }
-                other => other,
-            }
-        };
-        Ok(RunResult { outcome, console, wall })
+        Ok(Ended { status, timed_out, console, qemu_errors, wall })
     }
 }
 

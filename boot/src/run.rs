@@ -5,6 +5,7 @@
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
+use crate::exit_status::InputError;
 use anyhow::{Context, Result, bail};
 use wasmetal_initrd::manifest::{ManifestWriter, Record, STDIN_PATH};
 
@@ -26,10 +27,64 @@ pub struct RunSpec {
     pub extra_tasks: Vec<(String, Vec<u8>, Vec<String>)>,
     /// Per-task budget: past it the task traps with Interrupt.
     pub timeout_ms: Option<u64>,
+    /// Guest memory (`--memory`): bounds what `--dir` may copy into the VM.
+    pub memory_mib: u32,
+}
+
+/// The most bytes of `--dir` files a VM of `memory_mib` MiB can hold: the kernel keeps
+/// them in its heap, a quarter of RAM (16 MiB to 1 GiB, as `kernel/src/main.rs` sizes
+/// it), and half of that stays for compiling and running the program.
+pub fn dir_capacity(memory_mib: u32) -> u64 {
+    let ram = u64::from(memory_mib) << 20;
+    let heap = (ram / 4).clamp(16 << 20, 1 << 30).min(ram / 2);
+    heap / 2
+}
+
+/// The bytes of the regular files under `root` (metadata only).
+fn tree_bytes(root: &Path) -> Result<u64> {
+    let mut total = 0;
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let entries = std::fs::read_dir(&dir).with_context(|| format!("reading directory {}", dir.display()))?;
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if let Ok(meta) = std::fs::metadata(&path)
+                && meta.is_file()
+            {
+                total += meta.len();
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// Refuses `--dir` trees that cannot fit in the VM, before reading a byte of them.
+fn check_dirs_fit(spec: &RunSpec) -> Result<()> {
+    let capacity = dir_capacity(spec.memory_mib);
+    let mut total = 0;
+    for (host, _) in &spec.dirs {
+        total += tree_bytes(host)?;
+    }
+    if total > capacity {
+        let mib = |bytes: u64| bytes as f64 / (1 << 20) as f64;
+        let needed = (total * 8).div_ceil(1 << 20).max(256);
+        return Err(InputError(format!(
+            "--dir: {:.1} MiB of files do not fit in the VM (the in-memory copy holds {:.1} MiB with --memory {}); \
+             run with --memory {needed} or more",
+            mib(total),
+            mib(capacity),
+            spec.memory_mib
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// The files of the initrd for `spec`.
 pub fn initrd_files(spec: &RunSpec) -> Result<Vec<(String, Vec<u8>)>> {
+    check_dirs_fit(spec)?;
     let mut files = Vec::new();
     let mut manifest = ManifestWriter::new();
     if let Some(ms) = spec.timeout_ms {
@@ -148,7 +203,7 @@ pub fn parse_dir(spec: &str) -> Result<(PathBuf, String)> {
     };
     let host = PathBuf::from(host);
     if !host.is_dir() {
-        bail!("--dir {spec}: {} is not a directory", host.display());
+        return Err(InputError(format!("--dir {spec}: {} is not a directory", host.display())).into());
     }
     Ok((host, guest.to_string()))
 }
@@ -156,6 +211,6 @@ pub fn parse_dir(spec: &str) -> Result<(PathBuf, String)> {
 /// Parses `NAME=PATH` and reads the library.
 pub fn parse_preload(spec: &str) -> Result<(String, Vec<u8>)> {
     let (name, path) = spec.split_once('=').with_context(|| format!("--preload {spec}: expected NAME=PATH"))?;
-    let bytes = std::fs::read(path).with_context(|| format!("reading {path}"))?;
+    let bytes = crate::exit_status::read_input(Path::new(path))?;
     Ok((name.to_string(), bytes))
 }

@@ -119,6 +119,7 @@ pub fn run(initrd: &'static [u8], epoch_ns: Option<u64>, seed: Option<[u8; 32]>)
         Ok(engine) => engine,
         Err(error) => {
             log!("run: engine: {error}");
+            report(&mut KernelSystem::new(None), &format!("wasmetal: cannot run wasm on this CPU: {error}\n"));
             return LOAD_FAILURE_STATUS;
         }
     };
@@ -167,6 +168,30 @@ pub fn run(initrd: &'static [u8], epoch_ns: Option<u64>, seed: Option<[u8; 32]>)
     finished.iter().map(|(_, status)| *status).find(|&status| status != 0).unwrap_or(0)
 }
 
+/// Copies preopened directory `index`'s files out of the initrd, failing (with the bytes
+/// it needed) instead of panicking when the heap cannot hold them.
+fn copy_dir(initrd: &[u8], index: u32) -> Result<Vec<(Vec<u8>, Vec<u8>)>, u64> {
+    let prefix = format!("fs/{index}/");
+    let entries = || {
+        wasmetal_initrd::entries(initrd)
+            .filter_map(Result::ok)
+            .filter_map(|entry| entry.name.strip_prefix(prefix.as_str()).map(|rel| (rel, entry.data)))
+    };
+    let needed: u64 = entries().map(|(rel, data)| (rel.len() + data.len()) as u64).sum();
+    let mut files = Vec::new();
+    files.try_reserve_exact(entries().count()).map_err(|_| needed)?;
+    for (rel, data) in entries() {
+        let mut name = Vec::new();
+        name.try_reserve_exact(rel.len()).map_err(|_| needed)?;
+        name.extend_from_slice(rel.as_bytes());
+        let mut bytes = Vec::new();
+        bytes.try_reserve_exact(data.len()).map_err(|_| needed)?;
+        bytes.extend_from_slice(data);
+        files.push((name, bytes));
+    }
+    Ok(files)
+}
+
 /// Reports an error on the program's stderr channel.
 fn report(system: &mut KernelSystem, text: &str) {
     system.write_stderr(text.as_bytes());
@@ -194,13 +219,22 @@ fn run_task(
     }
     let mut preopened_bytes = 0;
     for (index, guest) in &task.dirs {
-        let prefix = format!("fs/{index}/");
-        let files: Vec<(Vec<u8>, Vec<u8>)> = wasmetal_initrd::entries(initrd)
-            .filter_map(Result::ok)
-            .filter_map(|entry| {
-                entry.name.strip_prefix(prefix.as_str()).map(|rel| (rel.as_bytes().to_vec(), entry.data.to_vec()))
-            })
-            .collect();
+        let files = match copy_dir(initrd, *index) {
+            Ok(files) => files,
+            Err(needed) => {
+                let mib = needed.div_ceil(1 << 20);
+                let free = crate::memory::heap::HEAP.stats().free >> 20;
+                log!("run: {name}: --dir {guest} needs {mib} MiB, the heap has {free} MiB free");
+                report(
+                    &mut errors,
+                    &format!(
+                        "wasmetal: {name}: the files of --dir {guest} ({mib} MiB) do not fit in the kernel heap \
+                         ({free} MiB free); run with a larger --memory\n"
+                    ),
+                );
+                return LOAD_FAILURE_STATUS;
+            }
+        };
         preopened_bytes += files.iter().map(|(_, data)| data.len() as u64).sum::<u64>();
         builder = builder.preopen_dir(guest.as_bytes(), files);
     }

@@ -1,0 +1,109 @@
+//! What this host offers a VM: the CPU vendor and whether (and through which backend)
+//! KVM can run the kernel. Reading the facts is separate from judging them, so the
+//! judgement can be tested with facts recorded on other hosts.
+
+use std::path::Path;
+
+/// The host CPU's vendor, from cpuid leaf 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Vendor {
+    Intel,
+    Amd,
+    Other,
+}
+
+impl Vendor {
+    /// Decodes cpuid leaf 0's vendor string (`GenuineIntel`, `AuthenticAMD`, ...).
+    pub fn from_id(id: &str) -> Vendor {
+        match id {
+            "GenuineIntel" => Vendor::Intel,
+            "AuthenticAMD" | "HygonGenuine" => Vendor::Amd,
+            _ => Vendor::Other,
+        }
+    }
+}
+
+/// The KVM backend that would run the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KvmBackend {
+    /// Hardware-assisted on Intel (VMX, `kvm_intel`).
+    Vmx,
+    /// Hardware-assisted on AMD (SVM, `kvm_amd`).
+    Svm,
+    /// KVM's PVM backend (`kvm_pvm`): runs guest CPL3 natively, emulates CPL0; the kernel
+    /// runs at CPL3 for that reason.
+    Pvm,
+}
+
+/// The raw facts a probe reads, as they were seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeFacts {
+    /// cpuid leaf 0's vendor string.
+    pub vendor_id: String,
+    /// Whether `/dev/kvm` opened read-write, or why not.
+    pub dev_kvm: Result<(), String>,
+    /// Which of `kvm_intel`, `kvm_amd`, `kvm_pvm` are loaded (`/sys/module/NAME`).
+    pub kvm_modules: Vec<String>,
+}
+
+/// The judged host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostProbe {
+    pub vendor: Vendor,
+    /// The backend KVM would use, or why KVM cannot run the kernel here.
+    pub kvm: Result<KvmBackend, String>,
+}
+
+const KVM_MODULES: [&str; 3] = ["kvm_pvm", "kvm_intel", "kvm_amd"];
+
+impl ProbeFacts {
+    /// Reads the facts of this host.
+    pub fn read() -> ProbeFacts {
+        let dev_kvm = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/kvm")
+            .map(drop)
+            .map_err(|error| format!("cannot open /dev/kvm ({error})"));
+        let kvm_modules = KVM_MODULES
+            .iter()
+            .filter(|name| Path::new("/sys/module").join(name).exists())
+            .map(|name| name.to_string())
+            .collect();
+        ProbeFacts { vendor_id: host_vendor_id(), dev_kvm, kvm_modules }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn host_vendor_id() -> String {
+    let leaf = std::arch::x86_64::__cpuid(0);
+    let bytes: Vec<u8> = [leaf.ebx, leaf.edx, leaf.ecx].iter().flat_map(|word| word.to_le_bytes()).collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn host_vendor_id() -> String {
+    String::new()
+}
+
+impl HostProbe {
+    /// Probes this host.
+    pub fn detect() -> HostProbe {
+        HostProbe::judge(&ProbeFacts::read())
+    }
+
+    /// Judges recorded facts. PVM wins over a hardware module loaded beside it: when
+    /// `kvm_pvm` is loaded, /dev/kvm is PVM's (the host is itself a guest without VMX/SVM).
+    pub fn judge(facts: &ProbeFacts) -> HostProbe {
+        let vendor = Vendor::from_id(&facts.vendor_id);
+        let has = |name: &str| facts.kvm_modules.iter().any(|module| module == name);
+        let kvm = match &facts.dev_kvm {
+            Err(why) => Err(why.clone()),
+            Ok(()) if has("kvm_pvm") => Ok(KvmBackend::Pvm),
+            Ok(()) if has("kvm_intel") => Ok(KvmBackend::Vmx),
+            Ok(()) if has("kvm_amd") => Ok(KvmBackend::Svm),
+            Ok(()) => Err("no KVM backend is loaded (kvm_intel, kvm_amd or kvm_pvm)".to_string()),
+        };
+        HostProbe { vendor, kvm }
+    }
+}
