@@ -352,10 +352,9 @@ pub fn protect_range(start: u64, end: u64, protection: Protection) {
             let huge = Page::<Size2MiB>::containing_address(VirtAddr::new(addr));
             if tables.translate_page(huge).is_ok() {
                 if addr == block && end >= block + Size2MiB::SIZE {
+                    let flags = protection.flags() | PageTableFlags::HUGE_PAGE;
                     // SAFETY: changing rights of a wasm-region block the runtime owns.
-                    if let Ok(flush) =
-                        unsafe { tables.update_flags(huge, protection.flags() | PageTableFlags::HUGE_PAGE) }
-                    {
+                    if let Ok(flush) = unsafe { tables.update_flags(huge, flags) } {
                         flush.ignore();
                         changed = true;
                     }

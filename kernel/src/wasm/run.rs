@@ -168,9 +168,12 @@ pub fn run(initrd: &'static [u8], epoch_ns: Option<u64>, seed: Option<[u8; 32]>)
     finished.iter().map(|(_, status)| *status).find(|&status| status != 0).unwrap_or(0)
 }
 
+/// One preopened file: its path relative to the directory, and its bytes.
+type DirFile = (Vec<u8>, Vec<u8>);
+
 /// Copies preopened directory `index`'s files out of the initrd, failing (with the bytes
 /// it needed) instead of panicking when the heap cannot hold them.
-fn copy_dir(initrd: &[u8], index: u32) -> Result<Vec<(Vec<u8>, Vec<u8>)>, u64> {
+fn copy_dir(initrd: &[u8], index: u32) -> Result<Vec<DirFile>, u64> {
     let prefix = format!("fs/{index}/");
     let entries = || {
         wasmetal_initrd::entries(initrd)
