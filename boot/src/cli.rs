@@ -277,7 +277,8 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
                 dirs: dirs.iter().map(|d| crate::run::parse_dir(d)).collect::<Result<_>>()?,
                 preloads: preloads.iter().map(|p| crate::run::parse_preload(p)).collect::<Result<_>>()?,
                 fuel,
-                stdin: crate::run::captured_stdin()?,
+                // stdin is streamed to the VM as it arrives (see `stdio_devices`).
+                stdin: None,
                 extra_tasks,
                 timeout_ms: cli.vm.timeout.map(|s| (s * 1000.0) as u64),
                 memory_mib: cli.vm.memory,

@@ -13,6 +13,7 @@ pub mod kernel_image;
 pub mod qemu;
 pub mod qemu_install;
 pub mod run;
+pub mod stdio_devices;
 pub mod vm_plan;
 pub mod workspace;
 

@@ -6,7 +6,7 @@
 //! CPU, `-no-reboot` so a triple fault ends QEMU instead of looping, and an
 //! isa-debug-exit device at port 0xf4 through which the kernel reports its verdict.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::exit_status::Outcome;
+use crate::stdio_devices::StdioDevices;
 use crate::vm_plan::{Accelerator, Attempt};
 
 /// Set to make the first attempt of every run fail for real (an unknown `-cpu` model,
@@ -97,7 +98,7 @@ pub struct VmConfig {
     /// How to start QEMU: the first attempt, then fallbacks (see `vm_plan`).
     pub attempts: Vec<Attempt>,
     pub timeout: Option<Duration>,
-    /// Connect the program's stdout/stderr debugcon channels to our stdout/stderr.
+    /// Attach virtio consoles for the program's stdio, connected to ours.
     pub program_output: bool,
     /// Make the first attempt fail for real (see [`FAIL_FIRST_START_VAR`]).
     pub fail_first_start: bool,
@@ -175,12 +176,19 @@ impl VmConfig {
             .arg(&self.kernel)
             .args(["-accel", attempt.accel.qemu_name()]);
         let mut cmdline = self.cmdline.clone();
+        if self.program_output {
+            cmdline = format!("{cmdline} {}", crate::stdio_devices::cmdline_options());
+        }
         if attempt.accel == Accelerator::Tcg
             && let Some(khz) = host_tsc_khz()
         {
             cmdline = format!("{cmdline} tsc_khz={khz}");
         }
         command.arg("-append").arg(cmdline.trim());
+        // Extra QEMU arguments, for debugging (`-d trace:virtio_* -D qemu.log`).
+        if let Ok(extra) = std::env::var("WASMETAL_QEMU_ARGS") {
+            command.args(extra.split_whitespace());
+        }
         if let Some(initrd) = &self.initrd {
             command.arg("-initrd").arg(initrd);
         }
@@ -232,10 +240,11 @@ impl VmConfig {
     fn run_once(&self, attempt: &Attempt, cpu: &str, sink: ConsoleSink) -> Result<Ended> {
         let mut command = self.command(attempt, cpu);
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let channels = if self.program_output { Some(ProgramChannels::attach(&mut command)?) } else { None };
+        let devices =
+            if self.program_output { Some(StdioDevices::attach(&mut command, &std::env::temp_dir())?) } else { None };
         let started = Instant::now();
         let mut child = command.spawn().with_context(|| format!("starting {}", self.qemu.display()))?;
-        let forwarders = channels.map(ProgramChannels::forward);
+        let forwarding = devices.map(StdioDevices::forward);
         let pid = child.id();
         let console = Arc::new(Mutex::new(String::new()));
         let stdout = child.stdout.take().expect("stdout is piped");
@@ -286,91 +295,11 @@ impl VmConfig {
         let status = waiter.join().expect("waiter thread").context("waiting for QEMU")?;
         let wall = started.elapsed();
         let _ = reader.join();
-        for forwarder in forwarders.into_iter().flatten() {
-            let _ = forwarder.join();
+        if let Some(forwarding) = forwarding {
+            forwarding.finish();
         }
         let qemu_errors = errors.join().unwrap_or_default();
         let console = std::mem::take(&mut *console.lock().expect("console lock"));
         Ok(Ended { status, timed_out, console, qemu_errors, wall })
-    }
-}
-
-/// Pipes carrying the program's stdout and stderr from QEMU's debugcon devices (ports
-/// 0xe9 and 0xea) to ours, byte for byte.
-struct ProgramChannels {
-    stdout_read: std::os::fd::OwnedFd,
-    stderr_read: std::os::fd::OwnedFd,
-    /// Our copies of the write ends: QEMU inherits them; we close ours after spawning.
-    write_ends: [std::os::fd::OwnedFd; 2],
-}
-
-fn pipe() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
-    use std::os::fd::FromRawFd;
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: pipe2 writes two new descriptors into `fds`; both are close-on-exec, and
-    // the write end is made inheritable for QEMU only (in `attach`'s pre_exec).
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("creating a pipe");
-    }
-    // SAFETY: both descriptors are fresh and owned by nobody else.
-    Ok(unsafe { (std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1])) })
-}
-
-impl ProgramChannels {
-    /// Creates the pipes and adds the debugcon devices writing into them to `command`.
-    fn attach(command: &mut Command) -> Result<Self> {
-        use std::os::fd::AsRawFd;
-        use std::os::unix::process::CommandExt;
-        let (stdout_read, stdout_write) = pipe()?;
-        let (stderr_read, stderr_write) = pipe()?;
-        let (out_fd, err_fd) = (stdout_write.as_raw_fd(), stderr_write.as_raw_fd());
-        command
-            .arg("-chardev")
-            .arg(format!("file,id=program-stdout,path=/proc/self/fd/{out_fd}"))
-            .args(["-device", "isa-debugcon,iobase=0xe9,chardev=program-stdout"])
-            .arg("-chardev")
-            .arg(format!("file,id=program-stderr,path=/proc/self/fd/{err_fd}"))
-            .args(["-device", "isa-debugcon,iobase=0xea,chardev=program-stderr"]);
-        // SAFETY: between fork and exec only async-signal-safe fcntl calls run; they
-        // clear close-on-exec on the two write ends so QEMU inherits them.
-        unsafe {
-            command.pre_exec(move || {
-                for fd in [out_fd, err_fd] {
-                    if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                Ok(())
-            });
-        }
-        Ok(Self { stdout_read, stderr_read, write_ends: [stdout_write, stderr_write] })
-    }
-
-    /// Closes our copies of the write ends (so the pipes end when QEMU exits) and copies
-    /// both pipes to our own stdout and stderr.
-    fn forward(self) -> Vec<std::thread::JoinHandle<()>> {
-        drop(self.write_ends);
-        let copy = |from: std::os::fd::OwnedFd, to_stdout: bool| {
-            std::thread::spawn(move || {
-                let mut from = std::fs::File::from(from);
-                let mut buffer = [0u8; 65536];
-                loop {
-                    match from.read(&mut buffer) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) if to_stdout => {
-                            let mut out = std::io::stdout().lock();
-                            let _ = out.write_all(&buffer[..n]);
-                            let _ = out.flush();
-                        }
-                        Ok(n) => {
-                            let mut err = std::io::stderr().lock();
-                            let _ = err.write_all(&buffer[..n]);
-                            let _ = err.flush();
-                        }
-                    }
-                }
-            })
-        };
-        vec![copy(self.stdout_read, true), copy(self.stderr_read, false)]
     }
 }

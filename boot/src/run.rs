@@ -2,7 +2,6 @@
 //! directories, preloaded libraries and stdin into an initrd, and boots a VM whose only
 //! job is to run it. The program's stdout and stderr come out on ours.
 
-use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
 use crate::exit_status::InputError;
@@ -182,17 +181,6 @@ fn read_tree(root: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     }
     files.sort();
     Ok(files)
-}
-
-/// Our stdin's bytes when it is not a terminal (a pipe or a file), else `None`.
-pub fn captured_stdin() -> Result<Option<Vec<u8>>> {
-    let mut stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        return Ok(None);
-    }
-    let mut bytes = Vec::new();
-    stdin.read_to_end(&mut bytes).context("reading stdin")?;
-    Ok(Some(bytes))
 }
 
 /// Parses `HOST::GUEST` (or `DIR`, preopened under the same name).

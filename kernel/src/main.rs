@@ -19,6 +19,7 @@ mod random;
 mod sched;
 mod selftest;
 mod timer;
+mod virtio;
 mod wasm;
 
 use boot_info::BootInfo;
@@ -76,6 +77,10 @@ extern "C" fn kernel_main(start_info_phys: u64) -> ! {
         Err(error) => panic!("timer setup failed: {error:?}"),
     };
     phases.mark("timer");
+    if let Err(error) = virtio::init(&boot) {
+        log!("virtio: {error}; stdio stays on debugcon");
+    }
+    phases.mark("virtio");
     let done_tsc = wasmetal_arch::cpu::rdtsc();
     let init_ns = timer::cycles_to_ns(done_tsc - entry_tsc);
     if !quiet {

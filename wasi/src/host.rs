@@ -34,6 +34,14 @@ impl HostSystem {
     }
 }
 
+/// A host write error as the guest sees it.
+fn console_error(error: std::io::Error) -> crate::ConsoleError {
+    match error.kind() {
+        std::io::ErrorKind::Interrupted => crate::ConsoleError::Interrupted,
+        _ => crate::ConsoleError::Closed,
+    }
+}
+
 impl System for HostSystem {
     fn monotonic_ns(&mut self) -> u64 {
         u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
@@ -60,16 +68,18 @@ impl System for HostSystem {
         }
     }
 
-    fn write_stdout(&mut self, bytes: &[u8]) {
+    fn write_stdout(&mut self, bytes: &[u8]) -> Result<(), crate::ConsoleError> {
         if self.output == Output::Inherit {
-            let _ = std::io::stdout().write_all(bytes);
+            return std::io::stdout().write_all(bytes).map_err(console_error);
         }
+        Ok(())
     }
 
-    fn write_stderr(&mut self, bytes: &[u8]) {
+    fn write_stderr(&mut self, bytes: &[u8]) -> Result<(), crate::ConsoleError> {
         if self.output == Output::Inherit {
-            let _ = std::io::stderr().write_all(bytes);
+            return std::io::stderr().write_all(bytes).map_err(console_error);
         }
+        Ok(())
     }
 
     fn sleep_until(&mut self, monotonic_ns: u64) {

@@ -15,8 +15,8 @@
 //!     fn monotonic_ns(&mut self) -> u64 { 0 }
 //!     fn realtime_ns(&mut self) -> u64 { 0 }
 //!     fn random_bytes(&mut self, buf: &mut [u8]) { buf.fill(4) }
-//!     fn write_stdout(&mut self, _bytes: &[u8]) {}
-//!     fn write_stderr(&mut self, _bytes: &[u8]) {}
+//!     fn write_stdout(&mut self, _bytes: &[u8]) -> Result<(), wasmetal_wasi::ConsoleError> { Ok(()) }
+//!     fn write_stderr(&mut self, _bytes: &[u8]) -> Result<(), wasmetal_wasi::ConsoleError> { Ok(()) }
 //!     fn sleep_until(&mut self, _monotonic_ns: u64) {}
 //! }
 //!
@@ -60,4 +60,4 @@ pub use ctx::{BuildError, DEFAULT_MAX_FILE_SIZE, WasiCtx, WasiCtxBuilder};
 pub use errno::Errno;
 #[cfg(feature = "std")]
 pub use host::{HostSystem, Output};
-pub use system::System;
+pub use system::{ConsoleError, System};

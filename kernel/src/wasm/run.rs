@@ -197,7 +197,7 @@ fn copy_dir(initrd: &[u8], index: u32) -> Result<Vec<DirFile>, u64> {
 
 /// Reports an error on the program's stderr channel.
 fn report(system: &mut KernelSystem, text: &str) {
-    system.write_stderr(text.as_bytes());
+    let _ = system.write_stderr(text.as_bytes());
 }
 
 fn run_task(
@@ -214,10 +214,16 @@ fn run_task(
         report(&mut errors, &format!("wasmetal: {} is missing from the initrd\n", task.program));
         return LOAD_FAILURE_STATUS;
     };
-    let mut builder = WasiCtx::builder(Box::new(KernelSystem::new(prefix)));
+    // `--timeout` is wall-clock time from the task's start, as `wasmtime run` counts it:
+    // it also ends host calls that wait (reads, slow writes, sleeps).
+    let start_tick = crate::timer::ticks();
+    let deadline_tick = timeout_ticks.map(|budget| start_tick + budget);
+    let mut builder = WasiCtx::builder(Box::new(KernelSystem::new(prefix).with_deadline(deadline_tick)));
     builder = builder.args(task.args.iter().map(|a| a.as_bytes().to_vec()));
     builder = builder.envs(task.env.iter().map(|e| e.as_bytes().to_vec()));
-    if let Some(stdin) = task.stdin.as_deref().and_then(|path| file(initrd, path)) {
+    if let Some(stdin) = task.stdin.as_deref().and_then(|path| file(initrd, path))
+        && !crate::virtio::stdio::present()
+    {
         builder = builder.stdin(stdin.to_vec());
     }
     let mut preopened_bytes = 0;
@@ -278,15 +284,20 @@ fn run_task(
     store.set_epoch_deadline(slice);
     store.epoch_deadline_callback(move |_| {
         used_ticks += slice;
-        match timeout_ticks {
-            Some(budget) if used_ticks >= budget => {
-                log!("run: {task_name} interrupted after {used_ticks} ticks (budget {budget})");
+        let now = crate::timer::ticks();
+        match deadline_tick {
+            Some(deadline) if now >= deadline => {
+                log!(
+                    "run: {task_name} interrupted after {} ticks ({used_ticks} running; budget {})",
+                    now - start_tick,
+                    deadline - start_tick
+                );
                 Err(Error::msg("timeout"))
             }
             _ => {
                 slice = if crate::sched::alone() { SOLO_SLICE_TICKS } else { 1 };
-                if let Some(budget) = timeout_ticks {
-                    slice = slice.min(budget - used_ticks);
+                if let Some(deadline) = deadline_tick {
+                    slice = slice.min(deadline - now);
                 }
                 Ok(UpdateDeadline::Yield(slice))
             }

@@ -3,9 +3,10 @@
 //!
 //! Monotonic time is the TSC; wall-clock time is the launcher's `epoch_ns=` (or the
 //! CMOS RTC) plus monotonic time since boot. Randomness is RDRAND when the CPU has it,
-//! else ChaCha20 keyed from the launcher's `seed=`. Output goes to the debugcon
-//! channels the launcher connects to its stdout and stderr, prefixed per line with the
-//! task name when several tasks run. Sleeping parks the task in the scheduler.
+//! else ChaCha20 keyed from the launcher's `seed=`. stdio goes through the virtio
+//! consoles the launcher attaches (`crate::virtio::stdio`; the debugcon ports when there
+//! are none), output prefixed per line with the task name when several tasks run.
+//! Sleeping and waiting park the task in the scheduler.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -13,7 +14,12 @@ use alloc::vec::Vec;
 use spin::Mutex;
 use wasmetal_arch::debugcon::{STDERR_PORT, STDOUT_PORT};
 
+use wasmetal_devices::stdio_link::OutStream;
+use wasmetal_devices::virtio::console::Wait;
+use wasmetal_wasi::ConsoleError;
+
 use crate::random::ChaCha20;
+use crate::virtio::stdio::{StdinRead, WriteError};
 
 /// Wall-clock nanoseconds at monotonic time zero.
 static REALTIME_BASE_NS: Mutex<u64> = Mutex::new(0);
@@ -54,6 +60,41 @@ pub fn random_bytes(buffer: &mut [u8]) {
 /// A partial line longer than this is written out without waiting for its end.
 const MAX_PENDING_LINE: usize = 4096;
 
+/// How long a waiting host call spins before it sleeps (device completions usually
+/// come within microseconds; a terminal or a slow reader can take seconds).
+const SPIN_BEFORE_SLEEP_NS: u64 = 2_000_000;
+
+/// The waiting policy of host calls: yield while other tasks can run, else spin briefly
+/// and then sleep a millisecond at a time; give up once `deadline_tick` has passed.
+pub struct Waiter {
+    deadline_tick: Option<u64>,
+    started_ns: u64,
+}
+
+impl Waiter {
+    pub fn new(deadline_tick: Option<u64>) -> Self {
+        Waiter { deadline_tick, started_ns: crate::timer::monotonic_ns() }
+    }
+
+    /// One step of waiting.
+    pub fn wait(&mut self) -> Wait {
+        if self.deadline_tick.is_some_and(|deadline| crate::timer::ticks() >= deadline) {
+            return Wait::Abort;
+        }
+        if !crate::sched::alone() {
+            crate::sched::yield_now();
+            return Wait::Continue;
+        }
+        let now = crate::timer::monotonic_ns();
+        if now.saturating_sub(self.started_ns) < SPIN_BEFORE_SLEEP_NS {
+            core::hint::spin_loop();
+        } else {
+            crate::sched::sleep_until(now + 1_000_000);
+        }
+        Wait::Continue
+    }
+}
+
 /// The WASI system of one task.
 pub struct KernelSystem {
     /// Line prefix for output (`[name] `) when several tasks share the console.
@@ -63,27 +104,53 @@ pub struct KernelSystem {
     pending: [Vec<u8>; 2],
     /// With a prefix: whether the stream's next byte starts a line.
     at_line_start: [bool; 2],
+    /// The tick at which the task's `--timeout` runs out.
+    deadline_tick: Option<u64>,
 }
 
 const PORTS: [u16; 2] = [STDOUT_PORT, STDERR_PORT];
 
 impl KernelSystem {
     pub fn new(prefix: Option<String>) -> Self {
-        Self { prefix, pending: [Vec::new(), Vec::new()], at_line_start: [true, true] }
+        Self { prefix, pending: [Vec::new(), Vec::new()], at_line_start: [true, true], deadline_tick: None }
     }
 
-    fn write(&mut self, stream: usize, bytes: &[u8]) {
-        let Some(prefix) = &self.prefix else {
+    /// Host calls stop waiting at `tick` (the task's `--timeout`).
+    pub fn with_deadline(mut self, tick: Option<u64>) -> Self {
+        self.deadline_tick = tick;
+        self
+    }
+
+    /// Sends bytes to stream 0 (stdout) or 1 (stderr): the virtio console when the
+    /// launcher attached one, else the debugcon port.
+    fn emit(&mut self, stream: usize, bytes: &[u8]) -> Result<(), ConsoleError> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        if !crate::virtio::stdio::present() {
             // SAFETY: the launcher attaches debugcon devices at these ports (or nothing).
             unsafe { wasmetal_arch::debugcon::write(PORTS[stream], bytes) };
-            return;
+            return Ok(());
+        }
+        let target = if stream == 0 { OutStream::Stdout } else { OutStream::Stderr };
+        let mut waiter = Waiter::new(self.deadline_tick);
+        match crate::virtio::stdio::write(target, bytes, &mut || waiter.wait()) {
+            Ok(()) => Ok(()),
+            Err(WriteError::Closed | WriteError::Device) => Err(ConsoleError::Closed),
+            Err(WriteError::Interrupted { .. }) => Err(ConsoleError::Interrupted),
+        }
+    }
+
+    fn write(&mut self, stream: usize, bytes: &[u8]) -> Result<(), ConsoleError> {
+        let Some(prefix) = &self.prefix else {
+            return self.emit(stream, bytes);
         };
         let pending = &mut self.pending[stream];
         pending.extend_from_slice(bytes);
         let complete = match pending.iter().rposition(|&byte| byte == b'\n') {
             Some(last_newline) => last_newline + 1,
             None if pending.len() > MAX_PENDING_LINE => pending.len(),
-            None => return,
+            None => return Ok(()),
         };
         let mut out = Vec::with_capacity(complete + prefix.len() * 2);
         for &byte in &pending[..complete] {
@@ -94,8 +161,7 @@ impl KernelSystem {
             self.at_line_start[stream] = byte == b'\n';
         }
         pending.drain(..complete);
-        // SAFETY: as above.
-        unsafe { wasmetal_arch::debugcon::write(PORTS[stream], &out) };
+        self.emit(stream, &out)
     }
 
     /// Writes out unfinished lines (the task is done with its output).
@@ -103,7 +169,7 @@ impl KernelSystem {
         for stream in 0..2 {
             if !self.pending[stream].is_empty() {
                 self.pending[stream].push(b'\n');
-                self.write(stream, &[]);
+                let _ = self.write(stream, &[]);
             }
         }
     }
@@ -128,16 +194,43 @@ impl wasmetal_wasi::System for KernelSystem {
         random_bytes(buf);
     }
 
-    fn write_stdout(&mut self, bytes: &[u8]) {
-        self.write(0, bytes);
+    fn write_stdout(&mut self, bytes: &[u8]) -> Result<(), ConsoleError> {
+        self.write(0, bytes)
     }
 
-    fn write_stderr(&mut self, bytes: &[u8]) {
-        self.write(1, bytes);
+    fn write_stderr(&mut self, bytes: &[u8]) -> Result<(), ConsoleError> {
+        self.write(1, bytes)
+    }
+
+    fn read_stdin(&mut self, buf: &mut [u8]) -> Option<Result<usize, ConsoleError>> {
+        if !crate::virtio::stdio::present() {
+            return None;
+        }
+        let mut waiter = Waiter::new(self.deadline_tick);
+        Some(match crate::virtio::stdio::read_stdin(buf, &mut || waiter.wait()) {
+            StdinRead::Data(count) => Ok(count),
+            StdinRead::Eof => Ok(0),
+            StdinRead::Interrupted => Err(ConsoleError::Interrupted),
+        })
+    }
+
+    fn stdin_ready(&mut self) -> Option<bool> {
+        crate::virtio::stdio::present().then(crate::virtio::stdio::stdin_ready)
+    }
+
+    fn interrupted(&mut self) -> bool {
+        self.deadline_tick.is_some_and(|deadline| crate::timer::ticks() >= deadline)
     }
 
     fn sleep_until(&mut self, monotonic_ns: u64) {
-        crate::sched::sleep_until(monotonic_ns);
+        // In slices, so that a `--timeout` ends a long sleep on its tick.
+        loop {
+            let now = crate::timer::monotonic_ns();
+            if now >= monotonic_ns || self.interrupted() {
+                return;
+            }
+            crate::sched::sleep_until(monotonic_ns.min(now + 10_000_000));
+        }
     }
 
     fn yield_now(&mut self) {

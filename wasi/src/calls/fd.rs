@@ -11,6 +11,7 @@ use crate::errno::Errno;
 use crate::fd_table::{Descriptor, Kind};
 use crate::fs::{Ino, Stat};
 use crate::guest_memory::GuestMemory;
+use crate::system::ConsoleError;
 
 /// What a read or write goes to.
 enum Target {
@@ -90,23 +91,54 @@ fn write_file(
     Ok(total)
 }
 
-fn write_console(ctx: &mut WasiCtx, memory: &GuestMemory<'_>, buffers: &[Range<usize>], stderr: bool) -> u64 {
+fn write_console(
+    ctx: &mut WasiCtx,
+    memory: &GuestMemory<'_>,
+    buffers: &[Range<usize>],
+    stderr: bool,
+) -> Result<u64, Errno> {
     let mut emit = |bytes: &[u8]| {
         if stderr { ctx.system.write_stderr(bytes) } else { ctx.system.write_stdout(bytes) }
     };
     let nonempty: Vec<&Range<usize>> = buffers.iter().filter(|buffer| !buffer.is_empty()).collect();
-    match nonempty.as_slice() {
-        [] => {}
+    let written = match nonempty.as_slice() {
+        [] => Ok(()),
         [only] => emit(memory.at((*only).clone())),
         many => {
             let mut joined = Vec::new();
             for buffer in many {
                 joined.extend_from_slice(memory.at((*buffer).clone()));
             }
-            emit(&joined);
+            emit(&joined)
         }
+    };
+    match written {
+        Ok(()) => Ok(nonempty.iter().map(|buffer| buffer.len() as u64).sum()),
+        Err(ConsoleError::Closed) => Err(Errno::Pipe),
+        Err(ConsoleError::Interrupted) => Err(Errno::Intr),
     }
-    nonempty.iter().map(|buffer| buffer.len() as u64).sum()
+}
+
+/// Reads stdin into the guest buffers: from the system's stream when it has one (one
+/// wait, then what has arrived), else from the builder's bytes.
+fn read_stdin(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, buffers: &[Range<usize>]) -> Result<u64, Errno> {
+    let Some(first) = buffers.iter().find(|buffer| !buffer.is_empty()) else { return Ok(0) };
+    if let Some(result) = ctx.system.read_stdin(memory.at_mut(first.clone())) {
+        return match result {
+            Ok(count) => Ok(count as u64),
+            Err(ConsoleError::Closed) => Ok(0),
+            Err(ConsoleError::Interrupted) => Err(Errno::Intr),
+        };
+    }
+    let mut total = 0usize;
+    for buffer in buffers {
+        let available = &ctx.stdin[ctx.stdin_position.min(ctx.stdin.len())..];
+        let count = available.len().min(buffer.len());
+        memory.at_mut(buffer.start..buffer.start + count).copy_from_slice(&available[..count]);
+        ctx.stdin_position += count;
+        total += count;
+    }
+    Ok(total as u64)
 }
 
 fn write_size(memory: &mut GuestMemory<'_>, ptr: u32, value: u64) -> Result<(), Errno> {
@@ -127,17 +159,7 @@ pub fn fd_read(
     memory.check(nread, 4)?;
     let buffers = memory.iovecs(iovs, iovs_len)?;
     let total = match target {
-        Target::Stdin => {
-            let mut total = 0usize;
-            for buffer in &buffers {
-                let available = &ctx.stdin[ctx.stdin_position.min(ctx.stdin.len())..];
-                let count = available.len().min(buffer.len());
-                memory.at_mut(buffer.start..buffer.start + count).copy_from_slice(&available[..count]);
-                ctx.stdin_position += count;
-                total += count;
-            }
-            total as u64
-        }
+        Target::Stdin => read_stdin(ctx, memory, &buffers)?,
         Target::File(ino, position) => {
             if !readable {
                 return Err(Errno::BadF);
@@ -166,8 +188,8 @@ pub fn fd_write(
     memory.check(nwritten, 4)?;
     let buffers = memory.iovecs(iovs, iovs_len)?;
     let total = match target {
-        Target::Stdout => write_console(ctx, memory, &buffers, false),
-        Target::Stderr => write_console(ctx, memory, &buffers, true),
+        Target::Stdout => write_console(ctx, memory, &buffers, false)?,
+        Target::Stderr => write_console(ctx, memory, &buffers, true)?,
         Target::File(ino, position) => {
             if !writable {
                 return Err(Errno::BadF);

@@ -1,9 +1,11 @@
 //! `poll_oneoff`: waiting on clocks and descriptors.
 //!
-//! Descriptors are always ready (stdin is a buffer, files are memory, the console
-//! never blocks), so fd subscriptions complete at once. Only when none did does the
-//! call sleep, through `System::sleep_until`, until the earliest clock deadline;
-//! relative timeouts and absolute ones (`ABSTIME`, on any clock) are both supported.
+//! Files and the output console are always ready; stdin is ready when it is a buffer,
+//! and when the system streams it, once data or its end has arrived. When nothing is
+//! ready the call sleeps through `System::sleep_until`: until the earliest clock
+//! deadline, or in short slices that re-check the awaited descriptors (and stop when
+//! `System::interrupted` says the program's time is up). Relative timeouts and absolute
+//! ones (`ABSTIME`, on any clock) are both supported.
 
 use alloc::vec::Vec;
 
@@ -15,6 +17,9 @@ use crate::errno::Errno;
 use crate::fd_table::Kind;
 use crate::guest_memory::GuestMemory;
 
+/// How long one sleep lasts while a descriptor is awaited (it is re-checked after).
+const POLL_SLICE_NS: u64 = 1_000_000;
+
 /// One `event` to write back.
 struct Event {
     userdata: u64,
@@ -24,13 +29,17 @@ struct Event {
 }
 
 /// The readiness of `fd` for reading (`FD_READ`) or writing (`FD_WRITE`).
-fn fd_event(ctx: &WasiCtx, userdata: u64, fd: u32, kind: u8) -> Event {
-    let ready = |nbytes: u64| Event { userdata, error: Errno::Success, kind, nbytes };
-    let failed = |error: Errno| Event { userdata, error, kind, nbytes: 0 };
+fn fd_event(ctx: &mut WasiCtx, userdata: u64, fd: u32, kind: u8) -> Option<Event> {
+    let ready = |nbytes: u64| Some(Event { userdata, error: Errno::Success, kind, nbytes });
+    let failed = |error: Errno| Some(Event { userdata, error, kind, nbytes: 0 });
     let Ok(descriptor) = ctx.fds.get(fd) else { return failed(Errno::BadF) };
     let reading = kind == eventtype::FD_READ;
-    match (&descriptor.kind, reading) {
-        (Kind::Stdin, true) => ready(ctx.stdin.len().saturating_sub(ctx.stdin_position) as u64),
+    match (&descriptor.kind.clone(), reading) {
+        (Kind::Stdin, true) => match ctx.system.stdin_ready() {
+            Some(true) => ready(1),
+            Some(false) => None,
+            None => ready(ctx.stdin.len().saturating_sub(ctx.stdin_position) as u64),
+        },
         (Kind::Stdout | Kind::Stderr, false) => ready(0),
         (Kind::File { ino, position }, true) => {
             let size = ctx.fs.stat(*ino).map(|stat| stat.size).unwrap_or(0);
@@ -72,6 +81,8 @@ pub fn poll_oneoff(
     let now = ctx.system.monotonic_ns();
     let mut events = Vec::new();
     let mut timers: Vec<(u64, u64)> = Vec::new();
+    // Descriptors not ready yet (streamed stdin): polled again while waiting.
+    let mut waiting: Vec<(u64, u32, u8)> = Vec::new();
     for index in 0..count {
         let sub = input + index * SUBSCRIPTION_SIZE;
         let userdata = memory.read_u64(sub)?;
@@ -88,20 +99,54 @@ pub fn poll_oneoff(
             }
             eventtype::FD_READ | eventtype::FD_WRITE => {
                 let fd = memory.read_u32(sub + 16)?;
-                events.push(fd_event(ctx, userdata, fd, kind));
+                match fd_event(ctx, userdata, fd, kind) {
+                    Some(event) => events.push(event),
+                    None => waiting.push((userdata, fd, kind)),
+                }
             }
             _ => return Err(Errno::Inval),
         }
     }
 
+    let earliest = timers.iter().map(|&(deadline, _)| deadline).min();
     let mut fired_by = now;
-    if events.is_empty()
-        && let Some(earliest) = timers.iter().map(|&(deadline, _)| deadline).min()
-    {
-        if earliest > now {
-            ctx.system.sleep_until(earliest);
+    if events.is_empty() && waiting.is_empty() {
+        if let Some(earliest) = earliest {
+            if earliest > now {
+                ctx.system.sleep_until(earliest);
+            }
+            fired_by = ctx.system.monotonic_ns().max(earliest);
         }
-        fired_by = ctx.system.monotonic_ns().max(earliest);
+    } else if events.is_empty() {
+        // Wait for a descriptor or the earliest clock, in short sleeps that re-check.
+        loop {
+            let mut ready = Vec::new();
+            for &(userdata, fd, kind) in &waiting {
+                if let Some(event) = fd_event(ctx, userdata, fd, kind) {
+                    ready.push(event);
+                }
+            }
+            let now = ctx.system.monotonic_ns();
+            fired_by = now;
+            if !ready.is_empty() {
+                events = ready;
+                break;
+            }
+            if earliest.is_some_and(|earliest| earliest <= now) {
+                break;
+            }
+            if ctx.system.interrupted() {
+                // The program's time is up: report its subscriptions as fired so it
+                // returns to wasm, where the pending interrupt trap lands.
+                fired_by = u64::MAX;
+                for &(userdata, _, kind) in &waiting {
+                    events.push(Event { userdata, error: Errno::Intr, kind, nbytes: 0 });
+                }
+                break;
+            }
+            let slice = now.saturating_add(POLL_SLICE_NS);
+            ctx.system.sleep_until(earliest.map_or(slice, |earliest| earliest.min(slice)));
+        }
     }
     for &(deadline, userdata) in &timers {
         if deadline <= fired_by {

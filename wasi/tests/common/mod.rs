@@ -97,12 +97,14 @@ impl System for TestSystem {
         }
     }
 
-    fn write_stdout(&mut self, bytes: &[u8]) {
+    fn write_stdout(&mut self, bytes: &[u8]) -> Result<(), wasmetal_wasi::ConsoleError> {
         self.observed.stdout.lock().unwrap().extend_from_slice(bytes);
+        Ok(())
     }
 
-    fn write_stderr(&mut self, bytes: &[u8]) {
+    fn write_stderr(&mut self, bytes: &[u8]) -> Result<(), wasmetal_wasi::ConsoleError> {
         self.observed.stderr.lock().unwrap().extend_from_slice(bytes);
+        Ok(())
     }
 
     fn sleep_until(&mut self, monotonic_ns: u64) {

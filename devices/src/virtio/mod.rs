@@ -1,0 +1,3 @@
+//! virtio devices over the MMIO transport.
+
+pub mod console;
