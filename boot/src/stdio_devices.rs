@@ -1,6 +1,7 @@
-//! The program's stdio as four virtio consoles on the microvm: their QEMU arguments,
-//! the pipes and sockets behind them, and the threads that connect them to our own
-//! stdin, stdout and stderr.
+//! The program's stdio as four ports of one multiport virtio serial device on the
+//! microvm (`virtserialport`s, which QEMU throttles rather than drops data on, unlike
+//! `virtconsole`): their QEMU arguments, the pipes and FIFOs behind them, and the
+//! threads that connect them to our own stdin, stdout and stderr.
 //!
 //! - stdout and stderr: a pipe each (QEMU's `file` chardev writes the write end),
 //!   copied to ours byte for byte. When ours is closed (EPIPE) a `Closed` frame goes to
@@ -25,31 +26,20 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use anyhow::{Context, Result};
-use wasmetal_devices::stdio_link::{GUEST_READY, Header, MAX_DATA_FRAME, OutStream};
+use wasmetal_devices::stdio_link::{
+    CONTROL_PORT, GUEST_READY, Header, MAX_DATA_FRAME, OutStream, STDERR_PORT, STDIN_PORT, STDOUT_PORT,
+};
 
 /// microvm's virtio-mmio slots: slot N's registers sit at BASE + N * STRIDE.
 const MMIO_BASE: u64 = 0xfeb0_0000;
 const MMIO_STRIDE: u64 = 0x200;
 
-/// Which slot each console takes (from the top, where QEMU would put them anyway).
-const STDOUT_SLOT: u64 = 7;
-const STDERR_SLOT: u64 = 6;
-const STDIN_SLOT: u64 = 5;
-const CONTROL_SLOT: u64 = 4;
+/// The slot the serial device takes (the top one, where QEMU would put it anyway).
+const SERIAL_SLOT: u64 = 7;
 
-fn slot_base(slot: u64) -> u64 {
-    MMIO_BASE + slot * MMIO_STRIDE
-}
-
-/// The kernel command-line options naming the consoles' roles.
+/// The kernel command-line option naming the serial device.
 pub fn cmdline_options() -> String {
-    format!(
-        "console.stdout={:#x} console.stderr={:#x} console.stdin={:#x} console.control={:#x}",
-        slot_base(STDOUT_SLOT),
-        slot_base(STDERR_SLOT),
-        slot_base(STDIN_SLOT),
-        slot_base(CONTROL_SLOT)
-    )
+    format!("console.serial={:#x}", MMIO_BASE + SERIAL_SLOT * MMIO_STRIDE)
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
@@ -104,24 +94,27 @@ impl StdioDevices {
         let (stderr_read, stderr_write) = pipe()?;
         let stdin_path = dir.join("stdin");
         let control_path = dir.join("control");
+        // Port 0 stays empty: QEMU reserves it for a virtconsole.
+        command.arg("-device").arg(format!(
+            "virtio-serial-device,id=wasmetal-serial,max_ports={},bus=virtio-mmio-bus.{SERIAL_SLOT}",
+            CONTROL_PORT + 1
+        ));
         let stdin_fifo = fifo(&dir.join("stdin.in"))?;
         let stdin_ready = fifo(&dir.join("stdin.out"))?;
         let control_fifo = fifo(&control_path)?;
         let (out_fd, err_fd) = (stdout_write.as_raw_fd(), stderr_write.as_raw_fd());
-        let consoles = [
-            ("stdout", STDOUT_SLOT, format!("file,id=stdout,path=/proc/self/fd/{out_fd}")),
-            ("stderr", STDERR_SLOT, format!("file,id=stderr,path=/proc/self/fd/{err_fd}")),
-            ("stdin", STDIN_SLOT, format!("pipe,id=stdin,path={}", stdin_path.display())),
-            ("control", CONTROL_SLOT, format!("pipe,id=control,path={}", control_path.display())),
+        let ports = [
+            ("stdout", STDOUT_PORT, format!("file,id=stdout,path=/proc/self/fd/{out_fd}")),
+            ("stderr", STDERR_PORT, format!("file,id=stderr,path=/proc/self/fd/{err_fd}")),
+            ("stdin", STDIN_PORT, format!("pipe,id=stdin,path={}", stdin_path.display())),
+            ("control", CONTROL_PORT, format!("pipe,id=control,path={}", control_path.display())),
         ];
-        for (name, slot, chardev) in consoles {
+        for (name, nr, chardev) in ports {
             command
                 .arg("-chardev")
                 .arg(chardev)
                 .arg("-device")
-                .arg(format!("virtio-serial-device,max_ports=1,id=serial-{name},bus=virtio-mmio-bus.{slot}"))
-                .arg("-device")
-                .arg(format!("virtconsole,chardev={name},bus=serial-{name}.0"));
+                .arg(format!("virtserialport,chardev={name},bus=wasmetal-serial.0,nr={nr}"));
         }
         // SAFETY: between fork and exec only async-signal-safe fcntl calls run; they
         // clear close-on-exec on the two write ends so QEMU inherits them.

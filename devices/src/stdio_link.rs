@@ -1,11 +1,18 @@
-//! The framing the launcher uses on the host-to-guest console streams: a virtio console
-//! has no end-of-file and no way to say "the reader went away", so each stream carries
+//! The stdio link between the launcher and the kernel: which serial port carries which
+//! stream, and the framing on the host-to-guest streams. A serial port has no
+//! end-of-file and no way to say "the reader went away", so each of those carries
 //! frames of a 5-byte header (kind, then a little-endian u32) and, for data, that many
 //! bytes. Guest-to-host streams (stdout, stderr) are raw bytes.
 //!
 //! - stdin carries `Data` frames, then one `Eof`;
 //! - the control stream carries `Closed(stream)` when the host side of stdout (1) or
 //!   stderr (2) can no longer take bytes (the guest's writes then fail with EPIPE).
+
+/// The serial device's port numbers (QEMU `virtserialport,nr=`) for each stream.
+pub const STDOUT_PORT: u32 = 1;
+pub const STDERR_PORT: u32 = 2;
+pub const STDIN_PORT: u32 = 3;
+pub const CONTROL_PORT: u32 = 4;
 
 /// The byte the guest writes on the stdin console once it can take input (the host
 /// must not send before: see the launcher's `stdio_devices`).

@@ -1,3 +1,3 @@
 //! virtio devices over the MMIO transport.
 
-pub mod console;
+pub mod serial;

@@ -1,6 +1,7 @@
 //! virtio devices of this VM: finding them (the `virtio_mmio.device=` entries QEMU
-//! appends to the command line), and which one serves what (`console.stdout=BASE` and
-//! friends from the launcher). Policy only; the protocols live in `wasmetal-devices`.
+//! appends to the command line), and which one serves what (`console.serial=BASE` from
+//! the launcher: the multiport serial device whose ports carry stdio). Policy only;
+//! the protocols live in `wasmetal-devices`.
 
 pub mod hal;
 pub mod stdio;
@@ -10,7 +11,8 @@ use core::ptr::NonNull;
 use wasmetal_devices::Hal;
 use wasmetal_devices::MmioTransport;
 use wasmetal_devices::mmio_slot::{self, MmioSlot};
-use wasmetal_devices::virtio::console::Console;
+use wasmetal_devices::stdio_link::{CONTROL_PORT, STDERR_PORT, STDIN_PORT, STDOUT_PORT};
+use wasmetal_devices::virtio::serial::{self, SerialError, Wait};
 
 use crate::boot_info::BootInfo;
 use hal::KernelHal;
@@ -24,8 +26,8 @@ pub enum DeviceError {
     NoSuchSlot(u64),
     /// The slot's registers are not a virtio device.
     Transport(u64),
-    /// The console would not initialize.
-    Console(u64, wasmetal_devices::virtio::console::ConsoleError),
+    /// The serial device would not initialize.
+    Serial(u64, SerialError),
 }
 
 impl core::fmt::Display for DeviceError {
@@ -34,13 +36,13 @@ impl core::fmt::Display for DeviceError {
             DeviceError::BadCommandLine(what) => write!(f, "malformed {what} on the command line"),
             DeviceError::NoSuchSlot(base) => write!(f, "no virtio-mmio device at {base:#x}"),
             DeviceError::Transport(base) => write!(f, "the device at {base:#x} is not virtio-mmio"),
-            DeviceError::Console(base, error) => write!(f, "console at {base:#x}: {error}"),
+            DeviceError::Serial(base, error) => write!(f, "serial device at {base:#x}: {error}"),
         }
     }
 }
 
-/// Opens the console in the slot at `base`.
-fn console(slots: &[MmioSlot], base: u64) -> Result<Console<KernelHal>, DeviceError> {
+/// Opens the serial device in the slot at `base` with the stdio ports.
+fn serial(slots: &[MmioSlot], base: u64) -> Result<stdio::Consoles, DeviceError> {
     let slot = slots.iter().find(|slot| slot.base == base).ok_or(DeviceError::NoSuchSlot(base))?;
     // SAFETY: QEMU reported a virtio-mmio register block of `slot.size` bytes at
     // `slot.base`; the mapping is uncached and stays for the kernel's life.
@@ -48,37 +50,33 @@ fn console(slots: &[MmioSlot], base: u64) -> Result<Console<KernelHal>, DeviceEr
     // SAFETY: as above; nothing else maps or drives this slot.
     let transport = unsafe { MmioTransport::new(NonNull::cast(header), slot.size as usize) }
         .map_err(|_| DeviceError::Transport(base))?;
-    Console::new(transport).map_err(|error| DeviceError::Console(base, error))
+    // The handshake is a few device round trips; a second is far more than it needs.
+    let give_up = crate::timer::monotonic_ns() + 1_000_000_000;
+    let mut wait = || {
+        if crate::timer::monotonic_ns() < give_up { Wait::Continue } else { Wait::Abort }
+    };
+    let ids = [STDOUT_PORT, STDERR_PORT, STDIN_PORT, CONTROL_PORT];
+    let (control, ports) =
+        serial::open::<KernelHal>(transport, &ids, &mut wait).map_err(|error| DeviceError::Serial(base, error))?;
+    let mut ports = ports.into_iter();
+    let mut next = || ports.next().ok_or(DeviceError::Serial(base, SerialError::PortsMissing));
+    Ok(stdio::Consoles { control_channel: control, stdout: next()?, stderr: next()?, stdin: next()?, control: next()? })
+}
+
+/// Finds the devices the launcher attached and sets up stdio. Without a
+/// `console.serial=` option (raw boots, self-tests) stdio stays on debugcon.
+pub fn init(boot: &BootInfo) -> Result<(), DeviceError> {
+    let mut slots = alloc::vec::Vec::new();
+    for slot in mmio_slot::slots(boot.cmdline()) {
+        slots.push(slot.map_err(|_| DeviceError::BadCommandLine("virtio_mmio.device"))?);
+    }
+    let Some(base) = address(boot, "console.serial")? else { return Ok(()) };
+    stdio::install(serial(&slots, base)?);
+    Ok(())
 }
 
 fn address(boot: &BootInfo, key: &'static str) -> Result<Option<u64>, DeviceError> {
     let Some(value) = boot.option(key) else { return Ok(None) };
     let hex = value.strip_prefix("0x").ok_or(DeviceError::BadCommandLine(key))?;
     u64::from_str_radix(hex, 16).map(Some).map_err(|_| DeviceError::BadCommandLine(key))
-}
-
-/// Finds the devices the launcher attached and sets up the stdio consoles. Without
-/// `console.*` options (raw boots, self-tests) stdio stays on debugcon.
-pub fn init(boot: &BootInfo) -> Result<(), DeviceError> {
-    let mut slots = alloc::vec::Vec::new();
-    for slot in mmio_slot::slots(boot.cmdline()) {
-        slots.push(slot.map_err(|_| DeviceError::BadCommandLine("virtio_mmio.device"))?);
-    }
-    let roles = [
-        address(boot, "console.stdout")?,
-        address(boot, "console.stderr")?,
-        address(boot, "console.stdin")?,
-        address(boot, "console.control")?,
-    ];
-    let [Some(stdout), Some(stderr), Some(stdin), Some(control)] = roles else {
-        return Ok(());
-    };
-    let consoles = stdio::Consoles {
-        stdout: console(&slots, stdout)?,
-        stderr: console(&slots, stderr)?,
-        stdin: console(&slots, stdin)?,
-        control: console(&slots, control)?,
-    };
-    stdio::install(consoles);
-    Ok(())
 }

@@ -4,28 +4,37 @@
 //! taken with `try_lock` and a yield, because a task may wait for its device while
 //! holding it and tasks are only switched at wasm safe points or when they yield.
 
+use core::sync::atomic::{AtomicBool, Ordering};
+
 use spin::Mutex;
 use wasmetal_devices::stdio_link::{Decoder, GUEST_READY, OutStream, Read};
-use wasmetal_devices::virtio::console::{Console, Wait};
+use wasmetal_devices::virtio::serial::{Control, Port, Wait};
 
 use super::hal::KernelHal;
 
-/// The four consoles the launcher attaches.
+/// The serial device's control channel and its four stdio ports.
 pub struct Consoles {
-    pub stdout: Console<KernelHal>,
-    pub stderr: Console<KernelHal>,
-    pub stdin: Console<KernelHal>,
-    pub control: Console<KernelHal>,
+    pub control_channel: Control<KernelHal>,
+    pub stdout: Port<KernelHal>,
+    pub stderr: Port<KernelHal>,
+    pub stdin: Port<KernelHal>,
+    pub control: Port<KernelHal>,
 }
+
+/// Kept for the kernel's life: the device may write into its posted buffers.
+static CONTROL_CHANNEL: Mutex<Option<Control<KernelHal>>> = Mutex::new(None);
 
 struct Output {
-    console: Console<KernelHal>,
-    /// The host side is gone (a `Closed` frame came on the control stream).
-    closed: bool,
+    console: Port<KernelHal>,
 }
 
+/// The host side of stdout / stderr is gone (a `Closed` frame came on the control
+/// stream); flags, not fields, so that noting it never waits for a stream's lock.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);
+
 struct Input {
-    console: Console<KernelHal>,
+    console: Port<KernelHal>,
     decoder: Decoder,
 }
 
@@ -43,15 +52,21 @@ pub fn install(mut consoles: Consoles) {
         spins += 1;
         if spins < 10_000_000 { Wait::Continue } else { Wait::Abort }
     });
-    *STDOUT.lock() = Some(Output { console: consoles.stdout, closed: false });
-    *STDERR.lock() = Some(Output { console: consoles.stderr, closed: false });
+    *STDOUT.lock() = Some(Output { console: consoles.stdout });
+    *STDERR.lock() = Some(Output { console: consoles.stderr });
     *STDIN.lock() = Some(Input { console: consoles.stdin, decoder: Decoder::new() });
     *CONTROL.lock() = Some(Input { console: consoles.control, decoder: Decoder::new() });
+    *CONTROL_CHANNEL.lock() = Some(consoles.control_channel);
+    PRESENT.store(true, Ordering::Release);
 }
+
+/// Set once the consoles are installed (read without taking a stream's lock, which a
+/// task waiting for its device may hold).
+static PRESENT: AtomicBool = AtomicBool::new(false);
 
 /// Whether stdio runs on virtio consoles (else the debugcon ports).
 pub fn present() -> bool {
-    STDOUT.lock().is_some()
+    PRESENT.load(Ordering::Acquire)
 }
 
 /// Why a write did not complete.
@@ -95,10 +110,8 @@ fn poll_control() {
         let mut source = |buf: &mut [u8]| console.read(buf).unwrap_or(0);
         match decoder.read(&mut source, &mut []) {
             Read::Closed(stream) => {
-                let target = if stream == OutStream::Stdout { &STDOUT } else { &STDERR };
-                if let Some(output) = target.lock().as_mut() {
-                    output.closed = true;
-                }
+                let closed = if stream == OutStream::Stdout { &STDOUT_CLOSED } else { &STDERR_CLOSED };
+                closed.store(true, Ordering::Release);
             }
             Read::Data(_) => {}
             Read::Pending | Read::Eof | Read::Malformed => return,
@@ -109,12 +122,13 @@ fn poll_control() {
 /// Writes all of `bytes` to `stream`; returns once the device holds them.
 pub fn write(stream: OutStream, bytes: &[u8], wait: &mut dyn FnMut() -> Wait) -> Result<(), WriteError> {
     poll_control();
-    let target = if stream == OutStream::Stdout { &STDOUT } else { &STDERR };
-    let mut guard = lock(target, wait).ok_or(WriteError::Interrupted { written: 0 })?;
-    let output = guard.as_mut().ok_or(WriteError::Device)?;
-    if output.closed {
+    let (target, closed) =
+        if stream == OutStream::Stdout { (&STDOUT, &STDOUT_CLOSED) } else { (&STDERR, &STDERR_CLOSED) };
+    if closed.load(Ordering::Acquire) {
         return Err(WriteError::Closed);
     }
+    let mut guard = lock(target, wait).ok_or(WriteError::Interrupted { written: 0 })?;
+    let output = guard.as_mut().ok_or(WriteError::Device)?;
     let written = output.console.write(bytes, wait).map_err(|_| WriteError::Device)?;
     if written < bytes.len() {
         return Err(WriteError::Interrupted { written });
@@ -122,14 +136,10 @@ pub fn write(stream: OutStream, bytes: &[u8], wait: &mut dyn FnMut() -> Wait) ->
     Ok(())
 }
 
-/// How often a waiting stdin read reminds the device of its buffer.
-const KICK_INTERVAL_NS: u64 = 500_000;
-
 /// Reads stdin into `out`, waiting (through `wait`) until data or the end arrives.
 pub fn read_stdin(out: &mut [u8], wait: &mut dyn FnMut() -> Wait) -> StdinRead {
     let Some(mut guard) = lock(&STDIN, wait) else { return StdinRead::Interrupted };
     let Some(input) = guard.as_mut() else { return StdinRead::Eof };
-    let mut last_kick_ns = 0;
     loop {
         let Input { console, decoder } = input;
         let mut source = |buf: &mut [u8]| console.read(buf).unwrap_or(0);
@@ -138,11 +148,6 @@ pub fn read_stdin(out: &mut [u8], wait: &mut dyn FnMut() -> Wait) -> StdinRead {
             Read::Eof | Read::Malformed => return StdinRead::Eof,
             Read::Closed(_) => {}
             Read::Pending => {
-                let now = crate::timer::monotonic_ns();
-                if now.saturating_sub(last_kick_ns) >= KICK_INTERVAL_NS {
-                    input.console.kick_receive();
-                    last_kick_ns = now;
-                }
                 if wait() == Wait::Abort {
                     return StdinRead::Interrupted;
                 }

@@ -15,7 +15,7 @@ use spin::Mutex;
 use wasmetal_arch::debugcon::{STDERR_PORT, STDOUT_PORT};
 
 use wasmetal_devices::stdio_link::OutStream;
-use wasmetal_devices::virtio::console::Wait;
+use wasmetal_devices::virtio::serial::Wait;
 use wasmetal_wasi::ConsoleError;
 
 use crate::random::ChaCha20;
