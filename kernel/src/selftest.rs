@@ -221,8 +221,12 @@ fn interrupt_mask() -> Outcome {
     let before = crate::timer::ticks();
     crate::timer::spin_for_ns(5 * period_ns);
     let while_masked = crate::timer::ticks() - before;
+    let unmasked_at = crate::timer::monotonic_ns();
     wasmetal_arch::cpu::enable_interrupts();
     let after_unmask = crate::timer::ticks() - before;
+    // Periods that passed between unmasking and that read (the host may have
+    // descheduled the vCPU right there): each may have brought one more tick.
+    let late = (crate::timer::monotonic_ns() - unmasked_at) / period_ns;
     crate::timer::spin_for_ns(5 * period_ns);
     let running = crate::timer::ticks() - before;
     let nested_ok = wasmetal_arch::cpu::without_interrupts(|| {
@@ -240,7 +244,7 @@ fn interrupt_mask() -> Outcome {
     // What was held back is delivered when unmasking, before the next instruction: one
     // tick, or two when a deferred tick (accepted, not acknowledged) had another
     // pending behind it in the APIC.
-    if !(1..=2).contains(&after_unmask) {
+    if !(1..=2 + late).contains(&after_unmask) {
         return fail(format_args!("{after_unmask} ticks right after unmasking, expected the 1 or 2 held back"));
     }
     if running < 3 {
