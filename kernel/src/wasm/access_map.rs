@@ -10,13 +10,31 @@ use alloc::collections::BTreeMap;
 
 use crate::memory::address_space::Protection;
 
+/// A memory image: a module's initial memory contents kept in frames (`super::image`).
+/// Handles are small indexes into the kernel's image table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageHandle(u32);
+
+impl ImageHandle {
+    /// The handle at `index` of the image table; `None` past 32 bits (never a valid
+    /// handle: the table would hold more images than there are frames).
+    pub fn from_index(index: usize) -> Option<Self> {
+        u32::try_from(index).ok().map(Self)
+    }
+
+    /// The handle's index in the image table.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
 /// What a range's pages start out as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backing {
     /// Zeroed frames.
     Zero,
     /// Frames of image `image`, starting at its page `first_page` for the range start.
-    Image { image: u32, first_page: u64 },
+    Image { image: ImageHandle, first_page: u64 },
 }
 
 /// One accessible range.
