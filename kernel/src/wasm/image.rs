@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 use spin::Mutex;
 
 pub use super::access_map::ImageHandle;
-use crate::memory::frames::{self, FrameAddr};
+use crate::memory::frames::{self, DirectMapped, FrameAddr};
 use crate::memory::layout::PAGE_SIZE;
 
 /// Live images by handle; a freed slot is `None`.
@@ -29,7 +29,7 @@ pub fn create(bytes: &[u8]) -> Option<ImageHandle> {
             return None;
         };
         // SAFETY: the frame is ours and mapped through the direct map.
-        unsafe { core::ptr::copy_nonoverlapping(chunk.as_ptr(), frame.as_mut_ptr(), chunk.len()) };
+        unsafe { core::ptr::copy_nonoverlapping(chunk.as_ptr(), frame.direct_map_ptr(), chunk.len()) };
         pages.push(frame);
     }
     let stored = wasmetal_arch::cpu::without_interrupts(|| {

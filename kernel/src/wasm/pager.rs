@@ -10,7 +10,7 @@
 use super::access_map::Backing;
 use super::accounting;
 use crate::memory::address_space::{self, Protection, Unmapped};
-use crate::memory::frames;
+use crate::memory::frames::{self, DirectMapped};
 
 const PAGE: u64 = crate::memory::layout::PAGE_SIZE;
 
@@ -33,7 +33,7 @@ pub fn handle_demand_fault(addr: u64, present: bool, write: bool) -> bool {
             return false;
         };
         // SAFETY: both frames are RAM reached through the direct map; `copy` is ours.
-        unsafe { core::ptr::copy_nonoverlapping(shared.as_mut_ptr(), copy.as_mut_ptr(), PAGE as usize) };
+        unsafe { core::ptr::copy_nonoverlapping(shared.direct_map_ptr(), copy.direct_map_ptr(), PAGE as usize) };
         let _ = address_space::unmap(page);
         return match address_space::map(page, copy, Protection::ReadWrite) {
             Ok(()) => {
@@ -81,7 +81,7 @@ fn map_zeroed_block(page: u64, start: u64, end: u64, rights: Protection) -> bool
         let writable = rights == Protection::ReadWrite;
         if !writable {
             // SAFETY: the frame is ours and reached through the direct map.
-            unsafe { core::ptr::write_bytes(frame.as_mut_ptr(), 0, PAGE as usize) };
+            unsafe { core::ptr::write_bytes(frame.direct_map_ptr(), 0, PAGE as usize) };
         }
         match address_space::map(at, frame, rights) {
             Ok(()) => {
