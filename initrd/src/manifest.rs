@@ -200,9 +200,9 @@ mod tests {
     fn fields_must_be_utf8_numbers_where_numbers_and_all_present() {
         assert_eq!(first_error(b"arg\0\xff\0"), Some(ManifestError { record: 1 }));
         assert_eq!(first_error(b"timeout_ms\0-1\0"), Some(ManifestError { record: 1 }));
-        assert_eq!(first_error(b"fuel\018446744073709551616\0"), Some(ManifestError { record: 1 }), "past u64");
-        assert_eq!(first_error(b"dir\04294967296\0/x\0"), Some(ManifestError { record: 1 }), "past u32");
+        assert_eq!(first_error(b"fuel\x0018446744073709551616\0"), Some(ManifestError { record: 1 }), "past u64");
+        assert_eq!(first_error(b"dir\x004294967296\0/x\0"), Some(ManifestError { record: 1 }), "past u32");
         assert_eq!(first_error(b"env\0A=1\0preload\0lib\0"), Some(ManifestError { record: 2 }), "no path");
-        assert_eq!(first_error(b"task\0one\0timeout_ms\018446744073709551615\0"), None);
+        assert_eq!(first_error(b"task\0one\0timeout_ms\x0018446744073709551615\0"), None);
     }
 }
