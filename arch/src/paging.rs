@@ -16,6 +16,17 @@ use crate::privilege::{MonitorCall, at_user_level, monitor_call};
 /// Size of the base page.
 pub const PAGE_SIZE: u64 = 4096;
 
+/// The privilege flag every mapping the kernel makes carries, decided here once: the
+/// kernel drops to CPL3 after its prologue and stays there ([`crate::privilege`]), so a
+/// supervisor-only page would fault in the kernel itself. Page-table entries at every
+/// level (the boot tables too) take it; a kernel at CPL0 would make this empty.
+pub const KERNEL_PAGE_PRIVILEGE: PageTableFlags = PageTableFlags::USER_ACCESSIBLE;
+
+/// Flags of a table entry pointing at a lower-level table: present, writable, and the
+/// kernel's privilege flag (the leaf entries narrow the rights).
+pub const TABLE_ENTRY_FLAGS: PageTableFlags =
+    PageTableFlags::PRESENT.union(PageTableFlags::WRITABLE).union(KERNEL_PAGE_PRIVILEGE);
+
 /// The physical frame of the active top-level table.
 pub fn active_root() -> PhysFrame {
     if at_user_level() {
@@ -61,5 +72,17 @@ pub fn flush_all() {
         unsafe { monitor_call(MonitorCall::FlushTlb, 0, 0) };
     } else {
         x86_64::instructions::tlb::flush_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_mappings_are_reachable_from_cpl3() {
+        assert!(KERNEL_PAGE_PRIVILEGE.contains(PageTableFlags::USER_ACCESSIBLE));
+        // Present | writable | user: what the boot tables' table entries always held.
+        assert_eq!(TABLE_ENTRY_FLAGS.bits(), 0x7);
     }
 }

@@ -176,4 +176,33 @@ mod tests {
         assert_eq!(records(b"").count(), 0);
         assert!(ManifestWriter::new().push(Record::Arg("a\0b")).is_err());
     }
+
+    fn first_error(bytes: &[u8]) -> Option<ManifestError> {
+        records(bytes).find_map(Result::err)
+    }
+
+    #[test]
+    fn an_error_names_the_malformed_record() {
+        let bytes = b"program\0app/x.wasm\0arg\0x\0fuel\0lots\0";
+        let read: Vec<_> = records(bytes).collect();
+        assert_eq!(read[..2], [Ok(Record::Program("app/x.wasm")), Ok(Record::Arg("x"))]);
+        assert_eq!(read[2], Err(ManifestError { record: 3 }));
+        assert_eq!(alloc::format!("{}", ManifestError { record: 3 }), "run manifest: record 3 is malformed");
+    }
+
+    #[test]
+    fn an_unterminated_manifest_is_malformed_from_its_first_record() {
+        let read: Vec<_> = records(b"program\0app/x.wasm").collect();
+        assert_eq!(read, [Err(ManifestError { record: 1 })]);
+    }
+
+    #[test]
+    fn fields_must_be_utf8_numbers_where_numbers_and_all_present() {
+        assert_eq!(first_error(b"arg\0\xff\0"), Some(ManifestError { record: 1 }));
+        assert_eq!(first_error(b"timeout_ms\0-1\0"), Some(ManifestError { record: 1 }));
+        assert_eq!(first_error(b"fuel\x0018446744073709551616\0"), Some(ManifestError { record: 1 }), "past u64");
+        assert_eq!(first_error(b"dir\x004294967296\0/x\0"), Some(ManifestError { record: 1 }), "past u32");
+        assert_eq!(first_error(b"env\0A=1\0preload\0lib\0"), Some(ManifestError { record: 2 }), "no path");
+        assert_eq!(first_error(b"task\0one\0timeout_ms\x0018446744073709551615\0"), None);
+    }
 }

@@ -76,7 +76,7 @@ fn page_fault(frame: &mut TrapFrame) {
     let addr = frame.fault_address;
     let present = frame.error_code & page_fault_error::PRESENT != 0;
     let write = frame.error_code & page_fault_error::WRITE != 0;
-    if crate::memory::layout::in_wasm_region(addr) && crate::wasm::platform::handle_demand_fault(addr, present, write) {
+    if crate::memory::layout::in_wasm_region(addr) && crate::wasm::pager::handle_demand_fault(addr, present, write) {
         return;
     }
     if wasm_trap(frame, FaultKind::Memory { addr: addr as usize }) {

@@ -3,10 +3,12 @@
 //! QEMU's PVH loader enters `pvh_start32` in 32-bit protected mode with paging off and
 //! `%ebx` holding the physical address of `hvm_start_info`. This file completes the boot
 //! page tables (the first 4 GiB identity-mapped, and mirrored at the direct-map offset,
-//! all user-accessible since the kernel soon runs at CPL3), enables PAE, long mode, NX
+//! with `paging::KERNEL_PAGE_PRIVILEGE`, since the kernel soon runs at CPL3), enables PAE, long mode, NX
 //! and supervisor write protection, loads a 64-bit GDT and calls the kernel's
 //! `kernel_main(start_info_phys: u64)` on the boot stack. It allocates nothing: the
 //! tables and the stack are static.
+
+use crate::paging::{PageTableFlags, TABLE_ENTRY_FLAGS};
 
 /// Size of the stack `kernel_main` starts on.
 pub const BOOT_STACK_BYTES: usize = 512 * 1024;
@@ -33,8 +35,8 @@ struct BootTables {
     pd: [[u64; 512]; 4],
 }
 
-/// Present | writable | user | 2 MiB page.
-const BOOT_PDE_FLAGS: u64 = 0x87;
+/// Present | writable | the kernel's privilege flag | 2 MiB page.
+const BOOT_PDE_FLAGS: u64 = TABLE_ENTRY_FLAGS.union(PageTableFlags::HUGE_PAGE).bits();
 
 /// The page directories' entries, fixed at build time: identity over 0..4 GiB in 2 MiB
 /// pages. Filling them at boot would be a 2048-iteration loop of CPL0 code, which some
@@ -79,9 +81,9 @@ pvh_start32:
     mov %edx, BOOT_ENTRY_TSC + 4
 
     /* The page directories are static data (identity_directories). */
-    /* PDPT[0..4] -> the four page directories (present | writable | user) */
+    /* PDPT[0..4] -> the four page directories (TABLE_ENTRY_FLAGS) */
     mov $BOOT_TABLES + 4096, %edi
-    mov $BOOT_TABLES + 8192 + 7, %eax
+    mov $BOOT_TABLES + 8192 + {table_flags}, %eax
     mov %eax, 0(%edi)
     add $4096, %eax
     mov %eax, 8(%edi)
@@ -91,7 +93,7 @@ pvh_start32:
     mov %eax, 24(%edi)
 
     /* PML4[0] and PML4[direct-map slot] -> the PDPT */
-    mov $BOOT_TABLES + 4096 + 7, %eax
+    mov $BOOT_TABLES + 4096 + {table_flags}, %eax
     mov %eax, BOOT_TABLES
     mov %eax, BOOT_TABLES + {slot} * 8
 
@@ -148,6 +150,7 @@ pvh_gdt_pointer:
     .popsection
     "#,
     stack_bytes = const BOOT_STACK_BYTES,
+    table_flags = const TABLE_ENTRY_FLAGS.bits(),
     slot = const BOOT_DIRECT_MAP_SLOT,
     options(att_syntax)
 );

@@ -4,12 +4,13 @@
 //! (text RX, rodata R, data RW NX), a direct map of RAM (RW NX), a device window for
 //! MMIO, and an initially empty wasm region filled page by page through [`map`],
 //! [`unmap`] and [`protect`]. All changes take one lock with interrupts off. Every
-//! mapping is user-accessible, since the kernel itself runs at CPL3.
+//! mapping carries `arch::paging::KERNEL_PAGE_PRIVILEGE` (user-accessible, since the kernel
+//! itself runs at CPL3).
 
 use spin::Mutex;
 use wasmetal_arch::paging::{
-    Mapper, OffsetPageTable, Page, PageSize, PageTable, PageTableFlags, PhysAddr, PhysFrame, Size1GiB, Size2MiB,
-    Size4KiB, Translate, VirtAddr,
+    KERNEL_PAGE_PRIVILEGE, Mapper, OffsetPageTable, Page, PageSize, PageTable, PageTableFlags, PhysAddr, PhysFrame,
+    Size1GiB, Size2MiB, Size4KiB, TABLE_ENTRY_FLAGS, Translate, VirtAddr,
 };
 
 use super::frames::{self, FrameAddr, PageTableFrames, PhysRange};
@@ -28,7 +29,7 @@ pub enum Protection {
 impl Protection {
     fn flags(self) -> PageTableFlags {
         // Not GLOBAL: wasm-region mappings change and must go with a CR3 reload.
-        let base = PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
+        let base = PageTableFlags::PRESENT | KERNEL_PAGE_PRIVILEGE;
         match self {
             Protection::ReadOnly => base | PageTableFlags::NO_EXECUTE,
             Protection::ReadWrite => base | PageTableFlags::WRITABLE | PageTableFlags::NO_EXECUTE,
@@ -102,7 +103,7 @@ pub unsafe fn init(image: &KernelImage, ram: &[PhysRange], gigabyte_pages: bool)
     let root = frames::allocate_zeroed().ok_or(MapError::OutOfFrames)?;
     let mut tables = mapper(root.phys());
     let mut alloc = PageTableFrames;
-    let global = PageTableFlags::GLOBAL | PageTableFlags::USER_ACCESSIBLE;
+    let global = PageTableFlags::GLOBAL | KERNEL_PAGE_PRIVILEGE;
     let sections = [
         (image.text, PageTableFlags::PRESENT | global),
         (image.rodata, PageTableFlags::PRESENT | PageTableFlags::NO_EXECUTE | global),
@@ -242,7 +243,7 @@ pub fn map_device(phys: u64) -> Result<u64, MapError> {
     with_space(|space, tables| {
         let virt = space.device_next;
         let flags = PageTableFlags::PRESENT
-            | PageTableFlags::USER_ACCESSIBLE
+            | KERNEL_PAGE_PRIVILEGE
             | PageTableFlags::WRITABLE
             | PageTableFlags::NO_EXECUTE
             | PageTableFlags::NO_CACHE
@@ -336,8 +337,7 @@ fn split_huge(entry: &mut wasmetal_arch::paging::PageTableEntry) -> bool {
     for (index, page_entry) in table.iter_mut().enumerate() {
         page_entry.set_addr(PhysAddr::new(base + index as u64 * PAGE_SIZE), flags);
     }
-    let parent = PageTableFlags::PRESENT | PageTableFlags::WRITABLE | PageTableFlags::USER_ACCESSIBLE;
-    entry.set_addr(PhysAddr::new(table_frame.phys()), parent);
+    entry.set_addr(PhysAddr::new(table_frame.phys()), TABLE_ENTRY_FLAGS);
     true
 }
 

@@ -5,8 +5,11 @@
 //! timer bumps the engine's epoch, and a task whose slice is over yields from its epoch
 //! callback ([`yield_now`]). Sleeping tasks (`poll_oneoff`, `sched_yield`) leave the run
 //! queue until their time. The scheduler runs in the kernel's own context and switches
-//! into a task with `arch::stack::switch_context`; a task switches back to it.
+//! into a task with `arch::stack::switch_context`; a task switches back to it, and the
+//! running context's wasm activation ([`activation`]) is swapped with it. Nothing here
+//! depends on the wasm platform; the platform calls in (`yield_now`, the slot).
 
+pub mod activation;
 pub mod task;
 
 use alloc::boxed::Box;
@@ -139,20 +142,20 @@ pub fn run() -> Vec<(String, u32)> {
         match next {
             Some(index) => {
                 last = index;
-                let (save, resume, activation) = with(|sched| {
+                let (save, resume, theirs) = with(|sched| {
                     sched.current = Some(index);
                     sched.tasks[index].state = State::Running;
                     (&raw mut sched.kernel_sp, sched.tasks[index].sp, sched.tasks[index].activation)
                 });
                 // A trap must unwind to the catch point of the task it happened in.
-                let own = crate::wasm::platform::swap_activation(activation);
+                let own = activation::swap(theirs);
                 // SAFETY: the task's saved stack pointer comes from `Task::new` or its
                 // last switch_out; `kernel_sp` lives in the static scheduler.
                 unsafe { wasmetal_arch::stack::switch_context(save, resume) };
-                let activation = crate::wasm::platform::swap_activation(own);
+                let theirs = activation::swap(own);
                 with(|sched| {
                     sched.current = None;
-                    sched.tasks[index].activation = activation;
+                    sched.tasks[index].activation = theirs;
                     if let State::Done { status } = sched.tasks[index].state {
                         finished.push((sched.tasks[index].name.clone(), status));
                         sched.tasks[index].release();

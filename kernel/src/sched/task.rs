@@ -3,6 +3,7 @@
 use alloc::boxed::Box;
 use alloc::string::String;
 
+use super::activation::Activation;
 use crate::wasm::stack::WasmStack;
 
 /// Where a task is in its life.
@@ -22,7 +23,7 @@ pub struct Task {
     pub sp: usize,
     /// The task's innermost wasm activation (the runtime's trap-catch record) while
     /// it is switched out: trap state is per task, like a thread-local on a host.
-    pub activation: *mut u8,
+    pub activation: Activation,
     stack: Option<WasmStack>,
 }
 
@@ -41,7 +42,7 @@ impl Task {
         let raw = Box::into_raw(Box::new(entry)) as usize;
         // SAFETY: the stack is fresh, mapped on demand and 16-byte aligned at its top.
         let sp = unsafe { wasmetal_arch::stack::prepare_stack(stack.top(), task_start, raw) };
-        Ok(Task { name, state: State::Ready, sp, activation: core::ptr::null_mut(), stack: Some(stack) })
+        Ok(Task { name, state: State::Ready, sp, activation: Activation::NONE, stack: Some(stack) })
     }
 
     /// Frees the stack of a finished task.

@@ -3,7 +3,8 @@
 
 use crate::memory::layout::PAGE_SIZE;
 use crate::memory::wasm_region;
-use crate::wasm::platform::{commit_kernel_range, decommit_kernel_range};
+use crate::wasm::accounting::commit_kernel_range;
+use crate::wasm::pager::decommit_kernel_range;
 
 /// Bytes of a wasm stack (excluding its guard page).
 pub const WASM_STACK_BYTES: u64 = 8 << 20;

@@ -1,0 +1,165 @@
+//! The demand pager: frames for committed wasm-region pages on first touch.
+//!
+//! Committed pages are demand-zero: the page-fault handler maps zeroed frames on first
+//! touch, a 64 KiB wasm page or a whole 2 MiB block at a time ([`handle_demand_fault`]),
+//! or an image's shared frame read-only, copied on the first write. Unmapping frees the
+//! private frames and leaves the images' frames alone ([`release`], [`unmap_private`]).
+//! The pager must not decide what is accessible: it maps only what the access map in
+//! [`super::accounting`] says is committed, and tells it how many frames it holds.
+
+use super::access_map::Backing;
+use super::accounting;
+use crate::memory::address_space::{self, Protection, Unmapped};
+use crate::memory::frames::{self, DirectMapped};
+
+const PAGE: u64 = crate::memory::layout::PAGE_SIZE;
+
+/// Resolves a page fault at `addr` in a committed range: a not-present page gets a
+/// zeroed frame or its image frame (read-only); a write to an image frame gets a
+/// private copy. Returns false when the address is not accessible (a guard), the fault
+/// is a real protection violation, or no frame is left (the caller reports it).
+pub fn handle_demand_fault(addr: u64, present: bool, write: bool) -> bool {
+    let Some((start, range)) = accounting::lookup_for_fault(addr) else { return false };
+    let page = addr & !(PAGE - 1);
+    let image_frame = match range.backing {
+        Backing::Image { image, first_page } => super::image::frame(image, first_page + (page - start) / PAGE),
+        Backing::Zero => None,
+    };
+    if present {
+        // Only a write to a shared image page is ours: copy it.
+        let (Some(shared), true, Protection::ReadWrite) = (image_frame, write, range.rights) else { return false };
+        let Some(copy) = frames::with(|allocator| allocator.allocate()) else {
+            crate::log!("wasm: out of physical memory copying {addr:#x}");
+            return false;
+        };
+        // SAFETY: both frames are RAM reached through the direct map; `copy` is ours.
+        unsafe { core::ptr::copy_nonoverlapping(shared.direct_map_ptr(), copy.direct_map_ptr(), PAGE as usize) };
+        let _ = address_space::unmap(page);
+        return match address_space::map(page, copy, Protection::ReadWrite) {
+            Ok(()) => {
+                accounting::resident_added(1);
+                true
+            }
+            Err(_) => {
+                frames::free(copy);
+                false
+            }
+        };
+    }
+    let Some(shared) = image_frame else {
+        // Neighbours in an image-backed range may have image frames: map only this page.
+        let (start, end) = match range.backing {
+            Backing::Zero => (start, range.end),
+            Backing::Image { .. } => (page, page + PAGE),
+        };
+        return map_zeroed_block(page, start, end, range.rights);
+    };
+    // A shared image page: read-only until the first write copies it.
+    address_space::map(page, shared, Protection::ReadOnly).is_ok()
+}
+
+/// Bytes a demand fault on zero-backed memory maps at once: a wasm page. A fault costs
+/// far more than zeroing a page (a VM exit under a hypervisor), and memory is touched
+/// mostly in order, so the neighbours are mapped in the same fault.
+const FAULT_AROUND_BYTES: u64 = 64 * 1024;
+
+/// Maps zeroed frames over the not-yet-mapped pages of the fault-around block holding
+/// `page`, clipped to the accessible range `start..end`. True when `page` got one.
+fn map_zeroed_block(page: u64, start: u64, end: u64, rights: Protection) -> bool {
+    if rights == Protection::ReadWrite && map_zeroed_huge(page, start, end) {
+        return true;
+    }
+    let block_start = (page & !(FAULT_AROUND_BYTES - 1)).max(start);
+    let block_end = ((page & !(FAULT_AROUND_BYTES - 1)) + FAULT_AROUND_BYTES).min(end);
+    let mut faulting_page_mapped = false;
+    let mut at = block_start;
+    while at < block_end {
+        let Some(frame) = frames::with(|allocator| allocator.allocate()) else {
+            crate::log!("wasm: out of physical memory touching {page:#x}");
+            return faulting_page_mapped;
+        };
+        let writable = rights == Protection::ReadWrite;
+        if !writable {
+            // SAFETY: the frame is ours and reached through the direct map.
+            unsafe { core::ptr::write_bytes(frame.direct_map_ptr(), 0, PAGE as usize) };
+        }
+        match address_space::map(at, frame, rights) {
+            Ok(()) => {
+                accounting::resident_added(1);
+                if writable {
+                    // Zeroed through the new mapping, not the direct map: the page's
+                    // first touch then happens once, where the program will use it.
+                    // SAFETY: `at` was just mapped writable to our frame, and nothing
+                    // runs before this handler returns.
+                    unsafe { core::ptr::write_bytes(at as *mut u8, 0, PAGE as usize) };
+                }
+                faulting_page_mapped |= at == page;
+            }
+            // Already there (mapped by an earlier fault): keep it.
+            Err(_) => frames::free(frame),
+        }
+        at += PAGE;
+    }
+    faulting_page_mapped
+}
+
+/// Maps a zeroed 2 MiB block over the aligned block holding `page` when the block lies
+/// inside `start..end` and has nothing mapped yet. Large memories then cost one fault
+/// (and, under a hypervisor with shadow page tables, one shadow entry) per 2 MiB rather
+/// than per 64 KiB. False when the block does not qualify or no huge frame is left.
+fn map_zeroed_huge(page: u64, start: u64, end: u64) -> bool {
+    let block = page & !(frames::HUGE_BYTES - 1);
+    if block < start || block + frames::HUGE_BYTES > end {
+        return false;
+    }
+    let Some(frames_block) = frames::with(|allocator| allocator.allocate_huge()) else { return false };
+    if address_space::map_huge(block, frames_block, Protection::ReadWrite).is_err() {
+        frames::with(|allocator| allocator.free_huge(frames_block));
+        return false;
+    }
+    accounting::resident_added(frames::FRAMES_PER_HUGE);
+    // SAFETY: `block` was just mapped writable to our frames, and nothing runs before
+    // this handler returns.
+    unsafe { core::ptr::write_bytes(block as *mut u8, 0, frames::HUGE_BYTES as usize) };
+    true
+}
+
+/// Unmaps `start..end`, freeing private frames but not the shared frames of images.
+/// The range stays committed: its pages fault in afresh.
+pub fn unmap_private(start: u64, end: u64) {
+    let image_parts = accounting::image_parts(start, end);
+    let free_private = |unmapped| match unmapped {
+        Unmapped::Page { frame, .. } => {
+            frames::free(frame);
+            accounting::resident_removed(1);
+        }
+        Unmapped::Huge { block } => {
+            frames::with(|allocator| allocator.free_huge(block));
+            accounting::resident_removed(frames::FRAMES_PER_HUGE);
+        }
+    };
+    let mut cursor = start;
+    for (part_start, part_end) in image_parts {
+        address_space::unmap_range(cursor, part_start, free_private);
+        // Read-only pages of an image range are the image's own frames.
+        address_space::unmap_range(part_start, part_end, |unmapped| {
+            if !matches!(unmapped, Unmapped::Page { writable: false, .. }) {
+                free_private(unmapped);
+            }
+        });
+        cursor = part_end;
+    }
+    address_space::unmap_range(cursor, end, free_private);
+}
+
+/// Unmaps `start..end` (freeing its private frames) and makes it inaccessible.
+pub fn release(start: u64, end: u64) {
+    unmap_private(start, end);
+    accounting::forget(start, end);
+}
+
+/// Drops a range committed with [`accounting::commit_kernel_range`] again, freeing its
+/// frames.
+pub fn decommit_kernel_range(start: u64, end: u64) {
+    release(start, end);
+}
