@@ -288,7 +288,7 @@ fn run_task(
         match deadline_tick {
             Some(deadline) if now >= deadline => {
                 log!(
-                    "run: {task_name} interrupted after {} ticks ({used_ticks} running; budget {})",
+                    "run: {task_name} ({used_ticks} ticks running) interrupted after {} ticks (budget {})",
                     now - start_tick,
                     deadline - start_tick
                 );
