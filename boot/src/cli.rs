@@ -117,6 +117,13 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 50_000_000)]
         loop_n: u32,
     },
+    /// stdio throughput (stdout, stderr, stdin; 64 KiB, 4 KiB and 1-byte calls) of a WASI
+    /// program inside the kernel; `cargo bench -p wasmetal-bench --bench io` adds Wasmtime.
+    Io {
+        /// Runs per case (the best counts).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
 }
 
 impl VmArgs {
@@ -150,13 +157,14 @@ impl VmArgs {
             attempts: plan.attempts,
             timeout: self.timeout.map(Duration::from_secs_f64),
             program_output: false,
+            program_io: Default::default(),
             fail_first_start: std::env::var_os(qemu::FAIL_FIRST_START_VAR).is_some_and(|v| !v.is_empty() && v != "0"),
         })
     }
 }
 
 /// Packs files into a fresh initrd under the target directory.
-fn write_initrd(files: &[(String, Vec<u8>)]) -> Result<PathBuf> {
+pub fn write_initrd(files: &[(String, Vec<u8>)]) -> Result<PathBuf> {
     let mut writer = wasmetal_initrd::Writer::new();
     for (name, data) in files {
         writer.add_file(name, data).map_err(|error| anyhow::anyhow!("cannot pack {name}: {error:?}"))?;
@@ -231,7 +239,7 @@ fn tail(console: &str) -> String {
 }
 
 /// The kernel command line of a run: wall-clock time and a random seed from the host.
-fn run_cmdline() -> String {
+pub fn run_cmdline() -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let mut seed = [0u8; 32];
     let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut seed));
@@ -307,6 +315,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Some(Command::Bench { which: BenchCommand::Boot { runs } }) => bench::boot(&cli.vm, runs),
+        Some(Command::Bench { which: BenchCommand::Io { runs } }) => crate::bench_io::report(&cli.vm, runs),
         Some(Command::Bench { which: BenchCommand::Kernel { modules, programs, loop_n } }) => {
             let lines = bench::kernel(&cli.vm, &modules, &programs, loop_n)?;
             for line in &lines {

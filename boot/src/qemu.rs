@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::exit_status::Outcome;
-use crate::stdio_devices::StdioDevices;
+use crate::stdio_devices::{ProgramIo, StdioDevices};
 use crate::vm_plan::{Accelerator, Attempt};
 
 /// Set to make the first attempt of every run fail for real (an unknown `-cpu` model,
@@ -98,8 +98,9 @@ pub struct VmConfig {
     /// How to start QEMU: the first attempt, then fallbacks (see `vm_plan`).
     pub attempts: Vec<Attempt>,
     pub timeout: Option<Duration>,
-    /// Attach virtio consoles for the program's stdio, connected to ours.
+    /// Attach the serial device for the program's stdio, connected as `program_io` says.
     pub program_output: bool,
+    pub program_io: ProgramIo,
     /// Make the first attempt fail for real (see [`FAIL_FIRST_START_VAR`]).
     pub fail_first_start: bool,
 }
@@ -244,7 +245,7 @@ impl VmConfig {
             if self.program_output { Some(StdioDevices::attach(&mut command, &std::env::temp_dir())?) } else { None };
         let started = Instant::now();
         let mut child = command.spawn().with_context(|| format!("starting {}", self.qemu.display()))?;
-        let forwarding = devices.map(StdioDevices::forward);
+        let forwarding = devices.map(|devices| devices.forward(&self.program_io));
         let pid = child.id();
         let console = Arc::new(Mutex::new(String::new()));
         let stdout = child.stdout.take().expect("stdout is piped");

@@ -42,6 +42,9 @@ pub fn cmdline_options() -> String {
     format!("console.serial={:#x}", MMIO_BASE + SERIAL_SLOT * MMIO_STRIDE)
 }
 
+/// Bytes of the output pipes' buffers.
+const PIPE_BYTES: libc::c_int = 1 << 20;
+
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     use std::os::fd::FromRawFd;
     let mut fds = [0 as libc::c_int; 2];
@@ -50,8 +53,22 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(std::io::Error::last_os_error()).context("creating a pipe");
     }
+    // A larger pipe lets QEMU hand over a whole 64 KiB write without throttling the port
+    // while we are between reads (best effort: the default 64 KiB still works).
+    // SAFETY: fcntl on a descriptor we own; F_SETPIPE_SZ only resizes its buffer.
+    unsafe { libc::fcntl(fds[1], libc::F_SETPIPE_SZ, PIPE_BYTES) };
     // SAFETY: both descriptors are fresh and owned by nobody else.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Where the program's stdio goes on the host.
+#[derive(Clone, Debug, Default)]
+pub enum ProgramIo {
+    /// Our own stdin, stdout and stderr.
+    #[default]
+    Inherit,
+    /// Benchmarks: stdin is these bytes, output is read and dropped.
+    Fixed { stdin: std::sync::Arc<Vec<u8>> },
 }
 
 /// The devices of one QEMU start, before it runs.
@@ -141,16 +158,21 @@ impl StdioDevices {
 
     /// Starts forwarding once QEMU is spawned: closes our write ends (so the pipes end
     /// when QEMU exits), copies the output pipes, streams stdin.
-    pub fn forward(self) -> Forwarding {
+    pub fn forward(self, io: &ProgramIo) -> Forwarding {
         drop(self.write_ends);
         let control = Arc::new(Mutex::new(self.control_fifo));
+        let keep = matches!(io, ProgramIo::Inherit);
         let outputs = vec![
-            copy_output(self.stdout_read, OutStream::Stdout, Arc::clone(&control)),
-            copy_output(self.stderr_read, OutStream::Stderr, control),
+            copy_output(self.stdout_read, OutStream::Stdout, Arc::clone(&control), keep),
+            copy_output(self.stderr_read, OutStream::Stderr, control, keep),
         ];
         let (stdin_fifo, stdin_ready) = (self.stdin_fifo, self.stdin_ready);
+        let source: Box<dyn Read + Send> = match io {
+            ProgramIo::Inherit => Box::new(std::io::stdin()),
+            ProgramIo::Fixed { stdin } => Box::new(std::io::Cursor::new(SharedBytes(Arc::clone(stdin)))),
+        };
         // Detached: it may sit in a read of a terminal after the VM is gone.
-        std::thread::spawn(move || stream_stdin(stdin_ready, stdin_fifo));
+        std::thread::spawn(move || stream_stdin(stdin_ready, stdin_fifo, source));
         Forwarding { dir: self.dir, outputs }
     }
 }
@@ -165,6 +187,15 @@ impl Forwarding {
     }
 }
 
+/// Bytes shared with the benchmark that owns them.
+struct SharedBytes(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for SharedBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 /// A per-process counter, so each QEMU start gets fresh socket paths.
 fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -174,11 +205,11 @@ fn unique() -> u64 {
 
 /// Copies one output pipe to our stdout or stderr. When ours fails, tells the guest on
 /// the control stream and keeps draining so that QEMU never blocks on the pipe.
-fn copy_output(from: OwnedFd, stream: OutStream, control: Arc<Mutex<std::fs::File>>) -> JoinHandle<()> {
+fn copy_output(from: OwnedFd, stream: OutStream, control: Arc<Mutex<std::fs::File>>, keep: bool) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut from = std::fs::File::from(from);
         let mut buffer = vec![0u8; 1 << 16];
-        let mut open = true;
+        let mut open = keep;
         loop {
             let n = match from.read(&mut buffer) {
                 Ok(0) | Err(_) => break,
@@ -207,7 +238,7 @@ fn copy_output(from: OwnedFd, stream: OutStream, control: Arc<Mutex<std::fs::Fil
 
 /// Streams our stdin to the guest as it arrives (a terminal line by line), then EOF,
 /// once the guest has said it is ready.
-fn stream_stdin(mut ready: std::fs::File, mut to: std::fs::File) {
+fn stream_stdin(mut ready: std::fs::File, mut to: std::fs::File, mut stdin: Box<dyn Read + Send>) {
     let mut byte = [0u8; 1];
     loop {
         match ready.read(&mut byte) {
@@ -217,7 +248,6 @@ fn stream_stdin(mut ready: std::fs::File, mut to: std::fs::File) {
             _ => return,
         }
     }
-    let mut stdin = std::io::stdin().lock();
     let mut buffer = vec![0u8; MAX_DATA_FRAME];
     loop {
         let n = match stdin.read(&mut buffer) {

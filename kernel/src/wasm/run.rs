@@ -328,9 +328,12 @@ fn run_task(
             return LOAD_FAILURE_STATUS;
         }
     };
+    let started_ns = crate::timer::monotonic_ns();
     let result = start.call(&mut store, ());
     // The program's unfinished output lines go out before any report of ours.
     drop(store);
+    // For `bench io` and anyone timing a program without its boot and compile.
+    log!("run: {name} _start ran {} ns", crate::timer::monotonic_ns() - started_ns);
     match result {
         Ok(()) => 0,
         Err(error) => failure(&mut errors, &name, &error),
