@@ -6,10 +6,10 @@
 
 use anyhow::{Context, Result, bail};
 
-use crate::cli::VmArgs;
 use crate::empty_kernel;
 use crate::exit_status::Outcome;
 use crate::qemu::ConsoleSink;
+use crate::vm_args::VmArgs;
 use crate::workspace;
 
 fn median(values: &mut [f64]) -> f64 {

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::cli::VmArgs;
 use crate::qemu::ConsoleSink;
 use crate::stdio_devices::ProgramIo;
+use crate::vm_args::VmArgs;
 
 /// What a benchmark module does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,8 +116,8 @@ pub fn kernel_ns(vm: &VmArgs, case: &IoCase) -> Result<u64> {
         ..Default::default()
     };
     let files = crate::run::initrd_files(&spec)?;
-    let initrd = crate::cli::write_initrd(&files)?;
-    let mut config = vm.config(vm.kernel_path()?, crate::cli::run_cmdline(), Some(initrd.clone()))?;
+    let initrd = crate::run::write_initrd(&files)?;
+    let mut config = vm.config(vm.kernel_path()?, crate::run::run_cmdline(), Some(initrd.clone()))?;
     config.program_output = true;
     config.program_io = ProgramIo::Fixed { stdin: Arc::new(case.stdin()) };
     config.timeout = Some(Duration::from_secs(300));

@@ -1,16 +1,16 @@
-//! The command line: what the launcher can be asked to do, and doing it.
+//! The command line: what the launcher can be asked to do (parsed here) and handing
+//! each command to the module that runs it. Nothing else in the launcher imports this
+//! module: VM options live in `vm_args`, run-mode helpers in `run`.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 use crate::exit_status::Outcome;
-use crate::host_probe::HostProbe;
-use crate::qemu::{self, ConsoleSink, VmConfig};
-use crate::vm_plan::{self, Accel};
-use crate::{bench, kernel_image, qemu_install, workspace};
+use crate::qemu::ConsoleSink;
+pub use crate::vm_args::VmArgs;
+use crate::{bench, kernel_image};
 
 #[derive(Parser, Debug)]
 #[command(name = "wasmetal", version = kernel_image::VERSION, about = "WebAssembly on bare metal: boot the wasmetal kernel under QEMU")]
@@ -19,29 +19,6 @@ pub struct Cli {
     pub vm: VmArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
-}
-
-/// Options of every command that boots a VM.
-#[derive(Args, Debug, Clone)]
-pub struct VmArgs {
-    /// Accelerator: KVM when usable (hardware-assisted or PVM), else TCG.
-    #[arg(long, value_enum, default_value_t = Accel::Auto, env = "WASMETAL_ACCEL", global = true)]
-    pub accel: Accel,
-    /// QEMU `-cpu` model (default: chosen from what the host's KVM provides).
-    #[arg(long, env = "WASMETAL_CPU", global = true)]
-    pub cpu: Option<String>,
-    /// Guest memory in MiB.
-    #[arg(long, default_value_t = 2048, global = true)]
-    pub memory: u32,
-    /// Kill the VM after this many seconds (exit code 124).
-    #[arg(long, global = true)]
-    pub timeout: Option<f64>,
-    /// Use this kernel ELF instead of the one the launcher carries.
-    #[arg(long, env = "WASMETAL_KERNEL", global = true)]
-    pub kernel: Option<PathBuf>,
-    /// Show the kernel log and the launcher's choices.
-    #[arg(long, short, global = true)]
-    pub verbose: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -126,56 +103,6 @@ pub enum BenchCommand {
     },
 }
 
-impl VmArgs {
-    /// The kernel ELF: the one given, or the one this launcher carries.
-    pub fn kernel_path(&self) -> Result<PathBuf> {
-        match &self.kernel {
-            Some(path) => Ok(path.clone()),
-            None => kernel_image::path(),
-        }
-    }
-
-    /// A VM configuration for `cmdline` with these options.
-    pub fn config(&self, kernel: PathBuf, cmdline: String, initrd: Option<PathBuf>) -> Result<VmConfig> {
-        let qemu = qemu_install::ensure_installed()?;
-        let probe = HostProbe::detect();
-        let plan = vm_plan::plan(&probe, &vm_plan::Request { accel: self.accel, cpu: self.cpu.clone() });
-        if let Some(why) = &plan.kvm_unusable {
-            eprintln!("wasmetal: {why}; using TCG");
-        }
-        if self.verbose
-            && let Some(first) = plan.attempts.first()
-        {
-            eprintln!("wasmetal: -accel {} -cpu {} ({})", first.accel.qemu_name(), first.cpu, first.why);
-        }
-        Ok(VmConfig {
-            qemu,
-            kernel,
-            cmdline,
-            initrd,
-            memory_mib: self.memory,
-            attempts: plan.attempts,
-            timeout: self.timeout.map(Duration::from_secs_f64),
-            program_output: false,
-            program_io: Default::default(),
-            fail_first_start: std::env::var_os(qemu::FAIL_FIRST_START_VAR).is_some_and(|v| !v.is_empty() && v != "0"),
-        })
-    }
-}
-
-/// Packs files into a fresh initrd under the target directory.
-pub fn write_initrd(files: &[(String, Vec<u8>)]) -> Result<PathBuf> {
-    let mut writer = wasmetal_initrd::Writer::new();
-    for (name, data) in files {
-        writer.add_file(name, data).map_err(|error| anyhow::anyhow!("cannot pack {name}: {error:?}"))?;
-    }
-    let dir = workspace::scratch_dir().join("wasmetal-initrd");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join(format!("initrd-{}.cpio", std::process::id()));
-    std::fs::write(&path, writer.finish()).with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
-}
-
 /// Reads `HOST` or `HOST::NAME` into (name, bytes).
 fn read_file_spec(spec: &str) -> Result<(String, Vec<u8>)> {
     let (host, name) = match spec.split_once("::") {
@@ -193,7 +120,7 @@ fn read_file_spec(spec: &str) -> Result<(String, Vec<u8>)> {
 /// Boots once with the console streamed to stdout; returns the launcher's exit code.
 fn boot_streaming(vm: &VmArgs, cmdline: String, files: Vec<(String, Vec<u8>)>) -> Result<u8> {
     let kernel = vm.kernel_path()?;
-    let initrd = if files.is_empty() { None } else { Some(write_initrd(&files)?) };
+    let initrd = if files.is_empty() { None } else { Some(crate::run::write_initrd(&files)?) };
     let config = vm.config(kernel, cmdline, initrd.clone())?;
     let result = config.run(ConsoleSink::Stdout);
     if let Some(path) = initrd {
@@ -213,8 +140,8 @@ fn boot_streaming(vm: &VmArgs, cmdline: String, files: Vec<(String, Vec<u8>)>) -
 fn run_program(vm: &VmArgs, spec: &crate::run::RunSpec) -> Result<u8> {
     let kernel = vm.kernel_path()?;
     let files = crate::run::initrd_files(spec)?;
-    let initrd = write_initrd(&files)?;
-    let mut config = vm.config(kernel, run_cmdline(), Some(initrd.clone()))?;
+    let initrd = crate::run::write_initrd(&files)?;
+    let mut config = vm.config(kernel, crate::run::run_cmdline(), Some(initrd.clone()))?;
     config.program_output = true;
     // `--timeout` is each task's budget inside the VM (it traps with Interrupt); the
     // wall clock only backs it up, generously, in case the kernel itself hangs.
@@ -236,15 +163,6 @@ fn run_program(vm: &VmArgs, spec: &crate::run::RunSpec) -> Result<u8> {
 fn tail(console: &str) -> String {
     let lines: Vec<&str> = console.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")
-}
-
-/// The kernel command line of a run: wall-clock time and a random seed from the host.
-pub fn run_cmdline() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let mut seed = [0u8; 32];
-    let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut seed));
-    let seed: String = seed.iter().map(|b| format!("{b:02x}")).collect();
-    format!("run quiet epoch_ns={now} seed={seed}")
 }
 
 /// Runs the parsed command line.

@@ -15,6 +15,7 @@ pub mod qemu;
 pub mod qemu_install;
 pub mod run;
 pub mod stdio_devices;
+pub mod vm_args;
 pub mod vm_plan;
 pub mod workspace;
 

@@ -202,3 +202,25 @@ pub fn parse_preload(spec: &str) -> Result<(String, Vec<u8>)> {
     let bytes = crate::exit_status::read_input(Path::new(path))?;
     Ok((name.to_string(), bytes))
 }
+
+/// Packs files into a fresh initrd under the target directory.
+pub fn write_initrd(files: &[(String, Vec<u8>)]) -> Result<PathBuf> {
+    let mut writer = wasmetal_initrd::Writer::new();
+    for (name, data) in files {
+        writer.add_file(name, data).map_err(|error| anyhow::anyhow!("cannot pack {name}: {error:?}"))?;
+    }
+    let dir = crate::workspace::scratch_dir().join("wasmetal-initrd");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("initrd-{}.cpio", std::process::id()));
+    std::fs::write(&path, writer.finish()).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// The kernel command line of a run: wall-clock time and a random seed from the host.
+pub fn run_cmdline() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let mut seed = [0u8; 32];
+    let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut seed));
+    let seed: String = seed.iter().map(|b| format!("{b:02x}")).collect();
+    format!("run quiet epoch_ns={now} seed={seed}")
+}

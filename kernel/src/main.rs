@@ -10,10 +10,12 @@
 extern crate alloc;
 
 mod boot_info;
+mod boot_phases;
 mod console;
 mod exit;
 mod interrupts;
 mod memory;
+mod modes;
 mod panic;
 mod random;
 mod sched;
@@ -23,6 +25,7 @@ mod virtio;
 mod wasm;
 
 use boot_info::BootInfo;
+use boot_phases::BootPhases;
 use memory::frames::{self, PhysRange};
 use memory::layout::{self, PAGE_SIZE, phys_to_virt};
 
@@ -111,38 +114,20 @@ extern "C" fn kernel_main(start_info_phys: u64) -> ! {
         main_tsc - entry_tsc
     );
 
-    let status = match (boot.option("test"), boot.option("exit")) {
-        (Some(name), _) => selftest::run(name).unwrap_or_else(|| {
-            log!("no such selftest: {name}");
-            1
-        }),
-        (None, _) if boot.option("spec").is_some() => wasm::spec::run(boot.initrd_bytes().unwrap_or(&[])),
-        (None, _) if boot.option("bench").is_some() => wasm::bench::run(
-            boot.initrd_bytes().unwrap_or(&[]),
-            boot.option("loop_n").and_then(|v| v.parse().ok()).unwrap_or(50_000_000),
-        ),
-        (None, _) if boot.option("run").is_some() => wasm::run::run(
-            boot.initrd_bytes().unwrap_or(&[]),
-            boot.option("epoch_ns").and_then(|v| v.parse().ok()),
-            boot.option("seed").and_then(parse_seed),
-        ),
-        // `exit=N`: report status N at once (exercises the exit protocol end to end).
-        (None, Some(value)) => value.parse().unwrap_or(1),
-        (None, None) => demo(&boot),
-    };
+    let status = modes::run(&boot);
     timer::stop();
     exit::exit(status)
 }
 
 /// Builds the frame allocator from the memory map, keeping the kernel image, the low
 /// MiB and the initrd out of it. Returns the RAM ranges for the direct map.
-fn init_frames(boot: &BootInfo, image: &layout::KernelImage, quiet: bool) -> heapless_ranges::Ranges {
+fn init_frames(boot: &BootInfo, image: &layout::KernelImage, quiet: bool) -> memory::ram_ranges::Ranges {
     let mut reserved = [PhysRange::default(); 4];
     reserved[0] = PhysRange { start: 0, end: 0x10_0000 };
     reserved[1] = PhysRange { start: image.start, end: image.end };
     reserved[2] = boot.initrd.unwrap_or_default();
     reserved[3] = boot.start_info;
-    let mut ram = heapless_ranges::Ranges::new();
+    let mut ram = memory::ram_ranges::Ranges::new();
     frames::with(|allocator| {
         for entry in boot.memory_map() {
             if !quiet {
@@ -179,101 +164,5 @@ fn init_heap(quiet: bool) {
     unsafe { memory::heap::HEAP.init(phys_to_virt(range.start) as *mut u8, range.len() as usize) };
     if !quiet {
         log!("heap: {} MiB at {:#x}", range.len() >> 20, range.start);
-    }
-}
-
-/// What the kernel does when asked for nothing in particular: list the initrd.
-fn demo(boot: &BootInfo) -> u32 {
-    let Some(initrd) = boot.initrd_bytes() else {
-        log!("demo: kernel up, no initrd");
-        return 0;
-    };
-    log!("demo: initrd of {} bytes", initrd.len());
-    for entry in wasmetal_initrd::entries(initrd) {
-        match entry {
-            Ok(file) => log!("initrd: {} {} bytes fnv1a {:016x}", file.name, file.data.len(), fnv1a(file.data)),
-            Err(error) => {
-                log!("{error}");
-                return 1;
-            }
-        }
-    }
-    0
-}
-
-/// Parses 64 hex digits into a 32-byte seed.
-fn parse_seed(hex: &str) -> Option<[u8; 32]> {
-    let mut seed = [0u8; 32];
-    if hex.len() != 64 {
-        return None;
-    }
-    for (index, byte) in seed.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(index * 2..index * 2 + 2)?, 16).ok()?;
-    }
-    Some(seed)
-}
-
-/// FNV-1a, 64-bit: a checksum the host side can recompute to check the bytes arrived.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3))
-}
-
-/// TSC stamps of the init phases, for `boot phases:` in the log.
-struct BootPhases {
-    last: u64,
-    phases: [(&'static str, u64); 12],
-    len: usize,
-}
-
-impl BootPhases {
-    fn new(entry_tsc: u64) -> Self {
-        Self { last: entry_tsc, phases: [("", 0); 12], len: 0 }
-    }
-
-    fn mark(&mut self, name: &'static str) {
-        let now = wasmetal_arch::cpu::rdtsc();
-        if self.len < self.phases.len() {
-            self.phases[self.len] = (name, now - self.last);
-            self.len += 1;
-        }
-        self.last = now;
-    }
-
-    fn report(&self) {
-        let mut line = alloc::string::String::from("boot phases (us):");
-        for (name, cycles) in &self.phases[..self.len] {
-            line.push_str(&alloc::format!(" {name} {}", timer::cycles_to_ns(*cycles) / 1000));
-        }
-        log!("{line}");
-    }
-}
-
-/// A fixed-capacity list of RAM ranges, needed before the heap exists.
-mod heapless_ranges {
-    use crate::memory::frames::PhysRange;
-
-    pub struct Ranges {
-        items: [PhysRange; 64],
-        len: usize,
-    }
-
-    impl Ranges {
-        pub fn new() -> Self {
-            Self { items: [PhysRange::default(); 64], len: 0 }
-        }
-
-        pub fn push(&mut self, range: PhysRange) {
-            if self.len < self.items.len() {
-                self.items[self.len] = range;
-                self.len += 1;
-            }
-        }
-    }
-
-    impl core::ops::Deref for Ranges {
-        type Target = [PhysRange];
-        fn deref(&self) -> &[PhysRange] {
-            &self.items[..self.len]
-        }
     }
 }
