@@ -7,6 +7,8 @@
 
 use core::sync::atomic::{AtomicPtr, Ordering};
 
+use wasmetal_runtime::platform::ActivationPtr;
+
 /// The runtime's innermost activation record for one context, or none. Only the runtime
 /// dereferences it; the kernel stores and swaps it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,14 +18,14 @@ impl Activation {
     /// No activation: the context is not inside a wasm call.
     pub const NONE: Activation = Activation(core::ptr::null_mut());
 
-    /// Wraps the pointer the runtime hands to `Platform::set_activation`.
-    pub fn from_runtime(record: *mut u8) -> Self {
-        Self(record)
+    /// Wraps the record the runtime hands to `Platform::set_activation`.
+    pub fn from_runtime(record: ActivationPtr) -> Self {
+        Self(record.0)
     }
 
-    /// The pointer the runtime expects back from `Platform::activation`.
-    pub fn to_runtime(self) -> *mut u8 {
-        self.0
+    /// The record the runtime expects back from `Platform::activation`.
+    pub fn to_runtime(self) -> ActivationPtr {
+        ActivationPtr(self.0)
     }
 }
 

@@ -11,7 +11,7 @@
 
 use core::ptr::NonNull;
 
-use wasmetal_runtime::platform::{Platform, PlatformError, Protection as RuntimeProtection};
+use wasmetal_runtime::platform::{ActivationPtr, ImageId, Platform, PlatformError, Protection as RuntimeProtection};
 
 use super::access_map::Backing;
 use super::image::ImageHandle;
@@ -109,14 +109,14 @@ impl Platform for KernelPlatform {
         Ok(())
     }
 
-    fn create_image(&self, bytes: &[u8]) -> Option<usize> {
-        super::image::create(bytes).map(ImageHandle::index)
+    fn create_image(&self, bytes: &[u8]) -> Option<ImageId> {
+        super::image::create(bytes).map(|image| ImageId(image.index()))
     }
 
-    unsafe fn map_image(&self, addr: NonNull<u8>, image: usize, bytes: usize) -> Result<(), PlatformError> {
+    unsafe fn map_image(&self, addr: NonNull<u8>, image: ImageId, bytes: usize) -> Result<(), PlatformError> {
         let (start, end) = span(addr, bytes);
         let image =
-            ImageHandle::from_index(image).ok_or(PlatformError { operation: "map image (no such image)", bytes })?;
+            ImageHandle::from_index(image.0).ok_or(PlatformError { operation: "map image (no such image)", bytes })?;
         pager::unmap_private(start, end);
         let backing = Backing::Image { image, first_page: 0 };
         if !accounting::commit(start, end, Protection::ReadWrite, backing) {
@@ -134,17 +134,17 @@ impl Platform for KernelPlatform {
         Ok(())
     }
 
-    unsafe fn free_image(&self, image: usize) {
-        if let Some(image) = ImageHandle::from_index(image) {
+    unsafe fn free_image(&self, image: ImageId) {
+        if let Some(image) = ImageHandle::from_index(image.0) {
             super::image::free(image);
         }
     }
 
-    fn activation(&self) -> *mut u8 {
+    fn activation(&self) -> ActivationPtr {
         activation::current().to_runtime()
     }
 
-    fn set_activation(&self, record: *mut u8) {
+    fn set_activation(&self, record: ActivationPtr) {
         activation::set(Activation::from_runtime(record));
     }
 

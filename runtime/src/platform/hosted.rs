@@ -9,7 +9,7 @@ use core::cell::Cell;
 use core::ptr::NonNull;
 use std::sync::Once;
 
-use super::{FaultFrame, FaultKind, Platform, PlatformError, Protection, handle_trap};
+use super::{ActivationPtr, FaultFrame, FaultKind, ImageId, Platform, PlatformError, Protection, handle_trap};
 
 /// The Linux implementation of [`Platform`].
 #[derive(Debug, Default)]
@@ -19,7 +19,7 @@ pub struct HostedPlatform;
 pub static HOSTED: HostedPlatform = HostedPlatform;
 
 std::thread_local! {
-    static ACTIVATION: Cell<*mut u8> = const { Cell::new(core::ptr::null_mut()) };
+    static ACTIVATION: Cell<ActivationPtr> = const { Cell::new(ActivationPtr::NONE) };
     static ALT_STACK: Cell<bool> = const { Cell::new(false) };
 }
 
@@ -161,7 +161,7 @@ impl Platform for HostedPlatform {
         if result != 0 { Err(PlatformError { operation: "reset", bytes }) } else { Ok(()) }
     }
 
-    fn create_image(&self, bytes: &[u8]) -> Option<usize> {
+    fn create_image(&self, bytes: &[u8]) -> Option<ImageId> {
         // SAFETY: plain system calls on a new anonymous file this function owns.
         unsafe {
             let fd = libc::memfd_create(c"wasmetal-image".as_ptr(), libc::MFD_CLOEXEC);
@@ -182,11 +182,11 @@ impl Platform for HostedPlatform {
                 }
                 written += n as usize;
             }
-            Some(fd as usize)
+            Some(ImageId(fd as usize))
         }
     }
 
-    unsafe fn map_image(&self, addr: NonNull<u8>, image: usize, bytes: usize) -> Result<(), PlatformError> {
+    unsafe fn map_image(&self, addr: NonNull<u8>, image: ImageId, bytes: usize) -> Result<(), PlatformError> {
         // SAFETY: per the contract the range is ours; MAP_FIXED replaces its pages with
         // a private (copy-on-write) view of the image file.
         let ptr = unsafe {
@@ -195,7 +195,7 @@ impl Platform for HostedPlatform {
                 bytes,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_FIXED,
-                image as libc::c_int,
+                image.0 as libc::c_int,
                 0,
             )
         };
@@ -217,17 +217,17 @@ impl Platform for HostedPlatform {
         if ptr == libc::MAP_FAILED { Err(PlatformError { operation: "unmap image", bytes }) } else { Ok(()) }
     }
 
-    unsafe fn free_image(&self, image: usize) {
+    unsafe fn free_image(&self, image: ImageId) {
         // SAFETY: the descriptor came from create_image and nothing maps it any more
         // (mappings would survive the close anyway).
-        unsafe { libc::close(image as libc::c_int) };
+        unsafe { libc::close(image.0 as libc::c_int) };
     }
 
-    fn activation(&self) -> *mut u8 {
+    fn activation(&self) -> ActivationPtr {
         ACTIVATION.with(|slot| slot.get())
     }
 
-    fn set_activation(&self, activation: *mut u8) {
+    fn set_activation(&self, activation: ActivationPtr) {
         ACTIVATION.with(|slot| slot.set(activation));
     }
 

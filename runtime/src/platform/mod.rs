@@ -39,6 +39,25 @@ impl core::fmt::Display for PlatformError {
     }
 }
 
+/// A platform's name for a memory image it created (`Platform::create_image`); the
+/// runtime only hands it back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ImageId(pub usize);
+
+/// The runtime's record of the innermost wasm activation, opaque to a platform: it keeps
+/// one per thread (or task) and hands it back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActivationPtr(pub *mut u8);
+
+impl ActivationPtr {
+    /// No activation.
+    pub const NONE: ActivationPtr = ActivationPtr(core::ptr::null_mut());
+
+    pub fn is_none(self) -> bool {
+        self.0.is_null()
+    }
+}
+
 /// What the runtime needs from the machine it runs on.
 ///
 /// Addresses and lengths are multiples of [`Platform::page_size`].
@@ -91,7 +110,7 @@ pub trait Platform: Send + Sync + 'static {
     /// Creates a memory image from `bytes` (a multiple of the page size) that memories
     /// can be initialized from copy-on-write; returns its handle. `None` when the
     /// platform has no images (the runtime then copies data segments instead).
-    fn create_image(&self, bytes: &[u8]) -> Option<usize> {
+    fn create_image(&self, bytes: &[u8]) -> Option<ImageId> {
         let _ = bytes;
         None
     }
@@ -101,7 +120,7 @@ pub trait Platform: Send + Sync + 'static {
     ///
     /// # Safety
     /// The range must be committed read-write and owned by the caller.
-    unsafe fn map_image(&self, addr: NonNull<u8>, image: usize, bytes: usize) -> Result<(), PlatformError> {
+    unsafe fn map_image(&self, addr: NonNull<u8>, image: ImageId, bytes: usize) -> Result<(), PlatformError> {
         let _ = (addr, image);
         Err(PlatformError { operation: "map image", bytes })
     }
@@ -119,15 +138,16 @@ pub trait Platform: Send + Sync + 'static {
     ///
     /// # Safety
     /// `image` came from [`create_image`](Self::create_image) and is no longer mapped.
-    unsafe fn free_image(&self, image: usize) {
+    unsafe fn free_image(&self, image: ImageId) {
         let _ = image;
     }
 
-    /// The innermost wasm activation of the current thread or CPU (null if none).
-    fn activation(&self) -> *mut u8;
+    /// The innermost wasm activation of the current thread or CPU (`ActivationPtr::NONE`
+    /// if none).
+    fn activation(&self) -> ActivationPtr;
 
-    /// Replaces the current activation pointer.
-    fn set_activation(&self, activation: *mut u8);
+    /// Replaces the current activation.
+    fn set_activation(&self, activation: ActivationPtr);
 
     /// Installs the fault handlers (once per platform; later calls do nothing).
     fn init_trap_handling(&self) -> Result<(), PlatformError>;

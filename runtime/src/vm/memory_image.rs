@@ -3,13 +3,13 @@
 //! neither copies data segments nor touches their pages.
 
 use crate::module::info::MemoryImageSpec;
-use crate::platform::Platform;
+use crate::platform::{ImageId, Platform};
 use crate::prelude::*;
 
 /// A platform image plus where it goes in the memory.
 pub struct MemoryImage {
     platform: &'static dyn Platform,
-    pub handle: usize,
+    pub handle: ImageId,
     /// Byte offset in the memory (page-aligned).
     pub offset: usize,
     /// Bytes (a multiple of the page size).

@@ -15,7 +15,7 @@
 //! and returns to the poll; only if the policy says "trap" does the poll's next fault
 //! become an `Interrupt` trap.
 
-use crate::platform::{FaultKind, Platform};
+use crate::platform::{ActivationPtr, FaultKind, Platform};
 use crate::trap::{FrameInfo, Trap, TrapCode, WasmBacktrace};
 use crate::vm::arch;
 use crate::vm::code_memory::{self, with_code_at};
@@ -101,7 +101,7 @@ pub unsafe fn catch_traps(
     call: impl FnOnce(),
 ) -> Result<(), Trap> {
     platform.prepare_thread();
-    let previous = platform.activation() as *mut Activation;
+    let previous = platform.activation().0 as *mut Activation;
     let mut activation = Activation {
         saved_sp: 0,
         previous,
@@ -121,14 +121,14 @@ pub unsafe fn catch_traps(
     }
     let mut closure = Some(call);
     let callback = callback_for(&closure);
-    platform.set_activation(&mut activation as *mut Activation as *mut u8);
+    platform.set_activation(ActivationPtr(&mut activation as *mut Activation as *mut u8));
     // SAFETY: the activation's first word is its saved stack pointer and it outlives
     // the call; the callback leaves only by returning or through the landing (the
     // fault handler's `Resume`), and `call` holds plain data per the contract.
     let completed = unsafe {
         arch::catch(&mut activation as *mut Activation as *mut u8, callback, &mut closure as *mut Option<_> as *mut u8)
     };
-    platform.set_activation(previous as *mut u8);
+    platform.set_activation(ActivationPtr(previous as *mut u8));
     if outermost {
         limits.stack_limit = saved_limit;
     }
@@ -161,7 +161,7 @@ pub(crate) fn handle_fault(
     fp: usize,
     kind: FaultKind,
 ) -> Option<Resume> {
-    let activation = platform.activation() as *mut Activation;
+    let activation = platform.activation().0 as *mut Activation;
     if activation.is_null() {
         return None;
     }
