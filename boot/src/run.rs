@@ -42,21 +42,31 @@ pub fn dir_capacity(memory_mib: u32) -> u64 {
 /// The bytes of the regular files under `root` (metadata only).
 fn tree_bytes(root: &Path) -> Result<u64> {
     let mut total = 0;
+    walk_tree(root, &mut |path, is_dir| {
+        if !is_dir {
+            total += std::fs::metadata(path).map(|meta| meta.len()).unwrap_or(0);
+        }
+        Ok(())
+    })?;
+    Ok(total)
+}
+
+/// Calls `visit` with every directory (`true`) and regular file (`false`) under `root`.
+fn walk_tree(root: &Path, visit: &mut dyn FnMut(&Path, bool) -> Result<()>) -> Result<()> {
     let mut pending = vec![root.to_path_buf()];
     while let Some(dir) = pending.pop() {
         let entries = std::fs::read_dir(&dir).with_context(|| format!("reading directory {}", dir.display()))?;
         for entry in entries {
             let path = entry?.path();
             if path.is_dir() {
+                visit(&path, true)?;
                 pending.push(path);
-            } else if let Ok(meta) = std::fs::metadata(&path)
-                && meta.is_file()
-            {
-                total += meta.len();
+            } else if path.is_file() {
+                visit(&path, false)?;
             }
         }
     }
-    Ok(total)
+    Ok(())
 }
 
 /// Refuses `--dir` trees that cannot fit in the VM, before reading a byte of them.
@@ -164,21 +174,15 @@ fn task_records(
 /// plus every directory as `path/` with no bytes (so empty directories survive).
 fn read_tree(root: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     let mut files = Vec::new();
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let entries = std::fs::read_dir(&dir).with_context(|| format!("reading directory {}", dir.display()))?;
-        for entry in entries {
-            let path = entry?.path();
-            if path.is_dir() {
-                let relative = path.strip_prefix(root).expect("under root").to_string_lossy().replace('\\', "/");
-                files.push((format!("{relative}/"), Vec::new()));
-                pending.push(path);
-            } else if path.is_file() {
-                let relative = path.strip_prefix(root).expect("under root").to_string_lossy().replace('\\', "/");
-                files.push((relative, std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?));
-            }
+    walk_tree(root, &mut |path, is_dir| {
+        let relative = path.strip_prefix(root).expect("under root").to_string_lossy().replace('\\', "/");
+        if is_dir {
+            files.push((format!("{relative}/"), Vec::new()));
+        } else {
+            files.push((relative, std::fs::read(path).with_context(|| format!("reading {}", path.display()))?));
         }
-    }
+        Ok(())
+    })?;
     files.sort();
     Ok(files)
 }

@@ -174,14 +174,10 @@ fn huge_blocks() -> Outcome {
     }
     // SAFETY: as above.
     unsafe { platform.protect(at(block), 64 * 1024, Rights::ReadOnly) }.map_err(|e| alloc::format!("{e}"))?;
-    // SAFETY: both addresses are ours; a store to the read-only part faults and the probe
-    // resumes at its fixup.
-    let (read_only_written, elsewhere_written) = unsafe {
-        (
-            wasmetal_arch::probe::try_write_u8(block as *mut u8, 2),
-            wasmetal_arch::probe::try_write_u8((block + MIB) as *mut u8, 3),
-        )
-    };
+    // SAFETY: the address is ours; the store faults (read-only) and the probe resumes.
+    let read_only_written = unsafe { wasmetal_arch::probe::try_write_u8(block as *mut u8, 2) };
+    // SAFETY: the address is ours and read-write.
+    let elsewhere_written = unsafe { wasmetal_arch::probe::try_write_u8((block + MIB) as *mut u8, 3) };
     // SAFETY: inside the committed range.
     let kept = unsafe { ((block + 12345) as *const u8).read_volatile() };
     if read_only_written || !elsewhere_written || kept != 1 {
@@ -262,10 +258,10 @@ fn guard() -> Outcome {
     wasm_region::map_zeroed(reservation.start, 1, Protection::ReadWrite).map_err(|e| alloc::format!("map: {e}"))?;
     let mapped = reservation.start as *mut u8;
     let guard = (reservation.start + PAGE_SIZE) as *mut u8;
-    // SAFETY: the first page is mapped RW and ours; the second is ours and unmapped, so
-    // the probe's store faults and is resumed at its fixup.
-    let (mapped_ok, guard_ok) =
-        unsafe { (wasmetal_arch::probe::try_write_u8(mapped, 7), wasmetal_arch::probe::try_write_u8(guard, 7)) };
+    // SAFETY: the first page is mapped read-write and ours.
+    let mapped_ok = unsafe { wasmetal_arch::probe::try_write_u8(mapped, 7) };
+    // SAFETY: the guard page is ours and unmapped: the store faults and the probe resumes.
+    let guard_ok = unsafe { wasmetal_arch::probe::try_write_u8(guard, 7) };
     // SAFETY: the mapped page is ours.
     let readback = unsafe { mapped.read_volatile() };
     wasm_region::unmap(reservation.start, 2);

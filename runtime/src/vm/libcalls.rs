@@ -164,10 +164,10 @@ unsafe extern "C" fn table_copy(
     src: u64,
     len: u64,
 ) -> u32 {
+    let tables =
+        |instance: &mut Instance| (instance.table(TableIndex(dst_table)), instance.table(TableIndex(src_table)));
     // SAFETY: generated code passes its own vmctx.
-    let (dst_table, src_table) = unsafe {
-        with_instance(vmctx, |instance| (instance.table(TableIndex(dst_table)), instance.table(TableIndex(src_table))))
-    };
+    let (dst_table, src_table) = unsafe { with_instance(vmctx, tables) };
     // SAFETY: both tables are live; they may be the same table, so raw pointers only.
     unsafe {
         if src.checked_add(len).is_none_or(|end| end > (*src_table).size())

@@ -194,9 +194,7 @@ pub(crate) fn handle_fault(
     activation.frame_count = 1;
     let mut fp = fp;
     while activation.frame_count < MAX_FRAMES && fp != 0 && fp < activation.saved_sp {
-        // SAFETY: `fp` is a frame pointer of generated code (frame pointers are always
-        // kept) below the activation's saved stack pointer, so it points into the live
-        // wasm stack.
+        // SAFETY: `fp` is a kept frame pointer of generated code below the saved sp: live stack.
         let (next, ret) = unsafe { arch::older_frame(fp) };
         if !code_memory::is_wasm_pc(ret) {
             break;
