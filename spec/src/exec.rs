@@ -9,7 +9,9 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use hashbrown::HashMap;
-use wasmetal_runtime::{Engine, Error, ErrorKind, Extern, ExternRef, Instance, Linker, Module, Store, TrapCode, Val};
+use wasmetal_runtime::{
+    Engine, Error, ErrorKind, Extern, ExternRef, Instance, Linker, Module, Store, TrapCode, V128, Val,
+};
 
 use crate::script::{Action, Command, Expected, Script, Value};
 use crate::spectest;
@@ -99,6 +101,7 @@ impl<'e> Runner<'e> {
             Value::NullFuncRef => Val::FuncRef(None),
             Value::NullExternRef => Val::ExternRef(None),
             Value::ExternRef(n) => Val::ExternRef(Some(ExternRef::new(&mut self.store, *n))),
+            Value::V128(v) => Val::V128(V128::from_u128(*v)),
         }
     }
 
@@ -141,6 +144,21 @@ impl<'e> Runner<'e> {
             (Expected::F64ArithmeticNan, Val::F64(v)) => v & 0x7FF8_0000_0000_0000 == 0x7FF8_0000_0000_0000,
             (Expected::AnyFuncRef, Val::FuncRef(Some(_))) => true,
             (Expected::AnyNull, Val::FuncRef(None) | Val::ExternRef(None)) => true,
+            (Expected::Exact(Value::V128(e)), Val::V128(v)) => *e == v.as_u128(),
+            (Expected::F32x4(lanes), Val::V128(v)) => {
+                lanes.len() == 4
+                    && lanes
+                        .iter()
+                        .enumerate()
+                        .all(|(i, e)| self.matches(&Val::F32((v.as_u128() >> (32 * i)) as u32), e))
+            }
+            (Expected::F64x2(lanes), Val::V128(v)) => {
+                lanes.len() == 2
+                    && lanes
+                        .iter()
+                        .enumerate()
+                        .all(|(i, e)| self.matches(&Val::F64((v.as_u128() >> (64 * i)) as u64), e))
+            }
             (Expected::Either(all), value) => all.iter().any(|e| self.matches(value, e)),
             _ => false,
         }

@@ -18,6 +18,8 @@ pub enum Value {
     NullExternRef,
     /// `ref.extern N`: a host reference carrying `N`.
     ExternRef(u32),
+    /// A `v128`, lane 0 in the low bits.
+    V128(u128),
 }
 
 /// What an assertion accepts for one result.
@@ -34,6 +36,11 @@ pub enum Expected {
     AnyNull,
     /// One of several alternatives.
     Either(Vec<Expected>),
+    /// A `v128` checked lane by lane as `f32`s (four patterns, lane 0 first), so lanes
+    /// may expect a canonical or arithmetic NaN.
+    F32x4(Vec<Expected>),
+    /// The same with two `f64` lanes.
+    F64x2(Vec<Expected>),
 }
 
 /// An invocation of an export, or a read of an exported global.
@@ -188,6 +195,11 @@ impl Writer {
                 self.u8(6);
                 self.u32(*x);
             }
+            Value::V128(x) => {
+                self.u8(7);
+                self.u64(*x as u64);
+                self.u64((*x >> 64) as u64);
+            }
         }
     }
     fn expected(&mut self, e: &Expected) {
@@ -202,8 +214,12 @@ impl Writer {
             Expected::F64ArithmeticNan => self.u8(4),
             Expected::AnyFuncRef => self.u8(5),
             Expected::AnyNull => self.u8(6),
-            Expected::Either(all) => {
-                self.u8(7);
+            Expected::Either(all) | Expected::F32x4(all) | Expected::F64x2(all) => {
+                self.u8(match e {
+                    Expected::Either(_) => 7,
+                    Expected::F32x4(_) => 8,
+                    _ => 9,
+                });
                 self.u32(all.len() as u32);
                 all.iter().for_each(|e| self.expected(e));
             }
@@ -272,6 +288,11 @@ impl<'a> Reader<'a> {
             4 => Value::NullFuncRef,
             5 => Value::NullExternRef,
             6 => Value::ExternRef(self.u32()?),
+            7 => {
+                let low = self.u64()?;
+                let high = self.u64()?;
+                Value::V128(u128::from(low) | (u128::from(high) << 64))
+            }
             _ => return self.bad(),
         })
     }
@@ -284,9 +305,14 @@ impl<'a> Reader<'a> {
             4 => Expected::F64ArithmeticNan,
             5 => Expected::AnyFuncRef,
             6 => Expected::AnyNull,
-            7 => {
+            tag @ 7..=9 => {
                 let n = self.u32()?;
-                Expected::Either((0..n).map(|_| self.expected()).collect::<Result<_, _>>()?)
+                let all = (0..n).map(|_| self.expected()).collect::<Result<_, _>>()?;
+                match tag {
+                    7 => Expected::Either(all),
+                    8 => Expected::F32x4(all),
+                    _ => Expected::F64x2(all),
+                }
             }
             _ => return self.bad(),
         })

@@ -29,6 +29,7 @@ pub struct Config {
     pub(crate) max_memory_bytes: u64,
     pub(crate) allocation_strategy: InstanceAllocationStrategy,
     pub(crate) features: Features,
+    pub(crate) relaxed_simd_deterministic: bool,
 }
 
 impl Default for Config {
@@ -43,6 +44,7 @@ impl Default for Config {
             max_memory_bytes: 4 << 30,
             allocation_strategy: InstanceAllocationStrategy::OnDemand,
             features: Features::default(),
+            relaxed_simd_deterministic: false,
         }
     }
 }
@@ -120,6 +122,31 @@ impl Config {
     /// Whether modules may use 64-bit memories. Default: yes.
     pub fn wasm_memory64(&mut self, enable: bool) -> &mut Self {
         self.features.memory64 = enable;
+        self
+    }
+
+    /// Whether modules may use fixed-width SIMD (`v128`). Default: yes.
+    pub fn wasm_simd(&mut self, enable: bool) -> &mut Self {
+        self.features.simd = enable;
+        self
+    }
+
+    /// Whether modules may use relaxed SIMD (needs [`wasm_simd`](Self::wasm_simd)).
+    /// Default: yes.
+    pub fn wasm_relaxed_simd(&mut self, enable: bool) -> &mut Self {
+        self.features.relaxed_simd = enable;
+        self
+    }
+
+    /// How relaxed SIMD operators behave where the proposal allows several results
+    /// (as Wasmtime's option of the same name). Default `false`: each compiles to the
+    /// native x86 instruction (`pshufb`, `blendv`, `cvttps2dq`, `pmulhrsw`,
+    /// `pmaddubsw`, `minps`/`maxps`, FMA when the CPU has it), so results can differ
+    /// between CPUs. `true`: each gives the one result its fixed-width counterpart
+    /// gives (`swizzle`, `bitselect`, saturating truncation, `q15mulr_sat`, signed dot
+    /// products, IEEE `min`/`max`, fused multiply-add), the same on every machine.
+    pub fn relaxed_simd_deterministic(&mut self, enable: bool) -> &mut Self {
+        self.relaxed_simd_deterministic = enable;
         self
     }
 

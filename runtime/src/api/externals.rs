@@ -358,8 +358,8 @@ impl Global {
         }
         let mut context = store.as_context_mut();
         let opaque = context.opaque();
-        let bits = value.to_raw(opaque)?.u64();
-        let mut global = Box::new(HostGlobal { definition: VMGlobalDefinition::from_u64(bits), ty });
+        let bits = value.to_raw(opaque)?.u128();
+        let mut global = Box::new(HostGlobal { definition: VMGlobalDefinition::from_u128(bits), ty });
         let definition: *mut VMGlobalDefinition = &mut global.definition;
         opaque.globals.push(global);
         Ok(Global { store: opaque.id, definition, ty })
@@ -374,8 +374,8 @@ impl Global {
         let context = store.as_context();
         assert_eq!(context.opaque().id, self.store, "global used with the wrong store");
         // SAFETY: the global lives as long as its store.
-        let bits = unsafe { (*self.definition).get_u64() };
-        Val::from_raw(self.store, crate::vm::vmcontext::ValRaw::from_u64(bits), self.ty.content)
+        let bits = unsafe { (*self.definition).get_u128() };
+        Val::from_raw(self.store, crate::vm::vmcontext::ValRaw::from_u128(bits), self.ty.content)
     }
 
     /// Sets a mutable global.
@@ -389,9 +389,9 @@ impl Global {
         let mut context = store.as_context_mut();
         let opaque = context.opaque();
         opaque.check(self.store)?;
-        let bits = value.to_raw(opaque)?.u64();
+        let bits = value.to_raw(opaque)?.u128();
         // SAFETY: as in `get`.
-        unsafe { (*self.definition).set_u64(bits) };
+        unsafe { (*self.definition).set_u128(bits) };
         Ok(())
     }
 }

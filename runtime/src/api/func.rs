@@ -6,7 +6,7 @@ use core::ptr::NonNull;
 
 use crate::api::instance::Instance;
 use crate::api::store::{AsContext, AsContextMut, Caller, StoreContextMut, StoreInner};
-use crate::api::values::{ExternRef, Val, check_types};
+use crate::api::values::{ExternRef, V128, Val, check_types};
 use crate::error::{Error, Result};
 use crate::prelude::*;
 use crate::types::{FuncType, SharedTypeIndex, ValType};
@@ -249,6 +249,26 @@ numeric_ty!(i64, I64, |v| v as u64, |raw| raw.u64() as i64);
 numeric_ty!(u64, I64, |v| v, |raw| raw.u64());
 numeric_ty!(f32, F32, |v| u64::from(v.to_bits()), |raw| f32::from_bits(raw.u64() as u32));
 numeric_ty!(f64, F64, |v| v.to_bits(), |raw| f64::from_bits(raw.u64()));
+
+macro_rules! vector_ty {
+    ($ty:ty, |$v:ident| $to:expr, |$raw:ident| $from:expr) => {
+        impl WasmTy for $ty {
+            fn valtype() -> ValType {
+                ValType::V128
+            }
+            fn to_raw(self, _store: &StoreOpaque) -> Result<ValRaw> {
+                let $v = self;
+                Ok(ValRaw::from_u128($to))
+            }
+            fn from_raw(_store: StoreId, $raw: ValRaw) -> Self {
+                $from
+            }
+        }
+    };
+}
+
+vector_ty!(u128, |v| v, |raw| raw.u128());
+vector_ty!(V128, |v| v.as_u128(), |raw| V128::from_u128(raw.u128()));
 
 impl WasmTy for Option<Func> {
     fn valtype() -> ValType {

@@ -107,6 +107,8 @@ impl Module {
         let tunables = crate::compiler::Tunables {
             epoch_interruption: config.epoch_interruption,
             consume_fuel: config.consume_fuel,
+            relaxed_simd_deterministic: config.relaxed_simd_deterministic,
+            native_fma: false,
         };
         let (info, artifact) = engine.inner.compiler.compile_module(translation, &offsets, &type_ids, tunables)?;
         let code = CodeMemory::new(

@@ -51,6 +51,39 @@ fn context_opaque<'a, T>(context: crate::api::store::StoreContext<'a, T>) -> &'a
     &context.0.opaque
 }
 
+/// A `v128` value: 16 bytes, lane 0 in the least significant bits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct V128(u128);
+
+impl V128 {
+    /// The vector whose little-endian bytes are `value`'s.
+    pub const fn from_u128(value: u128) -> V128 {
+        V128(value)
+    }
+
+    /// The 128 bits.
+    pub const fn as_u128(self) -> u128 {
+        self.0
+    }
+
+    /// The 16 bytes, lane 0 first.
+    pub const fn to_le_bytes(self) -> [u8; 16] {
+        self.0.to_le_bytes()
+    }
+}
+
+impl From<u128> for V128 {
+    fn from(value: u128) -> V128 {
+        V128(value)
+    }
+}
+
+impl From<V128> for u128 {
+    fn from(value: V128) -> u128 {
+        value.0
+    }
+}
+
 /// A WebAssembly value.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Val {
@@ -60,6 +93,7 @@ pub enum Val {
     F32(u32),
     /// The bits of an `f64`.
     F64(u64),
+    V128(V128),
     FuncRef(Option<Func>),
     ExternRef(Option<ExternRef>),
 }
@@ -72,6 +106,7 @@ impl Val {
             Val::I64(_) => ValType::I64,
             Val::F32(_) => ValType::F32,
             Val::F64(_) => ValType::F64,
+            Val::V128(_) => ValType::V128,
             Val::FuncRef(_) => ValType::Ref(RefType::FuncRef),
             Val::ExternRef(_) => ValType::Ref(RefType::ExternRef),
         }
@@ -84,6 +119,7 @@ impl Val {
             ValType::I64 => Val::I64(0),
             ValType::F32 => Val::F32(0),
             ValType::F64 => Val::F64(0),
+            ValType::V128 => Val::V128(V128::default()),
             ValType::Ref(RefType::FuncRef) => Val::FuncRef(None),
             ValType::Ref(RefType::ExternRef) => Val::ExternRef(None),
         }
@@ -105,21 +141,26 @@ impl Val {
         if let Val::F64(v) = self { Some(f64::from_bits(*v)) } else { None }
     }
 
+    pub fn v128(&self) -> Option<V128> {
+        if let Val::V128(v) = self { Some(*v) } else { None }
+    }
+
     /// The raw bits for a slot, checking the store of references.
     pub(crate) fn to_raw(self, store: &StoreOpaque) -> Result<ValRaw> {
-        Ok(ValRaw::from_u64(match self {
-            Val::I32(v) => u64::from(v as u32),
-            Val::I64(v) => v as u64,
-            Val::F32(v) => u64::from(v),
-            Val::F64(v) => v,
+        Ok(ValRaw::from_u128(match self {
+            Val::I32(v) => u128::from(v as u32),
+            Val::I64(v) => u128::from(v as u64),
+            Val::F32(v) => u128::from(v),
+            Val::F64(v) => u128::from(v),
+            Val::V128(v) => v.as_u128(),
             Val::FuncRef(None) | Val::ExternRef(None) => 0,
             Val::FuncRef(Some(func)) => {
                 store.check(func.store_id())?;
-                func.func_ref_ptr() as u64
+                func.func_ref_ptr() as u128
             }
             Val::ExternRef(Some(reference)) => {
                 store.check(reference.store_id())?;
-                reference.to_raw() as u64
+                reference.to_raw() as u128
             }
         }))
     }
@@ -132,6 +173,7 @@ impl Val {
             ValType::I64 => Val::I64(bits as i64),
             ValType::F32 => Val::F32(bits as u32),
             ValType::F64 => Val::F64(bits),
+            ValType::V128 => Val::V128(V128(raw.u128())),
             ValType::Ref(RefType::FuncRef) => Val::FuncRef(Func::from_raw(store, bits as usize as *mut VMFuncRef)),
             ValType::Ref(RefType::ExternRef) => Val::ExternRef(ExternRef::from_raw(store, bits as usize)),
         }
@@ -153,6 +195,12 @@ impl From<i64> for Val {
 impl From<f32> for Val {
     fn from(v: f32) -> Val {
         Val::F32(v.to_bits())
+    }
+}
+
+impl From<V128> for Val {
+    fn from(v: V128) -> Val {
+        Val::V128(v)
     }
 }
 

@@ -55,6 +55,8 @@ pub fn clif_type(ty: ValType) -> Type {
         ValType::I64 => types::I64,
         ValType::F32 => types::F32,
         ValType::F64 => types::F64,
+        // Every v128 is an I8X16 in CLIF; operators bitcast to their lane type.
+        ValType::V128 => types::I8X16,
         ValType::Ref(_) => POINTER,
     }
 }
@@ -117,6 +119,11 @@ pub struct Tunables {
     pub epoch_interruption: bool,
     /// Count fuel per operator and check it at function entries and loop headers.
     pub consume_fuel: bool,
+    /// Relaxed SIMD operators take their deterministic (fixed-width SIMD) meaning
+    /// instead of the native x86 instruction's.
+    pub relaxed_simd_deterministic: bool,
+    /// The CPU fuses multiply-add (FMA with AVX): the compiler fills this in.
+    pub native_fma: bool,
 }
 
 /// Per-function translation environment.

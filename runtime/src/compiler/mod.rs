@@ -119,6 +119,7 @@ impl Compiler {
         tunables: Tunables,
     ) -> Result<(ModuleInfo, CodeArtifact)> {
         let ModuleTranslation { info, functions } = translation;
+        let tunables = Tunables { native_fma: self.isa.has_native_fma(), ..tunables };
         let frontend = self.isa.frontend_config();
         let mut context = Context::new();
         let mut builder_context = FunctionBuilderContext::new();

@@ -15,6 +15,7 @@ pub enum ConstOp {
     I64Const(i64),
     F32Const(u32),
     F64Const(u64),
+    V128Const(u128),
     RefNull,
     RefFunc(FuncIndex),
     GlobalGet(GlobalIndex),
@@ -36,6 +37,8 @@ pub struct ConstExpr {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConstValue {
     Bits(u64),
+    /// A `v128` (its own variant: offsets and arithmetic never see one).
+    V128(u128),
     /// `ref.func`: the function is resolved to a pointer by the instance.
     Func(FuncIndex),
     Null,
@@ -53,6 +56,7 @@ impl ConstExpr {
                 wasmparser::Operator::I64Const { value } => ConstOp::I64Const(value),
                 wasmparser::Operator::F32Const { value } => ConstOp::F32Const(value.bits()),
                 wasmparser::Operator::F64Const { value } => ConstOp::F64Const(value.bits()),
+                wasmparser::Operator::V128Const { value } => ConstOp::V128Const(value.i128() as u128),
                 wasmparser::Operator::RefNull { .. } => ConstOp::RefNull,
                 wasmparser::Operator::RefFunc { function_index } => ConstOp::RefFunc(FuncIndex(function_index)),
                 wasmparser::Operator::GlobalGet { global_index } => ConstOp::GlobalGet(GlobalIndex(global_index)),
@@ -83,6 +87,7 @@ impl ConstExpr {
                 ConstOp::I64Const(value) => ConstValue::Bits(value as u64),
                 ConstOp::F32Const(bits) => ConstValue::Bits(u64::from(bits)),
                 ConstOp::F64Const(bits) => ConstValue::Bits(bits),
+                ConstOp::V128Const(bits) => ConstValue::V128(bits),
                 ConstOp::RefNull => ConstValue::Null,
                 ConstOp::RefFunc(index) => ConstValue::Func(index),
                 ConstOp::GlobalGet(index) => global(index)?,

@@ -16,25 +16,37 @@ use crate::prelude::*;
 use crate::types::*;
 
 /// Which optional WebAssembly features a module may use (all on by default). The
-/// base is WebAssembly 2.0 without SIMD.
+/// base is WebAssembly 2.0, whose fixed-width SIMD can be turned off too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Features {
     pub tail_call: bool,
     pub extended_const: bool,
     pub multi_memory: bool,
     pub memory64: bool,
+    pub simd: bool,
+    pub relaxed_simd: bool,
 }
 
 impl Default for Features {
     fn default() -> Self {
-        Self { tail_call: true, extended_const: true, multi_memory: true, memory64: true }
+        Self {
+            tail_call: true,
+            extended_const: true,
+            multi_memory: true,
+            memory64: true,
+            simd: true,
+            relaxed_simd: true,
+        }
     }
 }
 
 impl Features {
     /// The validator's feature set for these features.
     pub fn wasm_features(&self) -> WasmFeatures {
-        let mut features = WasmFeatures::WASM2.difference(WasmFeatures::SIMD);
+        let mut features = WasmFeatures::WASM2;
+        features.set(WasmFeatures::SIMD, self.simd);
+        // Relaxed SIMD builds on fixed-width SIMD: the validator wants both.
+        features.set(WasmFeatures::RELAXED_SIMD, self.simd && self.relaxed_simd);
         features.set(WasmFeatures::TAIL_CALL, self.tail_call);
         features.set(WasmFeatures::EXTENDED_CONST, self.extended_const);
         features.set(WasmFeatures::MULTI_MEMORY, self.multi_memory);
@@ -62,7 +74,7 @@ pub(crate) fn val_type(ty: wasmparser::ValType) -> Result<ValType> {
         wasmparser::ValType::F32 => ValType::F32,
         wasmparser::ValType::F64 => ValType::F64,
         wasmparser::ValType::Ref(r) => ValType::Ref(ref_type(r)?),
-        wasmparser::ValType::V128 => return Err(Error::unsupported("the v128 type (SIMD)")),
+        wasmparser::ValType::V128 => ValType::V128,
     })
 }
 

@@ -138,16 +138,23 @@ impl Instance {
 
     /// Evaluates a constant expression to raw bits (references: untagged pointers).
     fn eval(&mut self, expr: &ConstExpr) -> u64 {
+        self.eval_wide(expr, false) as u64
+    }
+
+    /// Evaluates a global's initializer, which may be a `v128` (`global_is_v128`).
+    fn eval_wide(&mut self, expr: &ConstExpr, global_is_v128: bool) -> u128 {
         let this = self as *mut Instance;
         let value = expr.eval(&mut |global| {
             // SAFETY: `this` is live for the evaluation.
             let definition = unsafe { (*this).global(global) };
             // SAFETY: globals are live for the store's lifetime.
-            Some(ConstValue::Bits(unsafe { (*definition).get_u64() }))
+            let bits = unsafe { (*definition).get_u128() };
+            Some(if global_is_v128 { ConstValue::V128(bits) } else { ConstValue::Bits(bits as u64) })
         });
         match value {
-            Some(ConstValue::Bits(bits)) => bits,
-            Some(ConstValue::Func(func)) => self.func_ref(func) as u64,
+            Some(ConstValue::Bits(bits)) => u128::from(bits),
+            Some(ConstValue::V128(bits)) => bits,
+            Some(ConstValue::Func(func)) => self.func_ref(func) as u128,
             Some(ConstValue::Null) | None => 0,
         }
     }
@@ -438,10 +445,11 @@ pub fn instantiate(store: &mut StoreOpaque, module: &Module, imports: &[RawExter
         unsafe { *instance.slot::<*mut TableInstance>(offsets.table(index)) = pointer };
     }
     for (defined, init) in info.global_inits.iter().enumerate() {
-        let value = instance.eval(init);
+        let global = GlobalIndex::new(info.num_imported_globals + defined);
+        let value = instance.eval_wide(init, info.globals[global.index()].content == ValType::V128);
         let slot = instance.slot::<VMGlobalDefinition>(offsets.defined_global(DefinedGlobalIndex::new(defined)));
         // SAFETY: as above.
-        unsafe { slot.write(VMGlobalDefinition::from_u64(value)) };
+        unsafe { slot.write(VMGlobalDefinition::from_u128(value)) };
     }
 
     // Element segments, then data segments, in order; a trap stops instantiation. Only

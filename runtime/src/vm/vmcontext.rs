@@ -78,6 +78,19 @@ impl VMGlobalDefinition {
     pub fn set_u64(&mut self, value: u64) {
         self.bits[..8].copy_from_slice(&value.to_le_bytes());
     }
+
+    /// All 16 bytes (a `v128` global; narrower values are zero-extended).
+    pub fn from_u128(value: u128) -> Self {
+        Self { bits: value.to_le_bytes() }
+    }
+
+    pub fn get_u128(&self) -> u128 {
+        u128::from_le_bytes(self.bits)
+    }
+
+    pub fn set_u128(&mut self, value: u128) {
+        self.bits = value.to_le_bytes();
+    }
 }
 
 /// Per-store limits that generated code checks: the stack limit (function prologues)
@@ -114,6 +127,14 @@ impl ValRaw {
 
     pub fn u64(self) -> u64 {
         self.bits as u64
+    }
+
+    pub fn from_u128(value: u128) -> Self {
+        Self { bits: value }
+    }
+
+    pub fn u128(self) -> u128 {
+        self.bits
     }
 }
 

@@ -17,13 +17,13 @@ use crate::types::{DataIndex, MemoryIndex};
 use crate::vm::builtin::Builtin;
 
 /// Flags of a heap access: may trap, with the out-of-bounds code.
-fn heap_flags() -> MemFlagsData {
+pub(super) fn heap_flags() -> MemFlagsData {
     MemFlagsData::new().with_trap_code(Some(trap_code(TrapCode::MemoryOutOfBounds)))
 }
 
 impl FuncTranslator<'_, '_> {
     /// The native address of `index + memarg.offset` for an access of `size` bytes.
-    fn heap_address(&mut self, memarg: &MemArg, size: u64, index: Value) -> Value {
+    pub(super) fn heap_address(&mut self, memarg: &MemArg, size: u64, index: Value) -> Value {
         let memory = MemoryIndex(memarg.memory);
         let memory64 = self.env.memory_info(memory).memory64;
         let base = self.env.memory_base(&mut self.builder, memory);

@@ -1,7 +1,7 @@
 //! The wasm-to-CLIF translator: one function at a time, one operator at a time.
 //!
 //! `FuncTranslator` owns the operand stack and the control stack; each operator family
-//! lives in its own module (`control`, `variables`, `numeric`, `memory`, `table`) and
+//! lives in its own module (`control`, `variables`, `numeric`, `memory`, `table`, `simd`) and
 //! claims the operators it knows by returning `Some`. Operators are validated as they
 //! are translated, so invalid code fails with the validator's message and offset.
 
@@ -9,6 +9,7 @@ mod control;
 mod instrument;
 mod memory;
 mod numeric;
+mod simd;
 mod table;
 mod variables;
 
@@ -175,6 +176,7 @@ impl<'m, 'f> FuncTranslator<'m, 'f> {
         match ty {
             ir::types::F32 => self.builder.ins().f32const(0.0),
             ir::types::F64 => self.builder.ins().f64const(0.0),
+            ty if ty.is_vector() => self.vector_zero(ty),
             ty => self.builder.ins().iconst(ty, 0),
         }
     }
@@ -197,6 +199,9 @@ impl<'m, 'f> FuncTranslator<'m, 'f> {
             return result;
         }
         if let Some(result) = self.table_operator(op) {
+            return result;
+        }
+        if let Some(result) = self.simd_operator(op) {
             return result;
         }
         Err(Error::unsupported(format!("operator {op:?}")))
