@@ -30,3 +30,14 @@ pub fn config_key(suite: &str) -> &'static str {
 pub fn instrument(config: &mut Config) {
     config.consume_fuel(true).epoch_interruption(true);
 }
+
+/// Whether `suite` gets a third pass with relaxed SIMD in its deterministic mode (the
+/// relaxed-simd suite accepts either mode's results).
+pub fn has_deterministic_pass(suite: &str) -> bool {
+    suite == "relaxed-simd"
+}
+
+/// Relaxed SIMD operators take their deterministic meaning (the third pass).
+pub fn deterministic(config: &mut Config) {
+    config.relaxed_simd_deterministic(true);
+}

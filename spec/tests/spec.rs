@@ -8,18 +8,38 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use wasmetal_runtime::{Config, Engine};
 use wasmetal_spec::{SKIP, convert, engines, exec};
 
-/// One engine per distinct suite configuration (see `wasmetal_spec::engines`), plain
-/// or with fuel and epoch instrumentation.
-fn engine(suite: &str, instrumented: bool) -> &'static Engine {
-    type Engines = std::collections::HashMap<(&'static str, bool), &'static Engine>;
+/// How a file is run: every file plainly and with fuel and epochs; relaxed SIMD also
+/// in its deterministic mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Pass {
+    Plain,
+    Instrumented,
+    Deterministic,
+}
+
+impl Pass {
+    fn label(self) -> &'static str {
+        match self {
+            Pass::Plain => "",
+            Pass::Instrumented => " [fuel+epoch]",
+            Pass::Deterministic => " [deterministic]",
+        }
+    }
+}
+
+/// One engine per distinct suite configuration (see `wasmetal_spec::engines`) and pass.
+fn engine(suite: &str, pass: Pass) -> &'static Engine {
+    type Engines = std::collections::HashMap<(&'static str, Pass), &'static Engine>;
     static ENGINES: OnceLock<std::sync::Mutex<Engines>> = OnceLock::new();
-    let key = (engines::config_key(suite), instrumented);
+    let key = (engines::config_key(suite), pass);
     let mut map = ENGINES.get_or_init(Default::default).lock().unwrap();
     map.entry(key).or_insert_with(|| {
         let mut config = Config::new();
         engines::configure(&mut config, suite);
-        if instrumented {
-            engines::instrument(&mut config);
+        match pass {
+            Pass::Plain => {}
+            Pass::Instrumented => engines::instrument(&mut config),
+            Pass::Deterministic => engines::deterministic(&mut config),
         }
         Box::leak(Box::new(Engine::new(&config).expect("engine")))
     })
@@ -31,10 +51,11 @@ fn main() {
     let failed = Arc::new(AtomicU32::new(0));
     let instrumented_failed = Arc::new(AtomicU32::new(0));
     let mut trials = Vec::new();
-    for ((suite, file, text), instrumented) in
-        convert::suites().into_iter().flat_map(|f| [(f.clone(), false), (f, true)])
-    {
-        let name = if instrumented { format!("{suite}/{file} [fuel+epoch]") } else { format!("{suite}/{file}") };
+    for ((suite, file, text), pass) in convert::suites().into_iter().flat_map(|f| {
+        let deterministic = engines::has_deterministic_pass(&f.0).then(|| (f.clone(), Pass::Deterministic));
+        [(f.clone(), Pass::Plain), (f, Pass::Instrumented)].into_iter().chain(deterministic)
+    }) {
+        let name = format!("{suite}/{file}{}", pass.label());
         let skip = SKIP.iter().any(|(skipped, _)| *skipped == format!("{suite}/{file}"));
         let (passed, failed, instrumented_failed) =
             (Arc::clone(&passed), Arc::clone(&failed), Arc::clone(&instrumented_failed));
@@ -43,8 +64,8 @@ fn main() {
         trials.push(
             Trial::test(name, move || {
                 let script = convert::convert(&label, text).map_err(|e| Failed::from(format!("conversion: {e}")))?;
-                let report = exec::run(engine(&suite_name, instrumented), &script);
-                if !instrumented {
+                let report = exec::run(engine(&suite_name, pass), &script);
+                if pass == Pass::Plain {
                     passed.fetch_add(report.passed, Ordering::Relaxed);
                     failed.fetch_add(report.failed, Ordering::Relaxed);
                 } else {
@@ -62,6 +83,9 @@ fn main() {
     }
     let conclusion = libtest_mimic::run(&args, trials);
     println!("spec: {} passed, {} failed", passed.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
-    println!("spec with fuel and epochs: {} failed", instrumented_failed.load(Ordering::Relaxed));
+    println!(
+        "spec with fuel and epochs, and relaxed SIMD deterministic: {} failed",
+        instrumented_failed.load(Ordering::Relaxed)
+    );
     conclusion.exit();
 }

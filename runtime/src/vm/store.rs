@@ -55,7 +55,6 @@ pub struct HostGlobal {
 )]
 pub struct StoreOpaque {
     pub id: StoreId,
-    pub engine: Engine,
     pub limits: Box<VMRuntimeLimits>,
     pub instances: Vec<Box<Instance>>,
     pub memories: Vec<Box<MemoryInstance>>,
@@ -72,6 +71,9 @@ pub struct StoreOpaque {
     pub fuel_yield_interval: Option<u64>,
     /// Fuel not yet handed out (with a yield interval).
     pub fuel_reserve: u64,
+    /// Declared last so it drops last: the epoch slot above lives in the engine's clock,
+    /// and instances and memories go back to its allocator and pool.
+    pub engine: Engine,
 }
 
 impl StoreOpaque {
