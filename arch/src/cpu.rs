@@ -78,6 +78,8 @@ pub fn features() -> CpuFeatures {
 pub struct VectorState {
     pub sse: bool,
     pub avx: bool,
+    /// XSAVE is on (CR4.OSXSAVE): contexts are saved with `xsave`, else `fxsave`.
+    pub xsave: bool,
     /// Bytes an `xsave`/`fxsave` area needs for the enabled state.
     pub save_area_bytes: usize,
 }
@@ -100,10 +102,11 @@ pub fn enable_vector_state(features: &CpuFeatures) -> VectorState {
             flags.insert(Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE);
         });
     }
-    let mut state = VectorState { sse: true, avx: false, save_area_bytes: 512 };
+    let mut state = VectorState { sse: true, avx: false, xsave: false, save_area_bytes: 512 };
     if features.xsave {
         // SAFETY: ring 0 and the CPU reports XSAVE, so CR4.OSXSAVE may be set.
         unsafe { Cr4::update(|flags| flags.insert(Cr4Flags::OSXSAVE)) };
+        state.xsave = true;
         let mut xcr0 = XCr0Flags::X87 | XCr0Flags::SSE;
         if features.avx {
             xcr0 |= XCr0Flags::AVX;

@@ -31,5 +31,6 @@ pub mod probe;
 pub mod serial;
 pub mod stack;
 pub mod trap_frame;
+pub mod vector_state;
 
 pub use trap_frame::TrapFrame;

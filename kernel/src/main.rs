@@ -61,6 +61,7 @@ extern "C" fn kernel_main(start_info_phys: u64) -> ! {
     }
     phases.mark("boot-info");
     wasm::engine::CPU.call_once(|| wasm::engine::cpu_features(&features, vector_state.avx));
+    sched::vector_area::record_layout(&vector_state);
     phases.mark("cpu");
     let image = layout::kernel_image();
     let ram = init_frames(&boot, &image, quiet);
@@ -88,12 +89,13 @@ extern "C" fn kernel_main(start_info_phys: u64) -> ! {
     let init_ns = timer::cycles_to_ns(done_tsc - entry_tsc);
     if !quiet {
         log!(
-            "cpu: sse4.2={} avx={} avx2={} bmi2={} x2apic={} save area {} bytes",
+            "cpu: sse4.2={} avx={} avx2={} bmi2={} x2apic={} xsave={} save area {} bytes",
             features.sse42,
             vector_state.avx,
             features.avx2,
             features.bmi2,
             features.x2apic,
+            vector_state.xsave,
             vector_state.save_area_bytes
         );
         log!(

@@ -6,11 +6,15 @@
 //! callback ([`yield_now`]). Sleeping tasks (`poll_oneoff`, `sched_yield`) leave the run
 //! queue until their time. The scheduler runs in the kernel's own context and switches
 //! into a task with `arch::stack::switch_context`; a task switches back to it, and the
-//! running context's wasm activation ([`activation`]) is swapped with it. Nothing here
-//! depends on the wasm platform; the platform calls in (`yield_now`, the slot).
+//! running context's wasm activation ([`activation`]) is swapped with it, and its vector
+//! registers are loaded before and saved after each run ([`vector_area`]): wasm code
+//! preempted at an epoch poll, waiting in a host call or switched out any other way gets
+//! back its full XSAVE state (x87, SSE, AVX), whatever other tasks ran meanwhile. Nothing
+//! here depends on the wasm platform; the platform calls in (`yield_now`, the slot).
 
 pub mod activation;
 pub mod task;
+pub mod vector_area;
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -145,6 +149,7 @@ pub fn run() -> Vec<(String, u32)> {
                 let (save, resume, theirs) = with(|sched| {
                     sched.current = Some(index);
                     sched.tasks[index].state = State::Running;
+                    sched.tasks[index].vectors.restore();
                     (&raw mut sched.kernel_sp, sched.tasks[index].sp, sched.tasks[index].activation)
                 });
                 // A trap must unwind to the catch point of the task it happened in.
@@ -155,6 +160,9 @@ pub fn run() -> Vec<(String, u32)> {
                 let theirs = activation::swap(own);
                 with(|sched| {
                     sched.current = None;
+                    // Nothing between the switch and here touched vector registers
+                    // (soft-float), so they still hold the task's.
+                    sched.tasks[index].vectors.save();
                     sched.tasks[index].activation = theirs;
                     if let State::Done { status } = sched.tasks[index].state {
                         finished.push((sched.tasks[index].name.clone(), status));
