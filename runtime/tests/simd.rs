@@ -201,3 +201,29 @@ fn a_store_outliving_its_engine_handle_drops_cleanly() {
         assert_eq!(f.call(&mut store, ()).unwrap(), 7);
     }
 }
+
+/// `relaxed_madd` where rounding once and rounding twice differ: (1 + 2^-12)^2 - (1 + 2^-11)
+/// is 2^-24 fused and 0 when the product is rounded first. Deterministic mode must fuse
+/// with or without the CPU's FMA (without it, through the software builtin); native
+/// mode without FMA multiplies then adds.
+#[test]
+fn deterministic_relaxed_madd_is_fused_even_without_fma() {
+    let wat = r#"(module (func (export "madd") (param v128 v128 v128) (result v128)
+        (f32x4.relaxed_madd (local.get 0) (local.get 1) (local.get 2))))"#;
+    let a = 1.0f32 + 2f32.powi(-12);
+    let c = -(1.0f32 + 2f32.powi(-11));
+    let splat = |x: f32| lanes32([x.to_bits(); 4]);
+    let fused = splat(2f32.powi(-24));
+    let host = CpuFeatures::detect_host();
+    let without_fma = CpuFeatures { fma: false, ..host };
+    for (features, deterministic, expected) in
+        [(without_fma, true, fused), (without_fma, false, splat(0.0)), (host, true, fused)]
+    {
+        let mut config = Config::new();
+        config.cpu_features(features).relaxed_simd_deterministic(deterministic);
+        let (mut store, instance) = instance_with(&config, wat);
+        let madd = instance.get_typed_func::<(u128, u128, u128), u128>(&mut store, "madd").unwrap();
+        let result = madd.call(&mut store, (splat(a), splat(a), splat(c))).unwrap();
+        assert_eq!(result, expected, "fma={} deterministic={deterministic}", features.fma);
+    }
+}

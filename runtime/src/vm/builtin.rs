@@ -51,6 +51,11 @@ macro_rules! foreach_builtin {
                 TableGetLazyInit = table_get_lazy_init(table: u32, index: u64) -> *mut $crate::vm::vmcontext::VMFuncRef;
                 /// (function index) -> function reference.
                 RefFunc = ref_func(func: u32) -> *mut $crate::vm::vmcontext::VMFuncRef;
+                /// (a, b, c) as f32 bits -> the bits of `a * b + c` rounded once: the
+                /// deterministic relaxed `madd` on a CPU without FMA.
+                FmaF32 = fma_f32(a: u32, b: u32, c: u32) -> u32;
+                /// The same for f64 bits.
+                FmaF64 = fma_f64(a: u64, b: u64, c: u64) -> u64;
             }
             preserve_all {
                 /// Status 0 = go on with the new deadline, else trap with `Interrupt`.

@@ -217,6 +217,17 @@ unsafe extern "C" fn ref_func(vmctx: *mut VMContext, func: u32) -> *mut VMFuncRe
     unsafe { with_instance(vmctx, |instance| instance.func_ref(FuncIndex(func))) }
 }
 
+/// Fused multiply-add in software (`libm`, integer and soft-float safe): floats cross
+/// as their bits, since the kernel is soft-float.
+extern "C" fn fma_f32(_vmctx: *mut VMContext, a: u32, b: u32, c: u32) -> u32 {
+    libm::fmaf(f32::from_bits(a), f32::from_bits(b), f32::from_bits(c)).to_bits()
+}
+
+/// As [`fma_f32`], for f64.
+extern "C" fn fma_f64(_vmctx: *mut VMContext, a: u64, b: u64, c: u64) -> u64 {
+    libm::fma(f64::from_bits(a), f64::from_bits(b), f64::from_bits(c)).to_bits()
+}
+
 /// Behind `wasmetal_new_epoch`: the store's epoch policy decides; the verdict goes to
 /// the limits' `builtin_status`.
 #[inline(never)]
@@ -290,7 +301,7 @@ mod tests {
 
     /// Every builtin as the compiler and the table must see it, written out by hand so
     /// the list and both things generated from it are checked against a second source.
-    fn expected() -> [(Builtin, &'static [BuiltinType], Option<BuiltinType>, *const ()); 14] {
+    fn expected() -> [(Builtin, &'static [BuiltinType], Option<BuiltinType>, *const ()); 16] {
         [
             (Builtin::MemoryGrow, &[I32, I64], Some(I64), memory_grow as *const ()),
             (Builtin::MemoryFill, &[I32, I64, I32, I64], Some(I32), memory_fill as *const ()),
@@ -304,6 +315,8 @@ mod tests {
             (Builtin::ElemDrop, &[I32], None, elem_drop as *const ()),
             (Builtin::TableGetLazyInit, &[I32, I64], Some(Pointer), table_get_lazy_init as *const ()),
             (Builtin::RefFunc, &[I32], Some(Pointer), ref_func as *const ()),
+            (Builtin::FmaF32, &[I32, I32, I32], Some(I32), fma_f32 as *const ()),
+            (Builtin::FmaF64, &[I64, I64, I64], Some(I64), fma_f64 as *const ()),
             (Builtin::NewEpoch, &[], None, wasmetal_new_epoch as *const ()),
             (Builtin::OutOfFuel, &[], None, wasmetal_out_of_fuel as *const ()),
         ]

@@ -8,9 +8,9 @@
 //! at the runtime's SSE4.2 baseline (`compiler/isa.rs`); AVX/AVX2 encodings are picked
 //! by Cranelift when the CPU has them. Relaxed operators compile to the native x86
 //! instruction unless `Tunables::relaxed_simd_deterministic` asks for the fixed-width
-//! meaning. Fused multiply-add needs the CPU's FMA: without it the native mode
-//! multiplies then adds (the proposal allows either) and the deterministic mode is
-//! refused with an error, since the runtime has no software FMA.
+//! meaning. Fused multiply-add uses the CPU's FMA; without it the native mode
+//! multiplies then adds (the proposal allows either) and the deterministic mode calls a
+//! software FMA builtin per lane.
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::types::{F32X4, F64X2, I8X16, I16X8, I32X4, I64X2};
@@ -19,7 +19,8 @@ use wasmparser::{MemArg, Operator};
 
 use super::FuncTranslator;
 use super::memory::heap_flags;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::vm::builtin::Builtin;
 
 /// How a vector-to-vector bitcast reinterprets lanes: as wasm's little-endian bytes.
 fn lane_bitcast_flags() -> MemFlagsData {
@@ -251,21 +252,37 @@ impl FuncTranslator<'_, '_> {
     }
 
     /// `a * b + c` for relaxed `madd` (`negate`: `-(a * b) + c`, relaxed `nmadd`).
-    fn relaxed_madd(&mut self, ty: Type, negate: bool) -> Result<()> {
+    fn relaxed_madd(&mut self, ty: Type, negate: bool) {
         let (a, b, c) = self.pop3_vectors(ty);
         let a = if negate { self.builder.ins().fneg(a) } else { a };
         let value = if self.env.tunables.native_fma {
             self.builder.ins().fma(a, b, c)
         } else if self.env.tunables.relaxed_simd_deterministic {
-            return Err(Error::unsupported(
-                "deterministic relaxed SIMD fused multiply-add needs a CPU with FMA (this one has none)",
-            ));
+            self.software_fma(ty, a, b, c)
         } else {
             let product = self.builder.ins().fmul(a, b);
             self.builder.ins().fadd(product, c)
         };
         self.push_vector(value);
-        Ok(())
+    }
+
+    /// Lane-wise fused multiply-add through the `FmaF32`/`FmaF64` builtins (floats cross
+    /// as integer bits: the kernel is soft-float). Only deterministic relaxed SIMD on a
+    /// CPU without FMA comes here.
+    fn software_fma(&mut self, ty: Type, a: Value, b: Value, c: Value) -> Value {
+        let (builtin, bits) = if ty == F32X4 { (Builtin::FmaF32, types::I32) } else { (Builtin::FmaF64, types::I64) };
+        let mut result = c;
+        for lane in 0..ty.lane_count() as u8 {
+            let mut args = [a, b, c];
+            for arg in &mut args {
+                let float = self.builder.ins().extractlane(*arg, lane);
+                *arg = self.builder.ins().bitcast(bits, MemFlagsData::new(), float);
+            }
+            let fused = self.env.call_builtin(&mut self.builder, builtin, &args).expect("returns its result");
+            let float = self.builder.ins().bitcast(ty.lane_type(), MemFlagsData::new(), fused);
+            result = self.builder.ins().insertlane(result, float, lane);
+        }
+        result
     }
 
     /// `i32x4.trunc_sat_f64x2_{s,u}_zero` (and the relaxed forms): convert both lanes
@@ -616,10 +633,10 @@ impl FuncTranslator<'_, '_> {
                 if native { t.builder.ins().x86_cvtt2dq(I32X4, a) } else { t.builder.ins().fcvt_to_sint_sat(I32X4, a) }
             }),
             Operator::I32x4RelaxedTruncF64x2SZero => self.trunc_f64x2_zero(true, native),
-            Operator::F32x4RelaxedMadd => return Some(self.relaxed_madd(F32X4, false)),
-            Operator::F32x4RelaxedNmadd => return Some(self.relaxed_madd(F32X4, true)),
-            Operator::F64x2RelaxedMadd => return Some(self.relaxed_madd(F64X2, false)),
-            Operator::F64x2RelaxedNmadd => return Some(self.relaxed_madd(F64X2, true)),
+            Operator::F32x4RelaxedMadd => self.relaxed_madd(F32X4, false),
+            Operator::F32x4RelaxedNmadd => self.relaxed_madd(F32X4, true),
+            Operator::F64x2RelaxedMadd => self.relaxed_madd(F64X2, false),
+            Operator::F64x2RelaxedNmadd => self.relaxed_madd(F64X2, true),
             Operator::I8x16RelaxedLaneselect
             | Operator::I16x8RelaxedLaneselect
             | Operator::I32x4RelaxedLaneselect
