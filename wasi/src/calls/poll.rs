@@ -41,8 +41,8 @@ fn fd_event(ctx: &mut WasiCtx, userdata: u64, fd: u32, kind: u8) -> Option<Event
             None => ready(ctx.stdin.len().saturating_sub(ctx.stdin_position) as u64),
         },
         (Kind::Stdout | Kind::Stderr, false) => ready(0),
-        (Kind::File { ino, position }, true) => {
-            let size = ctx.fs.stat(*ino).map(|stat| stat.size).unwrap_or(0);
+        (Kind::File { mount, handle, position, .. }, true) => {
+            let size = ctx.mount(*mount).and_then(|fs| fs.size(*handle)).unwrap_or(0);
             ready(size.saturating_sub(*position))
         }
         (Kind::File { .. }, false) => ready(0),
