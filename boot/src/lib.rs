@@ -5,6 +5,7 @@ pub mod bench;
 pub mod bench_io;
 pub mod bench_modules;
 pub mod cli;
+pub mod dir_devices;
 pub mod empty_kernel;
 pub mod exit_status;
 pub mod host_probe;

@@ -14,4 +14,4 @@ pub mod stdio_link;
 pub mod virtio;
 
 pub use virtio_drivers::transport::mmio::MmioTransport;
-pub use virtio_drivers::{BufferDirection, Hal, PhysAddr};
+pub use virtio_drivers::{BufferDirection, Error as VirtioError, Hal, PhysAddr};

@@ -250,16 +250,17 @@ impl<C: Channel> Session<C> {
         }
     }
 
-    /// Reads directory entries of open directory `fid` from `offset` (0, or an entry's
-    /// `offset`), calling `visit` for each until it returns false; returns how many it
-    /// saw (0 at the end of the directory).
+    /// Reads up to `count` bytes of directory entries of open directory `fid` from
+    /// `offset` (0, or an entry's `offset`), calling `visit` for each until it returns
+    /// false; returns how many it saw (0 at the end of the directory).
     pub fn readdir(
         &mut self,
         fid: Fid,
         offset: u64,
+        count: usize,
         visit: &mut dyn FnMut(&DirEntry<'_>) -> bool,
     ) -> Result<usize, SessionError> {
-        let count = self.max_io() as u32;
+        let count = count.min(self.max_io()) as u32;
         let Reply::Readdir(data) = self.call(Request::Readdir { fid, offset, count })? else {
             return Err(SessionError::UnexpectedReply);
         };
@@ -531,7 +532,7 @@ mod tests {
         let mut s = session(vec![(frame(Request::Readdir { fid: Fid(2), offset: 0, count }), reply(41, &body))]);
         let mut names = Vec::new();
         let seen = s
-            .readdir(Fid(2), 0, &mut |entry| {
+            .readdir(Fid(2), 0, usize::MAX, &mut |entry| {
                 names.push(entry.name.to_vec());
                 names.len() < 2
             })
