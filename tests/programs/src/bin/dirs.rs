@@ -7,7 +7,8 @@
 //! - `many N`: creates N files, lists them, renames each, removes each;
 //! - `escape`: tries to leave the preopen through `..` and symlinks;
 //! - `readonly`: reads `input.txt` and tries to change the directory;
-//! - `sync-then-trap`: writes and syncs a file, then traps.
+//! - `sync-then-trap`: writes and syncs a file, then traps;
+//! - `sync-then-spin`: the same, then loops until `--timeout` ends it.
 use std::fs;
 use std::io::{Read, Write};
 
@@ -154,13 +155,21 @@ fn readonly() {
     println!("rename: {}", errno(fs::rename("/data/input.txt", "/data/moved.txt")));
 }
 
-fn sync_then_trap() {
+fn sync_then(end: &str) {
     let mut file = fs::File::create("/data/synced.txt").expect("create");
-    file.write_all(b"synced before the trap\n").expect("write");
+    file.write_all(b"synced before the end\n").expect("write");
     file.sync_all().expect("sync");
-    fs::write("/data/closed.txt", "closed before the trap\n").expect("write closed");
-    println!("about to trap");
-    std::process::abort();
+    fs::write("/data/closed.txt", "closed before the end\n").expect("write closed");
+    let mut open = fs::File::create("/data/open.txt").expect("create open");
+    open.write_all(b"written, never closed\n").expect("write open");
+    println!("about to {end}");
+    if end == "trap" {
+        std::process::abort();
+    }
+    let mut counter = 0u64;
+    loop {
+        counter = std::hint::black_box(counter.wrapping_add(1));
+    }
 }
 
 fn main() {
@@ -171,7 +180,8 @@ fn main() {
         Some("many") => many(args[2].parse().expect("count")),
         Some("escape") => escape(),
         Some("readonly") => readonly(),
-        Some("sync-then-trap") => sync_then_trap(),
+        Some("sync-then-trap") => sync_then("trap"),
+        Some("sync-then-spin") => sync_then("spin"),
         other => panic!("unknown mode {other:?}"),
     }
 }
