@@ -209,3 +209,54 @@ fn the_files_program_sees_the_same_semantics_over_9p_as_in_memory() {
     assert!(!copied.path("result.txt").exists(), "the in-memory copy wrote to the host");
     assert!(host.path("result.txt").exists(), "the host directory did not get the guest's write");
 }
+
+#[test]
+fn preview0_programs_link_and_see_preview0_layouts() {
+    // A `wasi_unstable` program: whence END is 1 there, filestat has a 32-bit nlink and
+    // the size at 24, clock subscriptions carry an identifier first. Each failed check
+    // exits with its own code.
+    let dir = Scratch::new("preview0");
+    let wat = r#"(module
+      (import "wasi_unstable" "path_open" (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+      (import "wasi_unstable" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+      (import "wasi_unstable" "fd_seek" (func $seek (param i32 i64 i32 i32) (result i32)))
+      (import "wasi_unstable" "fd_filestat_get" (func $stat (param i32 i32) (result i32)))
+      (import "wasi_unstable" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+      (import "wasi_unstable" "proc_exit" (func $exit (param i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 0) "\64\00\00\00\0a\00\00\00")
+      (data (i32.const 8) "\b4\00\00\00\06\00\00\00")
+      (data (i32.const 100) "0123456789")
+      (data (i32.const 180) "p0 ok\n")
+      (data (i32.const 200) "p0.txt")
+      (func $check (param i32 i32) (if (i32.eqz (local.get 0)) (then (call $exit (local.get 1)))))
+      (func (export "_start")
+        (call $check (i32.eqz (call $open (i32.const 3) (i32.const 0) (i32.const 200) (i32.const 6)
+          (i32.const 1) (i64.const 0x1fffffff) (i64.const 0x1fffffff) (i32.const 0) (i32.const 300))) (i32.const 10))
+        (call $check (i32.eqz (call $write (i32.load (i32.const 300)) (i32.const 0) (i32.const 1) (i32.const 304))) (i32.const 11))
+        ;; preview0 whence 1 is END: -4 from the end of 10 bytes is 6.
+        (call $check (i32.eqz (call $seek (i32.load (i32.const 300)) (i64.const -4) (i32.const 1) (i32.const 320))) (i32.const 12))
+        (call $check (i64.eq (i64.load (i32.const 320)) (i64.const 6)) (i32.const 13))
+        (call $check (i32.eqz (call $stat (i32.load (i32.const 300)) (i32.const 400))) (i32.const 14))
+        (call $check (i32.eq (i32.load (i32.const 420)) (i32.const 1)) (i32.const 15))
+        (call $check (i64.eq (i64.load (i32.const 424)) (i64.const 10)) (i32.const 16))
+        (call $check (i32.eq (i32.load8_u (i32.const 416)) (i32.const 4)) (i32.const 17))
+        ;; A 1 ms monotonic clock subscription in preview0's layout.
+        (i64.store (i32.const 500) (i64.const 0x77))
+        (i32.store (i32.const 524) (i32.const 1))
+        (i64.store (i32.const 532) (i64.const 1000000))
+        (call $check (i32.eqz (call $poll (i32.const 500) (i32.const 600) (i32.const 1) (i32.const 700))) (i32.const 18))
+        (call $check (i32.eq (i32.load (i32.const 700)) (i32.const 1)) (i32.const 19))
+        (call $check (i64.eq (i64.load (i32.const 600)) (i64.const 0x77)) (i32.const 20))
+        (call $check (i32.eqz (call $write (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 304))) (i32.const 21))))"#;
+    let wasm = wat::parse_str(wat).unwrap();
+    let path = dir.path("preview0.wasm");
+    std::fs::write(&path, &wasm).unwrap();
+    let data = dir.path("data");
+    std::fs::create_dir(&data).unwrap();
+    let spec = format!("{}::/data", data.display());
+    let run = launcher().run(&["--timeout", "120", "run", &path.display().to_string(), "--dir", &spec]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "p0 ok\n", "{run}");
+    assert_eq!(std::fs::read_to_string(data.join("p0.txt")).unwrap(), "0123456789");
+}

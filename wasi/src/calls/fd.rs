@@ -412,14 +412,14 @@ pub(crate) fn write_filestat(memory: &mut GuestMemory<'_>, out: u32, stat: &Stat
     memory.write(out, &bytes)
 }
 
-pub fn fd_filestat_get(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32, out: u32) -> Result<(), Errno> {
+/// What `fd_filestat_get` reports for `fd`, and the device number (0: the console).
+pub(crate) fn fd_stat(ctx: &mut WasiCtx, fd: u32) -> Result<(Stat, u64), Errno> {
     let descriptor = ctx.fds.get(fd)?;
     match descriptor.ino() {
         Some((mount, ino)) => {
             let fs = ctx.mount(mount)?;
             let stat = fs.stat(ino)?;
-            let device = fs.device();
-            write_filestat(memory, out, &stat, device)
+            Ok((stat, fs.device()))
         }
         None => {
             let stat = Stat {
@@ -431,9 +431,14 @@ pub fn fd_filestat_get(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32,
                 mtim: 0,
                 ctim: 0,
             };
-            write_filestat(memory, out, &stat, 0)
+            Ok((stat, 0))
         }
     }
+}
+
+pub fn fd_filestat_get(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32, out: u32) -> Result<(), Errno> {
+    let (stat, device) = fd_stat(ctx, fd)?;
+    write_filestat(memory, out, &stat, device)
 }
 
 pub fn fd_filestat_set_size(ctx: &mut WasiCtx, _memory: &mut GuestMemory<'_>, fd: u32, size: u64) -> Result<(), Errno> {

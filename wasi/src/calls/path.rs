@@ -11,7 +11,7 @@ use crate::calls::fd::{new_times, write_filestat};
 use crate::ctx::WasiCtx;
 use crate::errno::Errno;
 use crate::fd_table::{Descriptor, Kind};
-use crate::fs::{Access, Ino, Last, MountId, resolve};
+use crate::fs::{Access, Ino, Last, MountId, Stat, resolve};
 use crate::guest_memory::GuestMemory;
 
 /// `lookupflags::SYMLINK_FOLLOW`.
@@ -56,13 +56,24 @@ pub fn path_filestat_get(
     path_len: u32,
     out: u32,
 ) -> Result<(), Errno> {
-    let (mount, dir, path) = dir_and_path(ctx, memory, fd, rights::PATH_FILESTAT_GET, path, path_len)?;
     memory.check(out, FILESTAT_SIZE)?;
+    let (stat, device) = path_stat(ctx, memory, fd, flags, path, path_len)?;
+    write_filestat(memory, out, &stat, device)
+}
+
+/// What `path_filestat_get` reports, and the device number.
+pub(crate) fn path_stat(
+    ctx: &mut WasiCtx,
+    memory: &GuestMemory<'_>,
+    fd: u32,
+    flags: u32,
+    path: u32,
+    path_len: u32,
+) -> Result<(Stat, u64), Errno> {
+    let (mount, dir, path) = dir_and_path(ctx, memory, fd, rights::PATH_FILESTAT_GET, path, path_len)?;
     let fs = ctx.mount(mount)?;
     let ino = resolve(fs, dir, &path, flags & SYMLINK_FOLLOW != 0)?.existing(fs)?;
-    let stat = fs.stat(ino)?;
-    let device = fs.device();
-    write_filestat(memory, out, &stat, device)
+    Ok((fs.stat(ino)?, fs.device()))
 }
 
 #[allow(clippy::too_many_arguments, reason = "the preview1 signature")]
