@@ -106,6 +106,14 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// Filesystem throughput on a `--dir` (256 MiB sequential write and read, create +
+    /// stat + unlink of 10 000 files) inside the kernel; `cargo bench -p wasmetal-bench
+    /// --bench fs` adds Wasmtime.
+    Fs {
+        /// Runs per case (the best counts).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
 }
 
 /// Reads `HOST` or `HOST::NAME` into (name, bytes).
@@ -241,6 +249,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         }
         Some(Command::Bench { which: BenchCommand::Boot { runs } }) => bench::boot(&cli.vm, runs),
         Some(Command::Bench { which: BenchCommand::Io { runs } }) => crate::bench_io::report(&cli.vm, runs),
+        Some(Command::Bench { which: BenchCommand::Fs { runs } }) => crate::bench_fs::report(&cli.vm, runs),
         Some(Command::Bench { which: BenchCommand::Kernel { modules, programs, loop_n } }) => {
             let lines = bench::kernel(&cli.vm, &modules, &programs, loop_n)?;
             for line in &lines {

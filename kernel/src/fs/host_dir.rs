@@ -4,7 +4,7 @@
 //! Nodes the context holds (preopens, open descriptors) keep their fids; others stay
 //! cached, with the (directory, name) entries that led to them, until `settle` finds
 //! more than [`CACHED_NODES`] and clunks the unheld ones. An open file is a fid of its
-//! own opened with `Tlopen`; reads and writes go through it in msize pieces, straight
+//! own opened with `Tlopen` (or, for a file just created, the `Tlcreate` fid itself); reads and writes go through it in msize pieces, straight
 //! between guest memory and the session's buffers (nothing is buffered here, so what
 //! a write returned is in the host file). This module resolves no paths: WASI's
 //! `fs::path` does, one name at a time, so `..` and symlinks never reach the server.
@@ -37,6 +37,11 @@ struct Node {
     fid: Fid,
     filetype: u8,
     holds: u32,
+    /// The fid is open for I/O (a file `create_file` made): it serves as the handle of
+    /// the first `open`, saving a clone and a `Tlopen`.
+    opened: bool,
+    /// That handle is out (its `close` keeps the fid, which is still the node's).
+    lent: bool,
 }
 
 /// One task's view of one export.
@@ -46,8 +51,8 @@ pub struct HostDir {
     nodes: BTreeMap<Ino, Node>,
     /// (directory, name) -> node, for names looked up or created through this view.
     entries: BTreeMap<(Ino, Vec<u8>), Ino>,
-    /// A file `create_file` made and left open read-write, for the `open` that follows.
-    created: Option<(Ino, Fid)>,
+    /// Handles that are a node's own fid, and the node.
+    lent: BTreeMap<Handle, Ino>,
     device: u64,
 }
 
@@ -94,8 +99,8 @@ impl HostDir {
     pub fn attach(shared: Arc<SharedSession>, device: u64) -> Result<Self, SessionError> {
         let (fid, qid) = shared.with(|session| session.attach(b"", 0))?;
         let mut nodes = BTreeMap::new();
-        nodes.insert(qid.path, Node { fid, filetype: filetype::DIRECTORY, holds: 0 });
-        Ok(HostDir { shared, root: qid.path, nodes, entries: BTreeMap::new(), created: None, device })
+        nodes.insert(qid.path, Node { fid, filetype: filetype::DIRECTORY, holds: 0, opened: false, lent: false });
+        Ok(HostDir { shared, root: qid.path, nodes, entries: BTreeMap::new(), lent: BTreeMap::new(), device })
     }
 
     /// The export's root directory.
@@ -120,11 +125,12 @@ impl HostDir {
     }
 
     /// Records `fid` as node `qid` (or clunks it when the node is known already).
-    fn adopt(&mut self, fid: Fid, qid: Qid) -> Ino {
+    fn adopt(&mut self, fid: Fid, qid: Qid, opened: bool) -> Ino {
         if self.nodes.contains_key(&qid.path) {
             let _ = self.shared.with(|session| session.clunk(fid));
         } else {
-            self.nodes.insert(qid.path, Node { fid, filetype: filetype_of_qid(qid), holds: 0 });
+            let node = Node { fid, filetype: filetype_of_qid(qid), holds: 0, opened, lent: false };
+            self.nodes.insert(qid.path, node);
         }
         qid.path
     }
@@ -133,17 +139,11 @@ impl HostDir {
     /// (the host may give its inode number to another file).
     fn forget_entry(&mut self, dir: Ino, name: &[u8]) {
         let Some(ino) = self.entries.remove(&(dir, name.to_vec())) else { return };
-        if self.nodes.get(&ino).is_some_and(|node| node.holds == 0) && ino != self.root {
+        if self.nodes.get(&ino).is_some_and(|node| node.holds == 0 && !node.lent) && ino != self.root {
             if let Some(node) = self.nodes.remove(&ino) {
                 let _ = self.shared.with(|session| session.clunk(node.fid));
             }
             self.entries.retain(|(parent, _), target| *parent != ino && *target != ino);
-        }
-    }
-
-    fn close_created(&mut self) {
-        if let Some((_, fid)) = self.created.take() {
-            let _ = self.shared.with(|session| session.clunk(fid));
         }
     }
 }
@@ -158,7 +158,7 @@ impl FileSystem for HostDir {
         let dir_fid = self.dir_fid(dir)?;
         match self.shared.with(|session| session.walk(dir_fid, &[name])) {
             Ok((fid, Some(qid))) => {
-                let ino = self.adopt(fid, qid);
+                let ino = self.adopt(fid, qid, false);
                 self.entries.insert((dir, name.to_vec()), ino);
                 Ok(Some(ino))
             }
@@ -213,13 +213,15 @@ impl FileSystem for HostDir {
     }
 
     fn open(&mut self, ino: Ino, access: Access) -> Result<Handle, Errno> {
-        if let Some((created, fid)) = self.created
-            && created == ino
+        if let Some(node) = self.nodes.get_mut(&ino)
+            && node.opened
+            && !node.lent
         {
-            self.created = None;
-            return Ok(u64::from(fid.0));
+            node.lent = true;
+            let handle = u64::from(node.fid.0);
+            self.lent.insert(handle, ino);
+            return Ok(handle);
         }
-        self.close_created();
         let fid = self.fid(ino)?;
         let flags = match (access.read, access.write) {
             (_, false) => open_flags::RDONLY,
@@ -240,6 +242,12 @@ impl FileSystem for HostDir {
     }
 
     fn close(&mut self, handle: Handle) {
+        if let Some(ino) = self.lent.remove(&handle) {
+            if let Some(node) = self.nodes.get_mut(&ino) {
+                node.lent = false;
+            }
+            return;
+        }
         let _ = self.shared.with(|session| session.clunk(Fid(handle as u32)));
     }
 
@@ -293,25 +301,22 @@ impl FileSystem for HostDir {
     }
 
     fn create_file(&mut self, dir: Ino, name: &[u8], _now: u64) -> Result<Ino, Errno> {
-        self.close_created();
         let dir_fid = self.dir_fid(dir)?;
         let flags = open_flags::RDWR | open_flags::CREAT | open_flags::EXCL | open_flags::NOFOLLOW;
-        let (opened, qid, node) = self.with(|session| {
+        let (fid, qid) = self.with(|session| {
             let (clone, _) = session.walk(dir_fid, &[])?;
-            let qid = match session.lcreate(clone, name, flags, FILE_MODE) {
-                Ok((qid, _)) => qid,
+            match session.lcreate(clone, name, flags, FILE_MODE) {
+                Ok((qid, _)) => Ok((clone, qid)),
                 Err(error) => {
                     let _ = session.clunk(clone);
-                    return Err(error);
+                    Err(error)
                 }
-            };
-            // The opened fid cannot be walked from; the node gets a fid of its own.
-            let node = session.walk(dir_fid, &[name])?.0;
-            Ok((clone, qid, node))
+            }
         })?;
-        let ino = self.adopt(node, qid);
+        // The created fid, open read-write, is the node's: getattr and setattr work on
+        // it, a file is never walked from, and the `open` that follows takes it.
+        let ino = self.adopt(fid, qid, true);
         self.entries.insert((dir, name.to_vec()), ino);
-        self.created = Some((ino, opened));
         Ok(ino)
     }
 
@@ -420,7 +425,7 @@ impl FileSystem for HostDir {
         let unheld: Vec<(Ino, Fid)> = self
             .nodes
             .iter()
-            .filter(|(ino, node)| node.holds == 0 && **ino != root)
+            .filter(|(ino, node)| node.holds == 0 && !node.lent && **ino != root)
             .map(|(ino, node)| (*ino, node.fid))
             .collect();
         for (ino, _) in &unheld {
@@ -442,7 +447,6 @@ impl FileSystem for HostDir {
 
 impl Drop for HostDir {
     fn drop(&mut self) {
-        self.close_created();
         let fids: Vec<Fid> = self.nodes.values().map(|node| node.fid).collect();
         self.shared.with(|session| {
             for fid in fids {

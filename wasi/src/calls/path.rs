@@ -166,8 +166,15 @@ pub fn path_open(
     let now = ctx.now();
     let fs = ctx.mount(mount)?;
     let lookup = resolve(fs, dir, &path, dirflags & SYMLINK_FOLLOW != 0)?;
-    let ino = match lookup.target(fs)? {
-        Some(_) if create && open_flags & oflags::EXCL != 0 => return Err(Errno::Exist),
+    let exclusive = create && open_flags & oflags::EXCL != 0;
+    // CREAT|EXCL of a plain name: the backend's create fails with EEXIST if the name
+    // exists (as anything, a symlink too), so there is no need to look first.
+    let target = match &lookup.last {
+        Last::Name(_) if exclusive && !lookup.trailing_slash && !want_dir => None,
+        _ => lookup.target(fs)?,
+    };
+    let ino = match target {
+        Some(_) if exclusive => return Err(Errno::Exist),
         Some(_) => lookup.existing(fs)?,
         None if !create => return Err(Errno::NoEnt),
         None if want_dir => return Err(Errno::Inval),
