@@ -173,40 +173,31 @@ impl<C: Channel> Session<C> {
     /// A new fid for what `names` lead to from `fid` (none: a clone of `fid`), and the
     /// last qid. A name that does not exist is `Server(ENOENT)`.
     pub fn walk(&mut self, fid: Fid, names: &[&[u8]]) -> Result<(Fid, Option<Qid>), SessionError> {
-        let mut from = fid;
-        let mut last = None;
-        let mut chunks = names.chunks(MAX_WALK_NAMES).peekable();
-        if names.is_empty() {
-            chunks = [].chunks(1).peekable();
-        }
         let newfid = self.new_fid()?;
-        let mut first = true;
-        loop {
-            let chunk: &[&[u8]] = match chunks.next() {
-                Some(chunk) => chunk,
-                None if first => &[],
-                None => break,
-            };
-            let reply = self.call(Request::Walk { fid: from, newfid, names: chunk });
-            let outcome = match reply {
-                Ok(Reply::Walk(qids)) if qids.len() == chunk.len() => Ok(qids.last()),
+        // A clone is one walk of no names; longer walks go 16 names per message, each
+        // step from the fid the previous one made.
+        let mut steps: Vec<&[&[u8]]> = names.chunks(MAX_WALK_NAMES).collect();
+        if steps.is_empty() {
+            steps.push(&[]);
+        }
+        let (mut from, mut last) = (fid, None);
+        for (index, step) in steps.into_iter().enumerate() {
+            let outcome = match self.call(Request::Walk { fid: from, newfid, names: step }) {
+                Ok(Reply::Walk(qids)) if qids.len() == step.len() => Ok(qids.last()),
                 Ok(Reply::Walk(_)) => Err(SessionError::Server(errno::ENOENT)),
                 Ok(_) => Err(SessionError::UnexpectedReply),
                 Err(error) => Err(error),
             };
             match outcome {
                 Ok(qid) => last = qid.or(last),
-                Err(error) if first => return Err(self.lost(newfid, error)),
+                // A failed first step made no fid on the server.
+                Err(error) if index == 0 => return Err(self.lost(newfid, error)),
                 Err(error) => {
                     let _ = self.clunk(newfid);
                     return Err(error);
                 }
             }
-            first = false;
             from = newfid;
-            if chunks.peek().is_none() {
-                break;
-            }
         }
         Ok((newfid, last))
     }

@@ -4,9 +4,10 @@
 //! Nodes the context holds (preopens, open descriptors) keep their fids; others stay
 //! cached, with the (directory, name) entries that led to them, until `settle` finds
 //! more than [`CACHED_NODES`] and clunks the unheld ones. An open file is a fid of its
-//! own opened with `Tlopen` (or, for a file just created, the `Tlcreate` fid itself); reads and writes go through it in msize pieces, straight
-//! between guest memory and the session's buffers (nothing is buffered here, so what
-//! a write returned is in the host file). This module resolves no paths: WASI's
+//! own opened with `Tlopen` (or, for a file just created, the `Tlcreate` fid itself);
+//! reads and writes go through it in msize pieces, straight between guest memory and
+//! the session's buffers (nothing is buffered here, so what a write returned is in the
+//! host file). This module resolves no paths: WASI's
 //! `fs::path` does, one name at a time, so `..` and symlinks never reach the server.
 
 use alloc::collections::BTreeMap;

@@ -19,7 +19,7 @@ use super::hal::KernelHal;
 
 /// The bytes per 9P message this kernel asks for: a read or write moves up to this
 /// much per device round trip (QEMU grants it; it caps at its own maximum otherwise).
-pub const MSIZE: u32 = 512 * 1024 + 4096;
+pub const MSIZE: u32 = 1024 * 1024 + 4096;
 
 /// The most `--dir` devices (the launcher puts them on virtio-mmio buses 0..=5).
 pub const MAX_DEVICES: usize = 6;
@@ -52,6 +52,8 @@ static DEVICES: Mutex<Vec<Option<Arc<SharedSession>>>> = Mutex::new(Vec::new());
 /// Why a 9P device could not be used.
 #[derive(Debug)]
 pub enum P9InitError {
+    /// The slot's registers are not a virtio-mmio device.
+    Transport,
     Device(P9DeviceError),
     Session(SessionError),
 }
@@ -59,6 +61,7 @@ pub enum P9InitError {
 impl core::fmt::Display for P9InitError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
+            P9InitError::Transport => f.write_str("the slot is not a virtio-mmio device"),
             P9InitError::Device(error) => write!(f, "{error}"),
             P9InitError::Session(error) => write!(f, "{error}"),
         }
@@ -81,8 +84,8 @@ pub fn open(index: usize, slot: &MmioSlot, read_only: bool) -> Result<(), P9Init
     // `slot.base`; the mapping is uncached and stays for the kernel's life.
     let header = unsafe { KernelHal::mmio_phys_to_virt(slot.base, slot.size as usize) };
     // SAFETY: as above; nothing else maps or drives this slot.
-    let transport = unsafe { MmioTransport::new(NonNull::cast(header), slot.size as usize) }
-        .map_err(|_| P9InitError::Device(P9DeviceError::Device(virtio_drivers_error())))?;
+    let transport =
+        unsafe { MmioTransport::new(NonNull::cast(header), slot.size as usize) }.map_err(|_| P9InitError::Transport)?;
     let device = P9Device::<KernelHal>::new(transport, wait).map_err(P9InitError::Device)?;
     let session = Session::connect(device, MSIZE).map_err(P9InitError::Session)?;
     let mut devices = DEVICES.lock();
@@ -91,10 +94,6 @@ pub fn open(index: usize, slot: &MmioSlot, read_only: bool) -> Result<(), P9Init
     }
     devices[index] = Some(Arc::new(SharedSession { session: Mutex::new(session), read_only }));
     Ok(())
-}
-
-fn virtio_drivers_error() -> wasmetal_devices::VirtioError {
-    wasmetal_devices::VirtioError::InvalidParam
 }
 
 /// The session of directory `index`, if the launcher attached a device for it.

@@ -87,6 +87,7 @@ pub fn poll_oneoff(
 }
 
 /// `poll_oneoff` over subscriptions laid out as `layout` says.
+#[allow(clippy::too_many_arguments, reason = "poll_oneoff's signature and the layout")]
 pub(crate) fn poll_subscriptions(
     ctx: &mut WasiCtx,
     memory: &mut GuestMemory<'_>,
