@@ -11,6 +11,7 @@
 //! `fs::path` does, one name at a time, so `..` and symlinks never reach the server.
 
 use alloc::collections::BTreeMap;
+use alloc::collections::btree_map::Entry;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
@@ -127,11 +128,13 @@ impl HostDir {
 
     /// Records `fid` as node `qid` (or clunks it when the node is known already).
     fn adopt(&mut self, fid: Fid, qid: Qid, opened: bool) -> Ino {
-        if self.nodes.contains_key(&qid.path) {
-            let _ = self.shared.with(|session| session.clunk(fid));
-        } else {
-            let node = Node { fid, filetype: filetype_of_qid(qid), holds: 0, opened, lent: false };
-            self.nodes.insert(qid.path, node);
+        match self.nodes.entry(qid.path) {
+            Entry::Occupied(_) => {
+                let _ = self.shared.with(|session| session.clunk(fid));
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(Node { fid, filetype: filetype_of_qid(qid), holds: 0, opened, lent: false });
+            }
         }
         qid.path
     }
