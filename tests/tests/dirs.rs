@@ -260,3 +260,19 @@ fn preview0_programs_link_and_see_preview0_layouts() {
     assert_eq!(run.stdout, "p0 ok\n", "{run}");
     assert_eq!(std::fs::read_to_string(data.join("p0.txt")).unwrap(), "0123456789");
 }
+
+#[test]
+fn a_redb_database_written_in_one_run_is_read_back_by_the_next() {
+    let dir = Scratch::new("redb");
+    let wasm = program("redb_store").display().to_string();
+    let spec = format!("{}::/data", dir.0.display());
+    let count = "100000";
+    let insert = launcher().run(&["--timeout", "300", "run", &wasm, "--dir", &spec, "--", "insert", count]);
+    insert.expect_code(0);
+    assert_eq!(insert.stdout, "inserted 100000\n", "{insert}");
+    let size = std::fs::metadata(dir.path("records.redb")).map(|meta| meta.len()).unwrap_or(0);
+    assert!(size > 1 << 20, "the host sees a database file of {size} bytes");
+    let check = launcher().run(&["--timeout", "300", "run", &wasm, "--dir", &spec, "--", "check", count]);
+    check.expect_code(0);
+    assert_eq!(check.stdout, "checked 100000 of 100000\n", "{check}");
+}
