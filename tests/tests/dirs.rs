@@ -276,3 +276,18 @@ fn a_redb_database_written_in_one_run_is_read_back_by_the_next() {
     check.expect_code(0);
     assert_eq!(check.stdout, "checked 100000 of 100000\n", "{check}");
 }
+
+#[test]
+fn more_dirs_than_buses_is_a_clear_launcher_error() {
+    let dir = Scratch::new("toomany");
+    let hello = program("hello").display().to_string();
+    let spec = format!("{}::/d", dir.0.display());
+    let mut args = vec!["run", hello.as_str()];
+    for _ in 0..7 {
+        args.extend(["--dir", spec.as_str()]);
+    }
+    let run = launcher().run(&args);
+    run.expect_code(1);
+    assert_eq!(run.stdout, "", "the program must not run:\n{run}");
+    assert!(run.stderr.contains("7 --dir options") && run.stderr.contains("at most 6"), "{run}");
+}
