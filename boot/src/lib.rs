@@ -2,9 +2,11 @@
 //! integration tests link the same entry point into their own binary.
 
 pub mod bench;
+pub mod bench_fs;
 pub mod bench_io;
 pub mod bench_modules;
 pub mod cli;
+pub mod dir_devices;
 pub mod empty_kernel;
 pub mod exit_status;
 pub mod host_probe;

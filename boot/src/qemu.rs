@@ -103,6 +103,8 @@ pub struct VmConfig {
     pub program_io: ProgramIo,
     /// Make the first attempt fail for real (see [`FAIL_FIRST_START_VAR`]).
     pub fail_first_start: bool,
+    /// Host directories exported over 9P (`--dir`).
+    pub dirs: Vec<crate::dir_devices::HostDir>,
 }
 
 /// Where the kernel console goes while the VM runs.
@@ -179,6 +181,10 @@ impl VmConfig {
         let mut cmdline = self.cmdline.clone();
         if self.program_output {
             cmdline = format!("{cmdline} {}", crate::stdio_devices::cmdline_options());
+        }
+        if !self.dirs.is_empty() {
+            crate::dir_devices::attach(&mut command, &self.dirs);
+            cmdline = format!("{cmdline} {}", crate::dir_devices::cmdline_options(&self.dirs));
         }
         if attempt.accel == Accelerator::Tcg
             && let Some(khz) = host_tsc_khz()

@@ -15,8 +15,10 @@ pub struct RunSpec {
     pub wasm: Vec<u8>,
     pub args: Vec<String>,
     pub env: Vec<String>,
-    /// (host directory, guest path)
+    /// In-memory copies (`--dir-copy`): (host directory, guest path).
     pub dirs: Vec<(PathBuf, String)>,
+    /// Host directories over 9P (`--dir`); preopened before the copies.
+    pub host_dirs: Vec<crate::dir_devices::HostDir>,
     /// (import module name, library bytes)
     pub preloads: Vec<(String, Vec<u8>)>,
     pub fuel: Option<u64>,
@@ -80,7 +82,7 @@ fn check_dirs_fit(spec: &RunSpec) -> Result<()> {
         let mib = |bytes: u64| bytes as f64 / (1 << 20) as f64;
         let needed = (total * 8).div_ceil(1 << 20).max(256);
         return Err(InputError(format!(
-            "--dir: {:.1} MiB of files do not fit in the VM (the in-memory copy holds {:.1} MiB with --memory {}); \
+            "--dir-copy: {:.1} MiB of files do not fit in the VM (the in-memory copy holds {:.1} MiB with --memory {}); \
              run with --memory {needed} or more",
             mib(total),
             mib(capacity),
@@ -93,6 +95,7 @@ fn check_dirs_fit(spec: &RunSpec) -> Result<()> {
 
 /// The files of the initrd for `spec`.
 pub fn initrd_files(spec: &RunSpec) -> Result<Vec<(String, Vec<u8>)>> {
+    crate::dir_devices::check_count(&spec.host_dirs)?;
     check_dirs_fit(spec)?;
     let mut files = Vec::new();
     let mut manifest = ManifestWriter::new();
@@ -143,7 +146,14 @@ fn task_records(
         }
         manifest.push(Record::Env(var)).map_err(|_| bad("an environment variable"))?;
     }
-    for (dir, (host, guest)) in spec.dirs.iter().enumerate() {
+    // Directory N is the 9P device `p9.N` when the kernel has one, else `fs/N/` here.
+    for (dir, host_dir) in spec.host_dirs.iter().enumerate() {
+        manifest
+            .push(Record::Dir { index: dir as u32, guest: &host_dir.guest })
+            .map_err(|_| bad("a directory name"))?;
+    }
+    for (copy, (host, guest)) in spec.dirs.iter().enumerate() {
+        let dir = spec.host_dirs.len() + copy;
         manifest.push(Record::Dir { index: dir as u32, guest }).map_err(|_| bad("a directory name"))?;
         if index == 0 {
             for (relative, bytes) in read_tree(host)? {

@@ -68,6 +68,7 @@ impl VmArgs {
             program_output: false,
             program_io: Default::default(),
             fail_first_start: std::env::var_os(qemu::FAIL_FIRST_START_VAR).is_some_and(|v| !v.is_empty() && v != "0"),
+            dirs: Vec::new(),
         })
     }
 }

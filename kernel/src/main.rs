@@ -13,6 +13,7 @@ mod boot_info;
 mod boot_phases;
 mod console;
 mod exit;
+mod fs;
 mod interrupts;
 mod memory;
 mod modes;

@@ -122,7 +122,7 @@ fn dir_trees_larger_than_the_guest_can_hold_are_refused_up_front() {
         let file = std::fs::File::create(scratch.0.join(name)).unwrap();
         file.set_len(bytes).unwrap();
         drop(file);
-        let run = launcher().run(&["--memory", "256", "run", hello.to_str().unwrap(), "--dir", &spec]);
+        let run = launcher().run(&["--memory", "256", "run", hello.to_str().unwrap(), "--dir-copy", &spec]);
         run.expect_code(INPUT_ERROR);
         assert_eq!(run.stdout, "", "the program must not run:\n{run}");
         assert!(run.stderr.contains("do not fit") && run.stderr.contains("--memory"), "{run}");

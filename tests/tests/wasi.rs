@@ -52,7 +52,7 @@ fn files_in_a_preopened_directory_stay_in_the_vm() {
     std::fs::create_dir_all(dir.join("keep")).unwrap();
     std::fs::write(dir.join("input.txt"), "some input\n").unwrap();
     let spec = format!("{}::/data", dir.display());
-    let run = run("files", &["--dir", &spec], &[]);
+    let run = run("files", &["--dir-copy", &spec], &[]);
     let host_input = std::fs::read_to_string(dir.join("input.txt")).unwrap();
     let host_result_exists = dir.join("result.txt").exists();
     std::fs::remove_dir_all(&dir).unwrap();
@@ -330,7 +330,7 @@ fn in_memory_files_are_bounded_by_a_share_of_the_kernel_heap() {
     std::fs::create_dir_all(&dir).unwrap();
     let spec = format!("{}::/data", dir.display());
     let wasm = program("fill_files").display().to_string();
-    let run = launcher().run(&["--memory", "256", "--timeout", "300", "run", &wasm, "--dir", &spec]);
+    let run = launcher().run(&["--memory", "256", "--timeout", "300", "run", &wasm, "--dir-copy", &spec]);
     std::fs::remove_dir_all(&dir).unwrap();
     run.expect_code(0);
     let written: usize = run

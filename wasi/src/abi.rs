@@ -149,6 +149,24 @@ pub mod rights {
         | PATH_UNLINK_FILE
         | POLL_FD_READWRITE;
 
+    /// What changes a directory's contents or a file's: left out of a read-only preopen.
+    pub const MUTATING: u64 = FD_DATASYNC
+        | FD_WRITE
+        | FD_ALLOCATE
+        | FD_FILESTAT_SET_SIZE
+        | FD_FILESTAT_SET_TIMES
+        | PATH_CREATE_DIRECTORY
+        | PATH_CREATE_FILE
+        | PATH_LINK_SOURCE
+        | PATH_LINK_TARGET
+        | PATH_RENAME_SOURCE
+        | PATH_RENAME_TARGET
+        | PATH_FILESTAT_SET_SIZE
+        | PATH_FILESTAT_SET_TIMES
+        | PATH_SYMLINK
+        | PATH_REMOVE_DIRECTORY
+        | PATH_UNLINK_FILE;
+
     /// What stdin can do: no seek or tell, so wasi-libc's `isatty` sees a terminal.
     pub const STDIN: u64 = FD_READ | FD_FDSTAT_SET_FLAGS | FD_FILESTAT_GET | POLL_FD_READWRITE;
 

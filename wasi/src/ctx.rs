@@ -8,7 +8,7 @@ use core::fmt;
 use crate::abi::{fdflags, rights};
 use crate::errno::Errno;
 use crate::fd_table::{Descriptor, FdTable, Kind};
-use crate::fs::{Filesystem, Ino, Last, resolve};
+use crate::fs::{FileSystem, Ino, MemTree, MountId};
 use crate::system::System;
 
 /// The default largest size of one file in the in-memory filesystem.
@@ -66,8 +66,15 @@ impl fmt::Display for BuildError {
 /// One preopened directory as given to the builder.
 struct PreopenSpec {
     guest_path: Vec<u8>,
-    /// `(relative path, contents)`; a path ending in `/` is an (empty) directory.
-    files: Vec<(Vec<u8>, Vec<u8>)>,
+    source: PreopenSource,
+}
+
+enum PreopenSource {
+    /// In the in-memory tree: `(relative path, contents)`; a path ending in `/` is an
+    /// (empty) directory.
+    Memory(Vec<(Vec<u8>, Vec<u8>)>),
+    /// The root `root` of a backend of its own.
+    Backend { fs: Box<dyn FileSystem>, root: Ino, read_only: bool },
 }
 
 /// Builds a [`WasiCtx`].
@@ -138,7 +145,21 @@ impl WasiCtxBuilder {
         files: impl IntoIterator<Item = (P, Vec<u8>)>,
     ) -> Self {
         let files = files.into_iter().map(|(path, bytes)| (path.as_ref().to_vec(), bytes)).collect();
-        self.preopens.push(PreopenSpec { guest_path: guest_path.into(), files });
+        self.preopens.push(PreopenSpec { guest_path: guest_path.into(), source: PreopenSource::Memory(files) });
+        self
+    }
+
+    /// Preopens directory `root` of backend `fs` (a host directory, say) as
+    /// `guest_path`. A `read_only` preopen grants no right that changes anything.
+    pub fn preopen_backend(
+        mut self,
+        guest_path: impl Into<Vec<u8>>,
+        fs: Box<dyn FileSystem>,
+        root: Ino,
+        read_only: bool,
+    ) -> Self {
+        let source = PreopenSource::Backend { fs, root, read_only };
+        self.preopens.push(PreopenSpec { guest_path: guest_path.into(), source });
         self
     }
 
@@ -172,36 +193,48 @@ impl WasiCtxBuilder {
         }
         let now = self.system.realtime_ns();
         let start_ns = self.system.monotonic_ns();
-        let mut fs = Filesystem::new(self.max_file_size).with_total_limit(self.max_total_file_bytes);
+        let mut fs = MemTree::new(self.max_file_size).with_total_limit(self.max_total_file_bytes);
         let mut fds = FdTable::new();
         for kind in [Kind::Stdin, Kind::Stdout, Kind::Stderr] {
             fds.insert(Descriptor::stdio(kind)).map_err(|_| BuildError::TooManyPreopens)?;
         }
         let mut preopens = Vec::with_capacity(self.preopens.len());
+        let mut mounts: Vec<Box<dyn FileSystem>> = Vec::new();
         for spec in self.preopens {
             if spec.guest_path.is_empty() || spec.guest_path.contains(&0) {
                 return Err(BuildError::InvalidPreopenName { name: spec.guest_path });
             }
-            let root = fs.new_root(now);
-            for (path, bytes) in &spec.files {
-                populate(&mut fs, root, path, bytes, now).map_err(|error| {
-                    let (preopen, path) = (spec.guest_path.clone(), path.clone());
-                    match error {
-                        PopulateError::Invalid => BuildError::InvalidFilePath { preopen, path },
-                        PopulateError::Conflict => BuildError::ConflictingPath { preopen, path },
-                        PopulateError::TooLarge => BuildError::FileTooLarge { preopen, path },
+            let (mount, root, read_only) = match spec.source {
+                PreopenSource::Memory(files) => {
+                    let root = fs.new_root(now);
+                    for (path, bytes) in &files {
+                        populate(&mut fs, root, path, bytes, now).map_err(|error| {
+                            let (preopen, path) = (spec.guest_path.clone(), path.clone());
+                            match error {
+                                PopulateError::Invalid => BuildError::InvalidFilePath { preopen, path },
+                                PopulateError::Conflict => BuildError::ConflictingPath { preopen, path },
+                                PopulateError::TooLarge => BuildError::FileTooLarge { preopen, path },
+                            }
+                        })?;
                     }
-                })?;
-            }
-            fs.hold(root);
+                    fs.hold(root);
+                    preopens.push((spec.guest_path.clone(), root));
+                    (MountId(0), root, false)
+                }
+                PreopenSource::Backend { mut fs, root, read_only } => {
+                    fs.hold(root);
+                    mounts.push(fs);
+                    (MountId(mounts.len() as u32), root, read_only)
+                }
+            };
+            let mask = if read_only { !rights::MUTATING } else { u64::MAX };
             let descriptor = Descriptor {
-                kind: Kind::Dir { ino: root, preopen: Some(spec.guest_path.clone()) },
+                kind: Kind::Dir { mount, ino: root, preopen: Some(spec.guest_path) },
                 flags: 0,
-                rights_base: rights::DIRECTORY,
-                rights_inheriting: rights::DIRECTORY | rights::FILE,
+                rights_base: rights::DIRECTORY & mask,
+                rights_inheriting: (rights::DIRECTORY | rights::FILE) & mask,
             };
             fds.insert(descriptor).map_err(|_| BuildError::TooManyPreopens)?;
-            preopens.push((spec.guest_path, root));
         }
         Ok(WasiCtx {
             args: self.args,
@@ -210,6 +243,7 @@ impl WasiCtxBuilder {
             stdin_position: 0,
             fds,
             fs,
+            mounts,
             preopens,
             system: self.system,
             start_ns,
@@ -224,7 +258,7 @@ enum PopulateError {
 }
 
 /// Adds the file (or, with a trailing `/`, directory) `path` below `root`.
-fn populate(fs: &mut Filesystem, root: Ino, path: &[u8], bytes: &[u8], now: u64) -> Result<(), PopulateError> {
+fn populate(fs: &mut MemTree, root: Ino, path: &[u8], bytes: &[u8], now: u64) -> Result<(), PopulateError> {
     if path.is_empty() || path[0] == b'/' || path.contains(&0) {
         return Err(PopulateError::Invalid);
     }
@@ -269,8 +303,11 @@ pub struct WasiCtx {
     pub(crate) stdin: Vec<u8>,
     pub(crate) stdin_position: usize,
     pub(crate) fds: FdTable,
-    pub(crate) fs: Filesystem,
-    /// Every preopen's guest path and root, kept even if the guest closes its fd.
+    /// The in-memory tree (mount 0).
+    pub(crate) fs: MemTree,
+    /// Other backends: mount `n` is `mounts[n - 1]`.
+    pub(crate) mounts: Vec<Box<dyn FileSystem>>,
+    /// Every in-memory preopen's guest path and root, kept even if the guest closes its fd.
     pub(crate) preopens: Vec<(Vec<u8>, Ino)>,
     pub(crate) system: Box<dyn System>,
     /// The monotonic clock when the context was built (the CPU-time clocks' origin).
@@ -313,28 +350,46 @@ impl WasiCtx {
                     _ => return None,
                 }
             };
-            let lookup = resolve(&self.fs, *root, rest).ok()?;
-            match lookup.last {
-                Last::Dot(ino) => Some(ino),
-                Last::Name(_) => lookup.existing(&self.fs).ok(),
+            let mut ino = *root;
+            for name in rest.split(|&byte| byte == b'/').filter(|c| !c.is_empty() && *c != b".") {
+                ino = self.fs.lookup(ino, name).ok()??;
             }
+            Some(ino)
         })
+    }
+
+    /// Filesystem `mount` (`EBADF` if there is none: a bug, but not the guest's to crash).
+    pub(crate) fn mount(&mut self, mount: MountId) -> Result<&mut dyn FileSystem, Errno> {
+        match mount.0 {
+            0 => Ok(&mut self.fs),
+            n => self.mounts.get_mut(n as usize - 1).map(|fs| &mut **fs as &mut dyn FileSystem).ok_or(Errno::BadF),
+        }
     }
 
     /// Opens `descriptor` on its node (keeping the node alive) and returns its number.
     pub(crate) fn open_descriptor(&mut self, descriptor: Descriptor) -> Result<u32, Errno> {
-        let ino = descriptor.ino();
+        let node = descriptor.ino();
         let fd = self.fds.insert(descriptor)?;
-        if let Some(ino) = ino {
-            self.fs.hold(ino);
+        if let Some((mount, ino)) = node {
+            self.mount(mount)?.hold(ino);
         }
         Ok(fd)
     }
 
-    /// Lets go of a descriptor removed from the table.
+    /// Lets go of a descriptor removed from the table: closes its file, releases its node.
     pub(crate) fn drop_descriptor(&mut self, descriptor: Descriptor) {
-        if let Some(ino) = descriptor.ino() {
-            self.fs.release(ino);
+        let Some((mount, ino)) = descriptor.ino() else { return };
+        let Ok(fs) = self.mount(mount) else { return };
+        if let Kind::File { handle, .. } = descriptor.kind {
+            fs.close(handle);
+        }
+        fs.release(ino);
+    }
+
+    /// Between host calls: every backend forgets nodes nobody holds.
+    pub(crate) fn settle(&mut self) {
+        for fs in &mut self.mounts {
+            fs.settle();
         }
     }
 
@@ -343,10 +398,15 @@ impl WasiCtx {
         self.system.realtime_ns()
     }
 
-    /// The directory node behind descriptor `fd` (`ENOTDIR` if it is not one).
-    pub(crate) fn dir_fd(&self, fd: u32) -> Result<Ino, Errno> {
-        match self.fds.get(fd)?.kind {
-            Kind::Dir { ino, .. } => Ok(ino),
+    /// The directory behind descriptor `fd` (`ENOTDIR` if it is not one), once it
+    /// is known to have `rights`.
+    pub(crate) fn dir_fd(&self, fd: u32, rights: u64) -> Result<(MountId, Ino), Errno> {
+        let descriptor = self.fds.get(fd)?;
+        match descriptor.kind {
+            Kind::Dir { mount, ino, .. } => {
+                descriptor.require(rights)?;
+                Ok((mount, ino))
+            }
             _ => Err(Errno::NotDir),
         }
     }

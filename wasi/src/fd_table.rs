@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 
 use crate::abi::{fdflags, filetype, rights};
 use crate::errno::Errno;
-use crate::fs::Ino;
+use crate::fs::{Handle, Ino, MountId};
 
 /// The most descriptors a guest may have open at once.
 pub const MAX_FDS: usize = 4096;
@@ -19,12 +19,16 @@ pub enum Kind {
     Stdin,
     Stdout,
     Stderr,
+    /// `handle` is the backend's open file, `ino` its node.
     File {
+        mount: MountId,
         ino: Ino,
+        handle: Handle,
         position: u64,
     },
     /// `preopen` is the guest path it was preopened as, if it was.
     Dir {
+        mount: MountId,
         ino: Ino,
         preopen: Option<Vec<u8>>,
     },
@@ -54,12 +58,17 @@ impl Descriptor {
         }
     }
 
-    /// The filesystem node, for files and directories.
-    pub fn ino(&self) -> Option<Ino> {
+    /// The filesystem and node, for files and directories.
+    pub fn ino(&self) -> Option<(MountId, Ino)> {
         match self.kind {
-            Kind::File { ino, .. } | Kind::Dir { ino, .. } => Some(ino),
+            Kind::File { mount, ino, .. } | Kind::Dir { mount, ino, .. } => Some((mount, ino)),
             _ => None,
         }
+    }
+
+    /// `ENOTCAPABLE` unless the descriptor has every right in `rights`.
+    pub fn require(&self, rights: u64) -> Result<(), Errno> {
+        if self.rights_base & rights == rights { Ok(()) } else { Err(Errno::NotCapable) }
     }
 
     pub fn readable(&self) -> bool {

@@ -1,10 +1,12 @@
 //! wasmetal-wasi: WASI preview1 (`wasi_snapshot_preview1`) for wasmetal-runtime.
 //!
 //! `no_std` + `alloc`, so the kernel can embed it. The embedder builds a [`WasiCtx`]
-//! (arguments, environment, stdin bytes, preopened directories filled from in-memory
-//! file lists, and a [`System`] for clocks, randomness, console output and sleeping),
-//! puts it in its store's data, and calls [`add_to_linker`]. Files live in an
-//! in-memory tree: the guest may change it, the host's files are never touched.
+//! (arguments, environment, stdin bytes, preopened directories, and a [`System`] for
+//! clocks, randomness, console output and sleeping), puts it in its store's data, and
+//! calls [`add_to_linker`] (which also defines preview0's `wasi_unstable`). A preopen
+//! is either filled from an in-memory file list (the guest may change that tree, the
+//! embedder's copies are never touched) or the root of any [`fs::FileSystem`] backend
+//! the embedder gives (the kernel's host directories over 9P).
 //!
 //! ```no_run
 //! use wasmetal_runtime::{Engine, Error, Linker, Module, Store};

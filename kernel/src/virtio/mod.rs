@@ -4,6 +4,7 @@
 //! the protocols live in `wasmetal-devices`.
 
 pub mod hal;
+pub mod p9;
 pub mod stdio;
 
 use core::ptr::NonNull;
@@ -28,6 +29,8 @@ pub enum DeviceError {
     Transport(u64),
     /// The serial device would not initialize.
     Serial(u64, SerialError),
+    /// A 9P device (`--dir`) would not initialize.
+    P9(u64, p9::P9InitError),
 }
 
 impl core::fmt::Display for DeviceError {
@@ -37,6 +40,7 @@ impl core::fmt::Display for DeviceError {
             DeviceError::NoSuchSlot(base) => write!(f, "no virtio-mmio device at {base:#x}"),
             DeviceError::Transport(base) => write!(f, "the device at {base:#x} is not virtio-mmio"),
             DeviceError::Serial(base, error) => write!(f, "serial device at {base:#x}: {error}"),
+            DeviceError::P9(base, error) => write!(f, "9P device at {base:#x}: {error}"),
         }
     }
 }
@@ -70,13 +74,30 @@ pub fn init(boot: &BootInfo) -> Result<(), DeviceError> {
     for slot in mmio_slot::slots(boot.cmdline()) {
         slots.push(slot.map_err(|_| DeviceError::BadCommandLine("virtio_mmio.device"))?);
     }
+    open_dirs(boot, &slots)?;
     let Some(base) = address(boot, "console.serial")? else { return Ok(()) };
     stdio::install(serial(&slots, base)?);
     Ok(())
 }
 
+/// Opens the 9P device of each `--dir` the launcher named (`p9.N=BASE`).
+fn open_dirs(boot: &BootInfo, slots: &[MmioSlot]) -> Result<(), DeviceError> {
+    for index in 0..p9::MAX_DEVICES {
+        let key = alloc::format!("p9.{index}");
+        let Some(base) = parse_address(boot.option(&key), "p9.N")? else { continue };
+        let slot = slots.iter().find(|slot| slot.base == base).ok_or(DeviceError::NoSuchSlot(base))?;
+        let read_only = boot.option(&alloc::format!("p9.{index}.ro")).is_some();
+        p9::open(index, slot, read_only).map_err(|error| DeviceError::P9(base, error))?;
+    }
+    Ok(())
+}
+
 fn address(boot: &BootInfo, key: &'static str) -> Result<Option<u64>, DeviceError> {
-    let Some(value) = boot.option(key) else { return Ok(None) };
+    parse_address(boot.option(key), key)
+}
+
+fn parse_address(value: Option<&str>, key: &'static str) -> Result<Option<u64>, DeviceError> {
+    let Some(value) = value else { return Ok(None) };
     let hex = value.strip_prefix("0x").ok_or(DeviceError::BadCommandLine(key))?;
     u64::from_str_radix(hex, 16).map(Some).map_err(|_| DeviceError::BadCommandLine(key))
 }

@@ -228,6 +228,22 @@ fn run_task(
     }
     let mut preopened_bytes = 0;
     for (index, guest) in &task.dirs {
+        // The host directory itself over 9P when the launcher attached it; else the
+        // in-memory copy packed in the initrd.
+        if let Some(shared) = crate::virtio::p9::session(*index as usize) {
+            let read_only = shared.read_only;
+            match crate::fs::host_dir::HostDir::attach(shared, 0x9000 + u64::from(*index)) {
+                Ok(dir) => {
+                    let root = dir.root();
+                    builder = builder.preopen_backend(guest.as_bytes(), Box::new(dir), root, read_only);
+                    continue;
+                }
+                Err(error) => {
+                    report(&mut errors, &format!("wasmetal: {name}: --dir {guest}: {error}\n"));
+                    return LOAD_FAILURE_STATUS;
+                }
+            }
+        }
         let files = match copy_dir(initrd, *index) {
             Ok(files) => files,
             Err(needed) => {

@@ -5,11 +5,11 @@ use alloc::vec::Vec;
 use core::ops::Range;
 
 use crate::abi::layout::{DIRENT_SIZE, FDSTAT_SIZE, FILESTAT_SIZE, PRESTAT_SIZE};
-use crate::abi::{ADVICE_MAX, PREOPENTYPE_DIR, filetype, fstflags, whence};
+use crate::abi::{ADVICE_MAX, PREOPENTYPE_DIR, filetype, fstflags, rights, whence};
 use crate::ctx::WasiCtx;
 use crate::errno::Errno;
 use crate::fd_table::{Descriptor, Kind};
-use crate::fs::{Ino, Stat};
+use crate::fs::{Handle, Ino, MountId, Stat};
 use crate::guest_memory::GuestMemory;
 use crate::system::ConsoleError;
 
@@ -19,8 +19,17 @@ enum Target {
     Stdout,
     Stderr,
     /// A regular file, with the descriptor's position.
-    File(Ino, u64),
+    File(OpenFile),
     Dir,
+}
+
+/// An open regular file: where it lives, its backend handle, the descriptor's position.
+#[derive(Clone, Copy)]
+struct OpenFile {
+    mount: MountId,
+    ino: Ino,
+    handle: Handle,
+    position: u64,
 }
 
 fn target(descriptor: &Descriptor) -> Target {
@@ -28,16 +37,16 @@ fn target(descriptor: &Descriptor) -> Target {
         Kind::Stdin => Target::Stdin,
         Kind::Stdout => Target::Stdout,
         Kind::Stderr => Target::Stderr,
-        Kind::File { ino, position } => Target::File(ino, position),
+        Kind::File { mount, ino, handle, position } => Target::File(OpenFile { mount, ino, handle, position }),
         Kind::Dir { .. } => Target::Dir,
     }
 }
 
-/// A regular file's node, for calls that need one: `ESPIPE` on stdio, `EISDIR` on
+/// A regular file, for calls that need one: `ESPIPE` on stdio, `EISDIR` on
 /// directories.
-fn file_of(descriptor: &Descriptor) -> Result<(Ino, u64), Errno> {
+fn file_of(descriptor: &Descriptor) -> Result<OpenFile, Errno> {
     match target(descriptor) {
-        Target::File(ino, position) => Ok((ino, position)),
+        Target::File(file) => Ok(file),
         Target::Dir => Err(Errno::IsDir),
         _ => Err(Errno::SPipe),
     }
@@ -50,17 +59,23 @@ fn set_position(ctx: &mut WasiCtx, fd: u32, new_position: u64) -> Result<(), Err
     Ok(())
 }
 
-/// Reads file `ino` from `offset` into the guest buffers; returns the bytes read.
+/// Reads `file` from `offset` into the guest buffers (straight into guest memory, in
+/// pieces as the backend moves them); returns the bytes read.
 fn read_file(
-    ctx: &WasiCtx,
+    ctx: &mut WasiCtx,
     memory: &mut GuestMemory<'_>,
-    ino: Ino,
+    file: OpenFile,
     offset: u64,
     buffers: &[Range<usize>],
 ) -> Result<u64, Errno> {
+    let fs = ctx.mount(file.mount)?;
     let mut total = 0u64;
     for buffer in buffers {
-        let count = ctx.fs.read(ino, offset.saturating_add(total), memory.at_mut(buffer.clone()))?;
+        let count = match fs.read(file.handle, offset.saturating_add(total), memory.at_mut(buffer.clone())) {
+            Ok(count) => count,
+            Err(_) if total > 0 => break,
+            Err(error) => return Err(error),
+        };
         total += count as u64;
         if count < buffer.len() {
             break;
@@ -69,20 +84,26 @@ fn read_file(
     Ok(total)
 }
 
-/// Writes the guest buffers to file `ino` at `offset`; returns the bytes written.
+/// Writes the guest buffers to `file` at `offset`; returns the bytes written.
 fn write_file(
     ctx: &mut WasiCtx,
     memory: &GuestMemory<'_>,
-    ino: Ino,
+    file: OpenFile,
     offset: u64,
     buffers: &[Range<usize>],
 ) -> Result<u64, Errno> {
     let now = ctx.now();
+    let fs = ctx.mount(file.mount)?;
     let mut total = 0u64;
     for buffer in buffers {
         let at = offset.checked_add(total).ok_or(Errno::FBig)?;
-        match ctx.fs.write(ino, at, memory.at(buffer.clone()), now) {
-            Ok(()) => total += buffer.len() as u64,
+        match fs.write(file.handle, at, memory.at(buffer.clone()), now) {
+            Ok(count) => {
+                total += count as u64;
+                if count < buffer.len() {
+                    break;
+                }
+            }
             // A short write reports what was written; only a write of nothing fails.
             Err(_) if total > 0 => break,
             Err(error) => return Err(error),
@@ -160,12 +181,12 @@ pub fn fd_read(
     let buffers = memory.iovecs(iovs, iovs_len)?;
     let total = match target {
         Target::Stdin => read_stdin(ctx, memory, &buffers)?,
-        Target::File(ino, position) => {
+        Target::File(file) => {
             if !readable {
                 return Err(Errno::BadF);
             }
-            let total = read_file(ctx, memory, ino, position, &buffers)?;
-            set_position(ctx, fd, position + total)?;
+            let total = read_file(ctx, memory, file, file.position, &buffers)?;
+            set_position(ctx, fd, file.position + total)?;
             total
         }
         Target::Dir => return Err(Errno::IsDir),
@@ -190,12 +211,12 @@ pub fn fd_write(
     let total = match target {
         Target::Stdout => write_console(ctx, memory, &buffers, false)?,
         Target::Stderr => write_console(ctx, memory, &buffers, true)?,
-        Target::File(ino, position) => {
+        Target::File(file) => {
             if !writable {
                 return Err(Errno::BadF);
             }
-            let start = if append { ctx.fs.stat(ino)?.size } else { position };
-            let total = write_file(ctx, memory, ino, start, &buffers)?;
+            let start = if append { ctx.mount(file.mount)?.size(file.handle)? } else { file.position };
+            let total = write_file(ctx, memory, file, start, &buffers)?;
             set_position(ctx, fd, start + total)?;
             total
         }
@@ -214,13 +235,13 @@ pub fn fd_pread(
     nread: u32,
 ) -> Result<(), Errno> {
     let descriptor = ctx.fds.get(fd)?;
-    let (ino, _) = file_of(descriptor)?;
+    let file = file_of(descriptor)?;
     if !descriptor.readable() {
         return Err(Errno::BadF);
     }
     memory.check(nread, 4)?;
     let buffers = memory.iovecs(iovs, iovs_len)?;
-    let total = read_file(ctx, memory, ino, offset, &buffers)?;
+    let total = read_file(ctx, memory, file, offset, &buffers)?;
     write_size(memory, nread, total)
 }
 
@@ -234,13 +255,13 @@ pub fn fd_pwrite(
     nwritten: u32,
 ) -> Result<(), Errno> {
     let descriptor = ctx.fds.get(fd)?;
-    let (ino, _) = file_of(descriptor)?;
+    let file = file_of(descriptor)?;
     if !descriptor.writable() {
         return Err(Errno::BadF);
     }
     memory.check(nwritten, 4)?;
     let buffers = memory.iovecs(iovs, iovs_len)?;
-    let total = write_file(ctx, memory, ino, offset, &buffers)?;
+    let total = write_file(ctx, memory, file, offset, &buffers)?;
     write_size(memory, nwritten, total)
 }
 
@@ -253,7 +274,7 @@ pub fn fd_seek(
     new_offset: u32,
 ) -> Result<(), Errno> {
     let descriptor = ctx.fds.get(fd)?;
-    let (ino, position) = match file_of(descriptor) {
+    let file = match file_of(descriptor) {
         Err(Errno::IsDir) => return Err(Errno::BadF),
         other => other?,
     };
@@ -261,8 +282,8 @@ pub fn fd_seek(
     let offset = offset as i64;
     let base = match u8::try_from(whence).map_err(|_| Errno::Inval)? {
         whence::SET => 0,
-        whence::CUR => position,
-        whence::END => ctx.fs.stat(ino)?.size,
+        whence::CUR => file.position,
+        whence::END => ctx.mount(file.mount)?.size(file.handle)?,
         _ => return Err(Errno::Inval),
     };
     let target = i64::try_from(base).ok().and_then(|base| base.checked_add(offset)).ok_or(Errno::Inval)?;
@@ -272,11 +293,11 @@ pub fn fd_seek(
 }
 
 pub fn fd_tell(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32, offset: u32) -> Result<(), Errno> {
-    let (_, position) = match file_of(ctx.fds.get(fd)?) {
+    let file = match file_of(ctx.fds.get(fd)?) {
         Err(Errno::IsDir) => return Err(Errno::BadF),
         other => other?,
     };
-    memory.write_u64(offset, position)
+    memory.write_u64(offset, file.position)
 }
 
 pub fn fd_close(ctx: &mut WasiCtx, _memory: &mut GuestMemory<'_>, fd: u32) -> Result<(), Errno> {
@@ -318,20 +339,30 @@ pub fn fd_allocate(
     len: u64,
 ) -> Result<(), Errno> {
     let descriptor = ctx.fds.get(fd)?;
-    let (ino, _) = file_of(descriptor)?;
+    let file = file_of(descriptor)?;
     if !descriptor.writable() {
         return Err(Errno::BadF);
     }
     let end = offset.checked_add(len).ok_or(Errno::FBig)?;
-    ctx.fs.grow(ino, end)
+    ctx.mount(file.mount)?.allocate(file.handle, end)
+}
+
+/// `fd_sync`/`fd_datasync`: a file's data goes to the backend's stable storage;
+/// directories and stdio have nothing buffered.
+fn sync(ctx: &mut WasiCtx, fd: u32, data_only: bool) -> Result<(), Errno> {
+    let descriptor = ctx.fds.get(fd)?;
+    match target(descriptor) {
+        Target::File(file) => ctx.mount(file.mount)?.sync(file.handle, data_only),
+        _ => Ok(()),
+    }
 }
 
 pub fn fd_datasync(ctx: &mut WasiCtx, _memory: &mut GuestMemory<'_>, fd: u32) -> Result<(), Errno> {
-    ctx.fds.get(fd).map(|_| ())
+    sync(ctx, fd, true)
 }
 
 pub fn fd_sync(ctx: &mut WasiCtx, _memory: &mut GuestMemory<'_>, fd: u32) -> Result<(), Errno> {
-    ctx.fds.get(fd).map(|_| ())
+    sync(ctx, fd, false)
 }
 
 pub fn fd_fdstat_get(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32, out: u32) -> Result<(), Errno> {
@@ -381,12 +412,14 @@ pub(crate) fn write_filestat(memory: &mut GuestMemory<'_>, out: u32, stat: &Stat
     memory.write(out, &bytes)
 }
 
-pub fn fd_filestat_get(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32, out: u32) -> Result<(), Errno> {
+/// What `fd_filestat_get` reports for `fd`, and the device number (0: the console).
+pub(crate) fn fd_stat(ctx: &mut WasiCtx, fd: u32) -> Result<(Stat, u64), Errno> {
     let descriptor = ctx.fds.get(fd)?;
     match descriptor.ino() {
-        Some(ino) => {
-            let stat = ctx.fs.stat(ino)?;
-            write_filestat(memory, out, &stat, 1)
+        Some((mount, ino)) => {
+            let fs = ctx.mount(mount)?;
+            let stat = fs.stat(ino)?;
+            Ok((stat, fs.device()))
         }
         None => {
             let stat = Stat {
@@ -398,14 +431,19 @@ pub fn fd_filestat_get(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32,
                 mtim: 0,
                 ctim: 0,
             };
-            write_filestat(memory, out, &stat, 0)
+            Ok((stat, 0))
         }
     }
 }
 
+pub fn fd_filestat_get(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32, out: u32) -> Result<(), Errno> {
+    let (stat, device) = fd_stat(ctx, fd)?;
+    write_filestat(memory, out, &stat, device)
+}
+
 pub fn fd_filestat_set_size(ctx: &mut WasiCtx, _memory: &mut GuestMemory<'_>, fd: u32, size: u64) -> Result<(), Errno> {
     let descriptor = ctx.fds.get(fd)?;
-    let (ino, _) = match file_of(descriptor) {
+    let file = match file_of(descriptor) {
         Err(Errno::SPipe) => return Err(Errno::Inval),
         other => other?,
     };
@@ -413,7 +451,7 @@ pub fn fd_filestat_set_size(ctx: &mut WasiCtx, _memory: &mut GuestMemory<'_>, fd
         return Err(Errno::BadF);
     }
     let now = ctx.now();
-    ctx.fs.set_size(ino, size, Some(now))
+    ctx.mount(file.mount)?.set_size(file.ino, size, now)
 }
 
 /// The new (atim, mtim) from `fstflags`: `None` leaves a time as it is.
@@ -451,12 +489,12 @@ pub fn fd_filestat_set_times(
     mtim: u64,
     flags: u32,
 ) -> Result<(), Errno> {
-    let ino = ctx.fds.get(fd)?.ino();
+    let node = ctx.fds.get(fd)?.ino();
     let (atim, mtim) = new_times(ctx, atim, mtim, flags)?;
-    match ino {
-        Some(ino) => {
+    match node {
+        Some((mount, ino)) => {
             let now = ctx.now();
-            ctx.fs.set_times(ino, atim, mtim, now)
+            ctx.mount(mount)?.set_times(ino, atim, mtim, now)
         }
         None => Ok(()),
     }
@@ -495,25 +533,23 @@ pub fn fd_readdir(
     cookie: u64,
     bufused: u32,
 ) -> Result<(), Errno> {
-    let Kind::Dir { ino, .. } = ctx.fds.get(fd)?.kind else { return Err(Errno::NotDir) };
+    let descriptor = ctx.fds.get(fd)?;
+    let Kind::Dir { mount, ino, .. } = descriptor.kind else { return Err(Errno::NotDir) };
+    descriptor.require(rights::FD_READDIR)?;
     memory.check(buf, buf_len)?;
     memory.check(bufused, 4)?;
-    let listing = ctx.fs.listing(ino)?;
     let capacity = buf_len as usize;
-    let first = usize::try_from(cookie).unwrap_or(usize::MAX);
     let mut out = Vec::new();
-    for (index, (name, entry_ino, entry_type)) in listing.iter().enumerate().skip(first) {
-        if out.len() >= capacity {
-            break;
-        }
+    ctx.mount(mount)?.read_dir(ino, cookie, &mut |entry| {
         let mut header = [0u8; DIRENT_SIZE as usize];
-        header[0..8].copy_from_slice(&(index as u64 + 1).to_le_bytes());
-        header[8..16].copy_from_slice(&entry_ino.to_le_bytes());
-        header[16..20].copy_from_slice(&(name.len() as u32).to_le_bytes());
-        header[20] = *entry_type;
+        header[0..8].copy_from_slice(&entry.next.to_le_bytes());
+        header[8..16].copy_from_slice(&entry.ino.to_le_bytes());
+        header[16..20].copy_from_slice(&(entry.name.len() as u32).to_le_bytes());
+        header[20] = entry.filetype;
         out.extend_from_slice(&header);
-        out.extend_from_slice(name);
-    }
+        out.extend_from_slice(&entry.name);
+        out.len() < capacity
+    })?;
     // The last entry may not fit: the spec lets it be cut off at the buffer's end.
     out.truncate(capacity);
     memory.write(buf, &out)?;

@@ -41,8 +41,8 @@ fn fd_event(ctx: &mut WasiCtx, userdata: u64, fd: u32, kind: u8) -> Option<Event
             None => ready(ctx.stdin.len().saturating_sub(ctx.stdin_position) as u64),
         },
         (Kind::Stdout | Kind::Stderr, false) => ready(0),
-        (Kind::File { ino, position }, true) => {
-            let size = ctx.fs.stat(*ino).map(|stat| stat.size).unwrap_or(0);
+        (Kind::File { mount, handle, position, .. }, true) => {
+            let size = ctx.mount(*mount).and_then(|fs| fs.size(*handle)).unwrap_or(0);
             ready(size.saturating_sub(*position))
         }
         (Kind::File { .. }, false) => ready(0),
@@ -63,6 +63,18 @@ fn deadline(ctx: &mut WasiCtx, id: u32, timeout: u64, flags: u16, now: u64) -> R
     })
 }
 
+/// Where a clock subscription's fields sit: preview1's layout, or preview0's (which
+/// has an 8-byte `identifier` first, so everything after moves by 8).
+#[derive(Clone, Copy)]
+pub(crate) struct SubscriptionLayout {
+    pub size: u32,
+    /// Offset added to preview1's clock field offsets.
+    pub clock_shift: u32,
+}
+
+pub(crate) const PREVIEW1_SUBSCRIPTIONS: SubscriptionLayout =
+    SubscriptionLayout { size: SUBSCRIPTION_SIZE, clock_shift: 0 };
+
 pub fn poll_oneoff(
     ctx: &mut WasiCtx,
     memory: &mut GuestMemory<'_>,
@@ -71,10 +83,24 @@ pub fn poll_oneoff(
     count: u32,
     nevents: u32,
 ) -> Result<(), Errno> {
+    poll_subscriptions(ctx, memory, input, output, count, nevents, PREVIEW1_SUBSCRIPTIONS)
+}
+
+/// `poll_oneoff` over subscriptions laid out as `layout` says.
+#[allow(clippy::too_many_arguments, reason = "poll_oneoff's signature and the layout")]
+pub(crate) fn poll_subscriptions(
+    ctx: &mut WasiCtx,
+    memory: &mut GuestMemory<'_>,
+    input: u32,
+    output: u32,
+    count: u32,
+    nevents: u32,
+    layout: SubscriptionLayout,
+) -> Result<(), Errno> {
     if count == 0 {
         return Err(Errno::Inval);
     }
-    memory.check(input, count.checked_mul(SUBSCRIPTION_SIZE).ok_or(Errno::Fault)?)?;
+    memory.check(input, count.checked_mul(layout.size).ok_or(Errno::Fault)?)?;
     memory.check(output, count.checked_mul(EVENT_SIZE).ok_or(Errno::Fault)?)?;
     memory.check(nevents, 4)?;
 
@@ -84,14 +110,15 @@ pub fn poll_oneoff(
     // Descriptors not ready yet (streamed stdin): polled again while waiting.
     let mut waiting: Vec<(u64, u32, u8)> = Vec::new();
     for index in 0..count {
-        let sub = input + index * SUBSCRIPTION_SIZE;
+        let sub = input + index * layout.size;
         let userdata = memory.read_u64(sub)?;
         let kind = memory.read_u8(sub + 8)?;
         match kind {
             eventtype::CLOCK => {
-                let id = memory.read_u32(sub + 16)?;
-                let timeout = memory.read_u64(sub + 24)?;
-                let flags = memory.read_u16(sub + 40)?;
+                let clock = sub + layout.clock_shift;
+                let id = memory.read_u32(clock + 16)?;
+                let timeout = memory.read_u64(clock + 24)?;
+                let flags = memory.read_u16(clock + 40)?;
                 match deadline(ctx, id, timeout, flags, now) {
                     Ok(deadline) => timers.push((deadline, userdata)),
                     Err(error) => events.push(Event { userdata, error, kind, nbytes: 0 }),

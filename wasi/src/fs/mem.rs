@@ -11,6 +11,7 @@ use alloc::vec::Vec;
 
 use crate::abi::filetype;
 use crate::errno::Errno;
+use crate::fs::filesystem::{Access, DirEntry, FileSystem, Handle};
 
 /// An inode number (never 0).
 pub type Ino = u64;
@@ -19,6 +20,8 @@ pub type Ino = u64;
 pub enum NodeKind {
     File(Vec<u8>),
     Dir(Dir),
+    /// A symbolic link and its target.
+    Symlink(Vec<u8>),
 }
 
 /// A directory's entries (without `.` and `..`) and its parent (itself for a root).
@@ -44,6 +47,7 @@ impl Node {
         match self.kind {
             NodeKind::File(_) => filetype::REGULAR_FILE,
             NodeKind::Dir(_) => filetype::DIRECTORY,
+            NodeKind::Symlink(_) => filetype::SYMBOLIC_LINK,
         }
     }
 
@@ -70,7 +74,7 @@ pub struct Stat {
 const NODE_COST: u64 = 512;
 
 /// The inode table.
-pub struct Filesystem {
+pub struct MemTree {
     nodes: BTreeMap<Ino, Node>,
     next_ino: Ino,
     max_file_size: u64,
@@ -80,7 +84,7 @@ pub struct Filesystem {
     total_bytes: u64,
 }
 
-impl Filesystem {
+impl MemTree {
     /// An empty filesystem whose files may grow to `max_file_size` bytes.
     pub fn new(max_file_size: u64) -> Self {
         Self { nodes: BTreeMap::new(), next_ino: 1, max_file_size, max_total_bytes: u64::MAX, total_bytes: 0 }
@@ -134,14 +138,14 @@ impl Filesystem {
     pub fn dir(&self, ino: Ino) -> Result<&Dir, Errno> {
         match &self.node(ino)?.kind {
             NodeKind::Dir(dir) => Ok(dir),
-            NodeKind::File(_) => Err(Errno::NotDir),
+            _ => Err(Errno::NotDir),
         }
     }
 
     fn dir_mut(&mut self, ino: Ino) -> Result<&mut Dir, Errno> {
         match &mut self.node_mut(ino)?.kind {
             NodeKind::Dir(dir) => Ok(dir),
-            NodeKind::File(_) => Err(Errno::NotDir),
+            _ => Err(Errno::NotDir),
         }
     }
 
@@ -170,7 +174,7 @@ impl Filesystem {
             && let Some(node) = self.nodes.remove(&ino)
         {
             self.total_bytes -= NODE_COST;
-            if let NodeKind::File(data) = node.kind {
+            if let NodeKind::File(data) | NodeKind::Symlink(data) = node.kind {
                 self.total_bytes -= data.len() as u64;
             }
         }
@@ -298,7 +302,7 @@ impl Filesystem {
     pub fn stat(&self, ino: Ino) -> Result<Stat, Errno> {
         let node = self.node(ino)?;
         let size = match &node.kind {
-            NodeKind::File(data) => data.len() as u64,
+            NodeKind::File(data) | NodeKind::Symlink(data) => data.len() as u64,
             NodeKind::Dir(dir) => dir.entries.len() as u64,
         };
         Ok(Stat {
@@ -330,6 +334,7 @@ impl Filesystem {
         match &self.node(ino)?.kind {
             NodeKind::File(data) => Ok(data),
             NodeKind::Dir(_) => Err(Errno::IsDir),
+            NodeKind::Symlink(_) => Err(Errno::Loop),
         }
     }
 
@@ -337,6 +342,7 @@ impl Filesystem {
         match &mut self.node_mut(ino)?.kind {
             NodeKind::File(data) => Ok(data),
             NodeKind::Dir(_) => Err(Errno::IsDir),
+            NodeKind::Symlink(_) => Err(Errno::Loop),
         }
     }
 
@@ -418,13 +424,144 @@ impl Filesystem {
     }
 }
 
+/// The in-memory tree as a backend: a handle is the file's node number (the context
+/// holds the node while a descriptor is open), symbolic links do not exist.
+impl FileSystem for MemTree {
+    fn lookup(&mut self, dir: Ino, name: &[u8]) -> Result<Option<Ino>, Errno> {
+        MemTree::lookup(self, dir, name)
+    }
+
+    fn filetype(&mut self, ino: Ino) -> Result<u8, Errno> {
+        Ok(self.node(ino)?.filetype())
+    }
+
+    fn stat(&mut self, ino: Ino) -> Result<Stat, Errno> {
+        MemTree::stat(self, ino)
+    }
+
+    fn set_times(&mut self, ino: Ino, atim: Option<u64>, mtim: Option<u64>, now: u64) -> Result<(), Errno> {
+        MemTree::set_times(self, ino, atim, mtim, now)
+    }
+
+    fn set_size(&mut self, ino: Ino, size: u64, now: u64) -> Result<(), Errno> {
+        MemTree::set_size(self, ino, size, Some(now))
+    }
+
+    fn open(&mut self, ino: Ino, _access: Access) -> Result<Handle, Errno> {
+        self.file(ino)?;
+        Ok(ino)
+    }
+
+    fn close(&mut self, _handle: Handle) {}
+
+    fn read(&mut self, handle: Handle, offset: u64, out: &mut [u8]) -> Result<usize, Errno> {
+        MemTree::read(self, handle, offset, out)
+    }
+
+    fn write(&mut self, handle: Handle, offset: u64, bytes: &[u8], now: u64) -> Result<usize, Errno> {
+        MemTree::write(self, handle, offset, bytes, now).map(|()| bytes.len())
+    }
+
+    fn size(&mut self, handle: Handle) -> Result<u64, Errno> {
+        Ok(self.file(handle)?.len() as u64)
+    }
+
+    fn allocate(&mut self, handle: Handle, size: u64) -> Result<(), Errno> {
+        self.grow(handle, size)
+    }
+
+    fn sync(&mut self, handle: Handle, _data_only: bool) -> Result<(), Errno> {
+        self.node(handle).map(|_| ())
+    }
+
+    fn create_file(&mut self, dir: Ino, name: &[u8], now: u64) -> Result<Ino, Errno> {
+        MemTree::create_file(self, dir, name, now)
+    }
+
+    fn create_dir(&mut self, dir: Ino, name: &[u8], now: u64) -> Result<Ino, Errno> {
+        MemTree::create_dir(self, dir, name, now)
+    }
+
+    fn unlink_file(&mut self, dir: Ino, name: &[u8], now: u64) -> Result<(), Errno> {
+        MemTree::unlink_file(self, dir, name, now)
+    }
+
+    fn remove_dir(&mut self, dir: Ino, name: &[u8], now: u64) -> Result<(), Errno> {
+        MemTree::remove_dir(self, dir, name, now)
+    }
+
+    fn rename(&mut self, src_dir: Ino, src_name: &[u8], dst_dir: Ino, dst_name: &[u8], now: u64) -> Result<(), Errno> {
+        MemTree::rename(self, src_dir, src_name, dst_dir, dst_name, now)
+    }
+
+    fn symlink(&mut self, dir: Ino, name: &[u8], target: &[u8], now: u64) -> Result<(), Errno> {
+        let mut bytes = Vec::new();
+        bytes.try_reserve_exact(target.len()).map_err(|_| Errno::NoSpc)?;
+        bytes.extend_from_slice(target);
+        if self.total_bytes.saturating_add(NODE_COST + target.len() as u64) > self.max_total_bytes {
+            return Err(Errno::NoSpc);
+        }
+        self.link_new(dir, name, NodeKind::Symlink(bytes), now)?;
+        self.total_bytes += target.len() as u64;
+        Ok(())
+    }
+
+    fn readlink(&mut self, ino: Ino) -> Result<Vec<u8>, Errno> {
+        match &self.node(ino)?.kind {
+            NodeKind::Symlink(target) => Ok(target.clone()),
+            _ => Err(Errno::Inval),
+        }
+    }
+
+    fn link(&mut self, ino: Ino, dir: Ino, name: &[u8], now: u64) -> Result<(), Errno> {
+        if self.is_dir(ino) {
+            return Err(Errno::Perm);
+        }
+        if self.node(dir)?.nlink == 0 {
+            return Err(Errno::NoEnt);
+        }
+        if MemTree::lookup(self, dir, name)?.is_some() {
+            return Err(Errno::Exist);
+        }
+        self.dir_mut(dir)?.entries.insert(name.to_vec(), ino);
+        self.touch_dir(dir, now);
+        let node = self.node_mut(ino)?;
+        node.nlink += 1;
+        node.ctim = now;
+        Ok(())
+    }
+
+    fn read_dir(&mut self, dir: Ino, cookie: u64, visit: &mut dyn FnMut(DirEntry) -> bool) -> Result<(), Errno> {
+        let listing = self.listing(dir)?;
+        let first = usize::try_from(cookie).unwrap_or(usize::MAX);
+        for (index, (name, ino, filetype)) in listing.into_iter().enumerate().skip(first) {
+            if !visit(DirEntry { name, ino, filetype, next: index as u64 + 1 }) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn hold(&mut self, ino: Ino) {
+        MemTree::hold(self, ino)
+    }
+
+    fn release(&mut self, ino: Ino) {
+        MemTree::release(self, ino)
+    }
+
+    fn device(&self) -> u64 {
+        1
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn unlinked_files_live_while_open() {
-        let mut fs = Filesystem::new(1 << 20);
+        let mut fs = MemTree::new(1 << 20);
         let root = fs.new_root(0);
         let file = fs.create_file(root, b"a", 1).unwrap();
         fs.write(file, 3, b"xyz", 2).unwrap();
@@ -440,7 +577,7 @@ mod tests {
 
     #[test]
     fn rename_rules() {
-        let mut fs = Filesystem::new(1 << 20);
+        let mut fs = MemTree::new(1 << 20);
         let root = fs.new_root(0);
         let a = fs.create_dir(root, b"a", 0).unwrap();
         let b = fs.create_dir(a, b"b", 0).unwrap();
@@ -457,7 +594,7 @@ mod tests {
 
     #[test]
     fn all_files_together_stay_within_the_total_limit() {
-        let mut fs = Filesystem::new(1 << 20).with_total_limit(2 * NODE_COST + 100);
+        let mut fs = MemTree::new(1 << 20).with_total_limit(2 * NODE_COST + 100);
         let root = fs.new_root(0);
         let a = fs.create_file(root, b"a", 0).unwrap();
         let b = fs.create_file(root, b"b", 0).unwrap();
@@ -478,7 +615,7 @@ mod tests {
 
     #[test]
     fn sizes_are_limited() {
-        let mut fs = Filesystem::new(100);
+        let mut fs = MemTree::new(100);
         let root = fs.new_root(0);
         let file = fs.create_file(root, b"a", 0).unwrap();
         assert_eq!(fs.write(file, 99, b"ab", 0), Err(Errno::FBig));

@@ -1,8 +1,11 @@
-//! The filesystem the guest sees: an in-memory tree (`mem`) and path resolution
-//! relative to a directory descriptor that never leaves that directory (`path`).
+//! The filesystems the guest sees: the `FileSystem` trait backends implement, an
+//! in-memory tree (`mem`), and path resolution relative to a directory descriptor
+//! that never leaves that directory (`path`).
 
+pub mod filesystem;
 pub mod mem;
 pub mod path;
 
-pub use mem::{Filesystem, Ino, NodeKind, Stat};
+pub use filesystem::{Access, DirEntry, FileSystem, Handle, MountId};
+pub use mem::{Ino, MemTree, NodeKind, Stat};
 pub use path::{Last, Lookup, resolve};

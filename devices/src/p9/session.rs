@@ -1,0 +1,534 @@
+//! A 9P2000.L client session: version and msize negotiation, attach, fid allocation,
+//! tags, and one method per request kind, over any [`Channel`].
+//!
+//! One request is in flight at a time: the channel sends a T-message and returns when
+//! its R-message is in the reply buffer. The session owns both buffers (sized by the
+//! negotiated msize) so a read or write costs one copy. It never keeps file data.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::codec::{
+    self, Attr, CodecError, DirEntries, DirEntry, Fid, MAX_WALK_NAMES, NOFID, NOTAG, Qid, READ_OVERHEAD, Reply,
+    Request, SetAttr, StatFs, WRITE_OVERHEAD,
+};
+
+/// The smallest msize this client works with (a `Tread` must carry something useful).
+pub const MIN_MSIZE: u32 = 4096;
+
+/// Moves one message each way.
+pub trait Channel {
+    /// Sends `request` (a whole T-message) and waits until its reply is in `reply`;
+    /// returns the reply's length.
+    fn exchange(&mut self, request: &[u8], reply: &mut [u8]) -> Result<usize, ChannelError>;
+}
+
+/// The channel failed (the device refused a buffer or reported a broken queue).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelError(pub &'static str);
+
+/// What went wrong with a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionError {
+    /// The server answered `Rlerror` with this Linux errno.
+    Server(u32),
+    /// The channel failed.
+    Channel(ChannelError),
+    /// A message could not be encoded or the reply not decoded.
+    Codec(CodecError),
+    /// The reply is of the wrong kind or carries another request's tag.
+    UnexpectedReply,
+    /// The server speaks another protocol version, or an msize below [`MIN_MSIZE`].
+    Version,
+    /// Every fid number is in use.
+    NoFids,
+}
+
+impl core::fmt::Display for SessionError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SessionError::Server(errno) => write!(f, "9P server error (Linux errno {errno})"),
+            SessionError::Channel(error) => write!(f, "9P channel: {}", error.0),
+            SessionError::Codec(error) => write!(f, "{error}"),
+            SessionError::UnexpectedReply => f.write_str("9P: the reply does not match the request"),
+            SessionError::Version => f.write_str("9P: the server does not speak 9P2000.L with a usable msize"),
+            SessionError::NoFids => f.write_str("9P: out of fids"),
+        }
+    }
+}
+
+impl From<CodecError> for SessionError {
+    fn from(error: CodecError) -> Self {
+        SessionError::Codec(error)
+    }
+}
+
+impl From<ChannelError> for SessionError {
+    fn from(error: ChannelError) -> Self {
+        SessionError::Channel(error)
+    }
+}
+
+/// Linux errno values the client itself reports.
+pub mod errno {
+    pub const ENOENT: u32 = 2;
+    pub const EIO: u32 = 5;
+}
+
+/// One client session on one export.
+pub struct Session<C: Channel> {
+    channel: C,
+    msize: u32,
+    request: Vec<u8>,
+    reply: Vec<u8>,
+    tag: u16,
+    next_fid: u32,
+    free_fids: Vec<Fid>,
+}
+
+impl<C: Channel> Session<C> {
+    /// Negotiates the version with at most `msize` bytes per message.
+    pub fn connect(mut channel: C, msize: u32) -> Result<Self, SessionError> {
+        let msize = msize.max(MIN_MSIZE);
+        let mut request = Vec::with_capacity(64);
+        let mut reply = vec![0; 64 + codec::VERSION.len()];
+        Request::Version { msize, version: codec::VERSION }.encode(NOTAG, &mut request)?;
+        let len = channel.exchange(&request, &mut reply)?;
+        let (tag, answer) = codec::decode(&reply[..len])?;
+        let agreed = match answer {
+            Reply::Version { msize: agreed, version } if tag == NOTAG && version == codec::VERSION => agreed,
+            Reply::Lerror(errno) => return Err(SessionError::Server(errno)),
+            _ => return Err(SessionError::Version),
+        };
+        if !(MIN_MSIZE..=msize).contains(&agreed) {
+            return Err(SessionError::Version);
+        }
+        Ok(Session {
+            channel,
+            msize: agreed,
+            request: Vec::with_capacity(agreed as usize),
+            reply: vec![0; agreed as usize],
+            tag: 0,
+            next_fid: 0,
+            free_fids: Vec::new(),
+        })
+    }
+
+    /// The negotiated message size.
+    pub fn msize(&self) -> u32 {
+        self.msize
+    }
+
+    /// The most data bytes one read or write carries.
+    pub fn max_io(&self) -> usize {
+        self.msize as usize - WRITE_OVERHEAD.max(READ_OVERHEAD)
+    }
+
+    fn new_fid(&mut self) -> Result<Fid, SessionError> {
+        if let Some(fid) = self.free_fids.pop() {
+            return Ok(fid);
+        }
+        if self.next_fid == NOFID {
+            return Err(SessionError::NoFids);
+        }
+        self.next_fid += 1;
+        Ok(Fid(self.next_fid - 1))
+    }
+
+    /// Sends `request` and returns the reply (an `Rlerror` becomes `Server`).
+    fn call(&mut self, request: Request<'_>) -> Result<Reply<'_>, SessionError> {
+        self.tag = if self.tag >= NOTAG - 1 { 0 } else { self.tag + 1 };
+        let tag = self.tag;
+        request.encode(tag, &mut self.request)?;
+        if self.request.len() > self.msize as usize {
+            return Err(SessionError::Codec(CodecError::TooLarge));
+        }
+        let len = self.channel.exchange(&self.request, &mut self.reply)?;
+        let (reply_tag, reply) = codec::decode(&self.reply[..len.min(self.reply.len())])?;
+        if reply_tag != tag {
+            return Err(SessionError::UnexpectedReply);
+        }
+        match reply {
+            Reply::Lerror(errno) => Err(SessionError::Server(errno)),
+            reply => Ok(reply),
+        }
+    }
+
+    /// Attaches to export `aname` as numeric user `uid`; returns the root's fid.
+    pub fn attach(&mut self, aname: &[u8], uid: u32) -> Result<(Fid, Qid), SessionError> {
+        let fid = self.new_fid()?;
+        match self.call(Request::Attach { fid, afid: NOFID, uname: b"", aname, n_uname: uid }) {
+            Ok(Reply::Attach(qid)) => Ok((fid, qid)),
+            Ok(_) => Err(self.lost(fid, SessionError::UnexpectedReply)),
+            Err(error) => Err(self.lost(fid, error)),
+        }
+    }
+
+    /// A fid the server never made: back to the pool.
+    fn lost(&mut self, fid: Fid, error: SessionError) -> SessionError {
+        self.free_fids.push(fid);
+        error
+    }
+
+    /// A new fid for what `names` lead to from `fid` (none: a clone of `fid`), and the
+    /// last qid. A name that does not exist is `Server(ENOENT)`.
+    pub fn walk(&mut self, fid: Fid, names: &[&[u8]]) -> Result<(Fid, Option<Qid>), SessionError> {
+        let newfid = self.new_fid()?;
+        // A clone is one walk of no names; longer walks go 16 names per message, each
+        // step from the fid the previous one made.
+        let mut steps: Vec<&[&[u8]]> = names.chunks(MAX_WALK_NAMES).collect();
+        if steps.is_empty() {
+            steps.push(&[]);
+        }
+        let (mut from, mut last) = (fid, None);
+        for (index, step) in steps.into_iter().enumerate() {
+            let outcome = match self.call(Request::Walk { fid: from, newfid, names: step }) {
+                Ok(Reply::Walk(qids)) if qids.len() == step.len() => Ok(qids.last()),
+                Ok(Reply::Walk(_)) => Err(SessionError::Server(errno::ENOENT)),
+                Ok(_) => Err(SessionError::UnexpectedReply),
+                Err(error) => Err(error),
+            };
+            match outcome {
+                Ok(qid) => last = qid.or(last),
+                // A failed first step made no fid on the server.
+                Err(error) if index == 0 => return Err(self.lost(newfid, error)),
+                Err(error) => {
+                    let _ = self.clunk(newfid);
+                    return Err(error);
+                }
+            }
+            from = newfid;
+        }
+        Ok((newfid, last))
+    }
+
+    /// Opens `fid` for I/O with Linux open `flags`; returns the qid and iounit.
+    pub fn lopen(&mut self, fid: Fid, flags: u32) -> Result<(Qid, u32), SessionError> {
+        match self.call(Request::Lopen { fid, flags })? {
+            Reply::Lopen { qid, iounit } => Ok((qid, iounit)),
+            _ => Err(SessionError::UnexpectedReply),
+        }
+    }
+
+    /// Creates `name` in directory `fid` and opens it; `fid` then stands for the new file.
+    pub fn lcreate(&mut self, fid: Fid, name: &[u8], flags: u32, mode: u32) -> Result<(Qid, u32), SessionError> {
+        match self.call(Request::Lcreate { fid, name, flags, mode, gid: 0 })? {
+            Reply::Lcreate { qid, iounit } => Ok((qid, iounit)),
+            _ => Err(SessionError::UnexpectedReply),
+        }
+    }
+
+    /// Reads at `offset` into `out` (at most [`max_io`](Self::max_io) bytes per call);
+    /// returns the count, 0 at end of file.
+    pub fn read(&mut self, fid: Fid, offset: u64, out: &mut [u8]) -> Result<usize, SessionError> {
+        let count = out.len().min(self.max_io()) as u32;
+        match self.call(Request::Read { fid, offset, count })? {
+            Reply::Read(data) if data.len() <= out.len() => {
+                out[..data.len()].copy_from_slice(data);
+                Ok(data.len())
+            }
+            _ => Err(SessionError::UnexpectedReply),
+        }
+    }
+
+    /// Writes (a prefix of at most [`max_io`](Self::max_io) bytes of) `data` at
+    /// `offset`; returns the count the server wrote.
+    pub fn write(&mut self, fid: Fid, offset: u64, data: &[u8]) -> Result<usize, SessionError> {
+        let data = &data[..data.len().min(self.max_io())];
+        match self.call(Request::Write { fid, offset, data })? {
+            Reply::Write(count) if count as usize <= data.len() => Ok(count as usize),
+            _ => Err(SessionError::UnexpectedReply),
+        }
+    }
+
+    /// Reads up to `count` bytes of directory entries of open directory `fid` from
+    /// `offset` (0, or an entry's `offset`), calling `visit` for each until it returns
+    /// false; returns how many it saw (0 at the end of the directory).
+    pub fn readdir(
+        &mut self,
+        fid: Fid,
+        offset: u64,
+        count: usize,
+        visit: &mut dyn FnMut(&DirEntry<'_>) -> bool,
+    ) -> Result<usize, SessionError> {
+        let count = count.min(self.max_io()) as u32;
+        let Reply::Readdir(data) = self.call(Request::Readdir { fid, offset, count })? else {
+            return Err(SessionError::UnexpectedReply);
+        };
+        let mut seen = 0;
+        for entry in DirEntries::new(data) {
+            seen += 1;
+            if !visit(&entry?) {
+                break;
+            }
+        }
+        Ok(seen)
+    }
+
+    pub fn getattr(&mut self, fid: Fid) -> Result<Attr, SessionError> {
+        match self.call(Request::Getattr { fid, mask: codec::GETATTR_BASIC })? {
+            Reply::Getattr(attr) => Ok(attr),
+            _ => Err(SessionError::UnexpectedReply),
+        }
+    }
+
+    pub fn setattr(&mut self, fid: Fid, attr: SetAttr) -> Result<(), SessionError> {
+        match self.call(Request::Setattr { fid, attr })? {
+            Reply::Setattr => Ok(()),
+            _ => Err(SessionError::UnexpectedReply),
+        }
+    }
+
+    pub fn mkdir(&mut self, dfid: Fid, name: &[u8], mode: u32) -> Result<Qid, SessionError> {
+        match self.call(Request::Mkdir { dfid, name, mode, gid: 0 })? {
+            Reply::Mkdir(qid) => Ok(qid),
+            _ => Err(SessionError::UnexpectedReply),
+        }
+    }
+
+    pub fn unlinkat(&mut self, dfid: Fid, name: &[u8], flags: u32) -> Result<(), SessionError> {
+        match self.call(Request::Unlinkat { dfid, name, flags })? {
+            Reply::Unlinkat => Ok(()),
+            _ => Err(SessionError::UnexpectedReply),
+        }
+    }
+
+    pub fn renameat(
+        &mut self,
+        old_dfid: Fid,
+        old_name: &[u8],
+        new_dfid: Fid,
+        new_name: &[u8],
+    ) -> Result<(), SessionError> {
+        match self.call(Request::Renameat { old_dfid, old_name, new_dfid, new_name })? {
+            Reply::Renameat => Ok(()),
+            _ => Err(SessionError::UnexpectedReply),
+        }
+    }
+
+    pub fn symlink(&mut self, dfid: Fid, name: &[u8], target: &[u8]) -> Result<Qid, SessionError> {
+        match self.call(Request::Symlink { dfid, name, target, gid: 0 })? {
+            Reply::Symlink(qid) => Ok(qid),
+            _ => Err(SessionError::UnexpectedReply),
+        }
+    }
+
+    pub fn readlink(&mut self, fid: Fid) -> Result<Vec<u8>, SessionError> {
+        match self.call(Request::Readlink { fid })? {
+            Reply::Readlink(target) => Ok(target.to_vec()),
+            _ => Err(SessionError::UnexpectedReply),
+        }
+    }
+
+    pub fn link(&mut self, dfid: Fid, fid: Fid, name: &[u8]) -> Result<(), SessionError> {
+        match self.call(Request::Link { dfid, fid, name })? {
+            Reply::Link => Ok(()),
+            _ => Err(SessionError::UnexpectedReply),
+        }
+    }
+
+    pub fn fsync(&mut self, fid: Fid, datasync: bool) -> Result<(), SessionError> {
+        match self.call(Request::Fsync { fid, datasync })? {
+            Reply::Fsync => Ok(()),
+            _ => Err(SessionError::UnexpectedReply),
+        }
+    }
+
+    pub fn statfs(&mut self, fid: Fid) -> Result<StatFs, SessionError> {
+        match self.call(Request::Statfs { fid })? {
+            Reply::Statfs(stat) => Ok(stat),
+            _ => Err(SessionError::UnexpectedReply),
+        }
+    }
+
+    /// Forgets `fid` on the server; the number is reused whatever the server says
+    /// (a clunk releases the fid even when it reports an error).
+    pub fn clunk(&mut self, fid: Fid) -> Result<(), SessionError> {
+        let result = match self.call(Request::Clunk { fid }) {
+            Ok(Reply::Clunk) => Ok(()),
+            Ok(_) => Err(SessionError::UnexpectedReply),
+            Err(error) => Err(error),
+        };
+        self.free_fids.push(fid);
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::collections::VecDeque;
+
+    /// A channel that checks each request against a script and answers from it; the
+    /// reply's tag is patched to the request's (the script cannot know it).
+    struct Script {
+        steps: VecDeque<(Vec<u8>, Vec<u8>)>,
+    }
+
+    impl Channel for Script {
+        fn exchange(&mut self, request: &[u8], reply: &mut [u8]) -> Result<usize, ChannelError> {
+            let (expected, mut answer) = self.steps.pop_front().ok_or(ChannelError("script ended"))?;
+            assert_eq!(&request[4..5], &expected[4..5], "request type");
+            assert_eq!(&request[7..], &expected[7..], "request body");
+            answer[5..7].copy_from_slice(&request[5..7]);
+            reply[..answer.len()].copy_from_slice(&answer);
+            Ok(answer.len())
+        }
+    }
+
+    fn frame(request: Request<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        request.encode(0, &mut out).unwrap();
+        out
+    }
+
+    fn reply(kind: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = ((7 + body.len()) as u32).to_le_bytes().to_vec();
+        out.push(kind);
+        out.extend_from_slice(&[0, 0]);
+        out.extend_from_slice(body);
+        out
+    }
+
+    fn version_step(asked: u32, given: u32) -> (Vec<u8>, Vec<u8>) {
+        let mut body = given.to_le_bytes().to_vec();
+        body.extend_from_slice(&8u16.to_le_bytes());
+        body.extend_from_slice(b"9P2000.L");
+        let mut answer = reply(101, &body);
+        answer[5..7].copy_from_slice(&NOTAG.to_le_bytes());
+        (frame(Request::Version { msize: asked, version: codec::VERSION }), answer)
+    }
+
+    fn qid(kind: u8, path: u64) -> Vec<u8> {
+        let mut out = vec![kind, 0, 0, 0, 0];
+        out.extend_from_slice(&path.to_le_bytes());
+        out
+    }
+
+    fn session(steps: Vec<(Vec<u8>, Vec<u8>)>) -> Session<Script> {
+        let mut all = VecDeque::from(vec![version_step(65536, 8192)]);
+        all.extend(steps);
+        Session::connect(Script { steps: all }, 65536).unwrap()
+    }
+
+    #[test]
+    fn msize_is_what_the_server_grants() {
+        let s = session(vec![]);
+        assert_eq!(s.msize(), 8192);
+        assert_eq!(s.max_io(), 8192 - WRITE_OVERHEAD);
+        let too_small = Script { steps: VecDeque::from(vec![version_step(65536, 512)]) };
+        assert_eq!(Session::connect(too_small, 65536).err(), Some(SessionError::Version));
+        let mut wrong = version_step(65536, 8192);
+        wrong.1[13..21].copy_from_slice(b"9P2000.u");
+        assert_eq!(
+            Session::connect(Script { steps: VecDeque::from(vec![wrong]) }, 65536).err(),
+            Some(SessionError::Version)
+        );
+    }
+
+    #[test]
+    fn attach_walk_and_fid_reuse() {
+        let names: [&[u8]; 2] = [b"a", b"b"];
+        let mut walked = 2u16.to_le_bytes().to_vec();
+        walked.extend(qid(0x80, 2));
+        walked.extend(qid(0, 3));
+        let mut partial = 1u16.to_le_bytes().to_vec();
+        partial.extend(qid(0x80, 2));
+        let mut s = session(vec![
+            (
+                frame(Request::Attach { fid: Fid(0), afid: NOFID, uname: b"", aname: b"", n_uname: 0 }),
+                reply(105, &qid(0x80, 1)),
+            ),
+            (frame(Request::Walk { fid: Fid(0), newfid: Fid(1), names: &names }), reply(111, &walked)),
+            (frame(Request::Clunk { fid: Fid(1) }), reply(121, &[])),
+            // The freed fid is the next one handed out; a partial walk is ENOENT and
+            // leaves no fid behind.
+            (frame(Request::Walk { fid: Fid(0), newfid: Fid(1), names: &names }), reply(111, &partial)),
+            (frame(Request::Walk { fid: Fid(0), newfid: Fid(1), names: &[] }), reply(111, &0u16.to_le_bytes())),
+        ]);
+        let (root, root_qid) = s.attach(b"", 0).unwrap();
+        assert_eq!((root, root_qid.path), (Fid(0), 1));
+        let (fid, last) = s.walk(root, &names).unwrap();
+        assert_eq!((fid, last.map(|q| q.path)), (Fid(1), Some(3)));
+        s.clunk(fid).unwrap();
+        assert_eq!(s.walk(root, &names), Err(SessionError::Server(errno::ENOENT)));
+        assert_eq!(s.walk(root, &[]), Ok((Fid(1), None)));
+    }
+
+    #[test]
+    fn long_walks_go_sixteen_names_at_a_time() {
+        let names: Vec<&[u8]> = (0..20).map(|_| &b"d"[..]).collect();
+        let answer = |count: usize| {
+            let mut body = (count as u16).to_le_bytes().to_vec();
+            for path in 0..count {
+                body.extend(qid(0x80, path as u64 + 10));
+            }
+            reply(111, &body)
+        };
+        let mut s = session(vec![
+            (frame(Request::Walk { fid: Fid(7), newfid: Fid(0), names: &names[..16] }), answer(16)),
+            (frame(Request::Walk { fid: Fid(0), newfid: Fid(0), names: &names[16..] }), answer(4)),
+        ]);
+        assert_eq!(s.walk(Fid(7), &names).unwrap().1.map(|q| q.path), Some(13));
+    }
+
+    #[test]
+    fn reads_and_writes_are_capped_at_msize() {
+        let big = vec![7u8; 10_000];
+        let max = 8192 - WRITE_OVERHEAD;
+        let mut read_body = 3u32.to_le_bytes().to_vec();
+        read_body.extend_from_slice(b"xyz");
+        let mut s = session(vec![
+            (
+                frame(Request::Write { fid: Fid(4), offset: 100, data: &big[..max] }),
+                reply(119, &(max as u32).to_le_bytes()),
+            ),
+            (frame(Request::Read { fid: Fid(4), offset: 5, count: max as u32 }), reply(117, &read_body)),
+            (frame(Request::Read { fid: Fid(4), offset: 8, count: 2 }), reply(117, &read_body)),
+        ]);
+        assert_eq!(s.write(Fid(4), 100, &big), Ok(max));
+        let mut out = vec![0u8; 10_000];
+        assert_eq!(s.read(Fid(4), 5, &mut out), Ok(3));
+        assert_eq!(&out[..3], b"xyz");
+        // The server sending more than was asked for is a broken reply, not an overflow.
+        assert_eq!(s.read(Fid(4), 8, &mut out[..2]), Err(SessionError::UnexpectedReply));
+    }
+
+    #[test]
+    fn server_errors_and_mismatched_replies() {
+        let mut s = session(vec![
+            (frame(Request::Getattr { fid: Fid(1), mask: codec::GETATTR_BASIC }), reply(7, &13u32.to_le_bytes())),
+            (frame(Request::Fsync { fid: Fid(1), datasync: false }), reply(121, &[])),
+            (frame(Request::Clunk { fid: Fid(1) }), reply(7, &9u32.to_le_bytes())),
+        ]);
+        assert_eq!(s.getattr(Fid(1)), Err(SessionError::Server(13)));
+        assert_eq!(s.fsync(Fid(1), false), Err(SessionError::UnexpectedReply));
+        assert_eq!(s.clunk(Fid(1)), Err(SessionError::Server(9)));
+        assert_eq!(s.free_fids, vec![Fid(1)]);
+    }
+
+    #[test]
+    fn readdir_visits_until_told_to_stop() {
+        let mut data = Vec::new();
+        for (path, name) in [(1u64, &b"a"[..]), (2, b"b"), (3, b"c")] {
+            data.extend(qid(0, path));
+            data.extend_from_slice(&path.to_le_bytes());
+            data.push(8);
+            data.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            data.extend_from_slice(name);
+        }
+        let mut body = (data.len() as u32).to_le_bytes().to_vec();
+        body.extend_from_slice(&data);
+        let count = (8192 - WRITE_OVERHEAD) as u32;
+        let mut s = session(vec![(frame(Request::Readdir { fid: Fid(2), offset: 0, count }), reply(41, &body))]);
+        let mut names = Vec::new();
+        let seen = s
+            .readdir(Fid(2), 0, usize::MAX, &mut |entry| {
+                names.push(entry.name.to_vec());
+                names.len() < 2
+            })
+            .unwrap();
+        assert_eq!(seen, 2);
+        assert_eq!(names, vec![b"a".to_vec(), b"b".to_vec()]);
+    }
+}
