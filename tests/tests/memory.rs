@@ -67,3 +67,13 @@ fn memory_reused_from_a_finished_task_reads_zero() {
     assert!(run.stdout.contains("[grow_touch.wasm#2] grow_touch: 32 MiB in 64 KiB steps"), "{run}");
     assert!(!run.stderr.contains("not zero"), "{run}");
 }
+
+#[test]
+fn memory_backed_up_front_runs_the_same_program() {
+    // `--prealloc` has QEMU back guest RAM before boot (`-mem-prealloc`): the program
+    // and its result are the same, grown memory still reads zero.
+    let wasm = program("grow_touch").display().to_string();
+    let run = launcher().run(&["--prealloc", "--memory", "256", "--timeout", "300", "run", &wasm, "--", "64", "steps"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("grow_touch: 64 MiB in 64 KiB steps") && run.stdout.contains(SUM_64_MIB), "{run}");
+}
