@@ -95,6 +95,8 @@ pub struct VmConfig {
     pub cmdline: String,
     pub initrd: Option<PathBuf>,
     pub memory_mib: u32,
+    /// Back all guest memory before the guest starts (`-mem-prealloc`).
+    pub prealloc_memory: bool,
     /// How to start QEMU: the first attempt, then fallbacks (see `vm_plan`).
     pub attempts: Vec<Attempt>,
     pub timeout: Option<Duration>,
@@ -172,6 +174,7 @@ impl VmConfig {
             .args(["-smp", "1"])
             .arg("-m")
             .arg(format!("{}M", self.memory_mib))
+            .args(self.prealloc_memory.then_some("-mem-prealloc"))
             .args(["-nodefaults", "-no-user-config", "-display", "none", "-monitor", "none", "-no-reboot"])
             .args(["-serial", "stdio"])
             .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])

@@ -55,6 +55,17 @@ impl FrameAddr {
     }
 }
 
+/// What a frame (or huge block) holds when it is handed out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Contents {
+    /// Zero bytes: never used since boot, and RAM was zero when the VM started
+    /// ([`FrameAllocator::assume_fresh_ram_zeroed`]). Zeroing it again is wasted work
+    /// and, under a hypervisor, an early first touch of memory the program may never use.
+    Zero,
+    /// Whatever its last user left.
+    Unknown,
+}
+
 /// Counters for the memory report and leak checks.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FrameStats {
@@ -92,6 +103,8 @@ pub struct FrameAllocator<L> {
     free_stack: u64,
     /// Top of the stack of freed huge blocks, 0 when empty.
     huge_stack: u64,
+    /// Whether never-used frames hold zeros (the VM's RAM started zeroed).
+    fresh_is_zero: bool,
     stats: FrameStats,
 }
 
@@ -106,6 +119,7 @@ impl<L: FrameLinks> FrameAllocator<L> {
             cursor: 0,
             free_stack: 0,
             huge_stack: 0,
+            fresh_is_zero: false,
             stats: FrameStats { total_frames: 0, free_frames: 0 },
         }
     }
@@ -149,15 +163,32 @@ impl<L: FrameLinks> FrameAllocator<L> {
         self.cursor = self.ranges[0].start;
     }
 
+    /// Declares that RAM held zeros when the VM started (QEMU backs guest RAM with
+    /// zeroed anonymous memory; what it loaded there is in the reserved ranges), so
+    /// frames the bump hands out are [`Contents::Zero`].
+    pub fn assume_fresh_ram_zeroed(&mut self) {
+        self.fresh_is_zero = true;
+    }
+
+    fn fresh(&self) -> Contents {
+        if self.fresh_is_zero { Contents::Zero } else { Contents::Unknown }
+    }
+
     /// Takes one frame (contents undefined).
     pub fn allocate(&mut self) -> Option<FrameAddr> {
+        self.allocate_with_contents().map(|(frame, _)| frame)
+    }
+
+    /// Takes one frame and says what it holds. Freed frames come first (last in, first
+    /// out: recently used memory is the cheapest to touch again), then never-used ones.
+    pub fn allocate_with_contents(&mut self) -> Option<(FrameAddr, Contents)> {
         if self.free_stack != 0 {
             let frame = self.free_stack;
             // SAFETY: `frame` is the top of the free stack; its link was written when it
             // was pushed.
             self.free_stack = unsafe { self.links.read(frame) };
             self.stats.free_frames -= 1;
-            return Some(FrameAddr(frame));
+            return Some((FrameAddr(frame), Contents::Unknown));
         }
         while self.cursor_range < self.range_count {
             let range = self.ranges[self.cursor_range];
@@ -165,7 +196,7 @@ impl<L: FrameLinks> FrameAllocator<L> {
                 let frame = self.cursor;
                 self.cursor += PAGE_SIZE;
                 self.stats.free_frames -= 1;
-                return Some(FrameAddr(frame));
+                return Some((FrameAddr(frame), self.fresh()));
             }
             self.cursor_range += 1;
             if let Some(next) = self.ranges.get(self.cursor_range) {
@@ -202,13 +233,18 @@ impl<L: FrameLinks> FrameAllocator<L> {
     /// (contents undefined), from the huge stack or the bump region. `None` when no
     /// aligned block is left in one piece; single frames may still be.
     pub fn allocate_huge(&mut self) -> Option<FrameAddr> {
+        self.allocate_huge_with_contents().map(|(block, _)| block)
+    }
+
+    /// [`allocate_huge`](Self::allocate_huge), saying what the block holds.
+    pub fn allocate_huge_with_contents(&mut self) -> Option<(FrameAddr, Contents)> {
         if self.huge_stack != 0 {
             let block = self.huge_stack;
             // SAFETY: `block` is the top of the huge stack; its first frame's link was
             // written by `free_huge`.
             self.huge_stack = unsafe { self.links.read(block) };
             self.stats.free_frames -= FRAMES_PER_HUGE;
-            return Some(FrameAddr(block));
+            return Some((FrameAddr(block), Contents::Unknown));
         }
         while self.cursor_range < self.range_count {
             let range = self.ranges[self.cursor_range];
@@ -218,7 +254,7 @@ impl<L: FrameLinks> FrameAllocator<L> {
                 self.push_free_run(self.cursor, aligned);
                 self.cursor = aligned + HUGE_BYTES;
                 self.stats.free_frames -= FRAMES_PER_HUGE;
-                return Some(FrameAddr(aligned));
+                return Some((FrameAddr(aligned), self.fresh()));
             }
             // No aligned block left in this range (less than 4 MiB remain): its last
             // frames stay free as single frames, and the bump moves on.
@@ -362,6 +398,24 @@ mod tests {
         frames.free_huge(block);
         assert_eq!(frames.stats().free_frames, FRAMES_PER_HUGE);
         assert_eq!(frames.allocate_huge(), Some(block));
+    }
+
+    #[test]
+    fn only_never_used_frames_are_known_zero_and_only_when_ram_started_zeroed() {
+        let mut unknown = allocator(&[range(MIB, 6 * MIB)], &[]);
+        assert_eq!(unknown.allocate_with_contents().map(|(_, contents)| contents), Some(Contents::Unknown));
+        let mut frames = allocator(&[range(MIB, 6 * MIB)], &[]);
+        frames.assume_fresh_ram_zeroed();
+        let (first, contents) = frames.allocate_with_contents().unwrap();
+        assert_eq!(contents, Contents::Zero, "bumped");
+        let (block, contents) = frames.allocate_huge_with_contents().unwrap();
+        assert_eq!(contents, Contents::Zero, "bumped block");
+        frames.free(first);
+        assert_eq!(frames.allocate_with_contents(), Some((first, Contents::Unknown)), "freed, then reused");
+        // Frames skipped for the block's alignment carry free-stack links: not zero.
+        assert_eq!(frames.allocate_with_contents().map(|(_, contents)| contents), Some(Contents::Unknown));
+        frames.free_huge(block);
+        assert_eq!(frames.allocate_huge_with_contents(), Some((block, Contents::Unknown)));
     }
 
     #[test]

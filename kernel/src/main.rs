@@ -132,6 +132,10 @@ fn init_frames(boot: &BootInfo, image: &layout::KernelImage, quiet: bool) -> mem
     reserved[3] = boot.start_info;
     let mut ram = memory::ram_ranges::Ranges::new();
     frames::with(|allocator| {
+        // QEMU backs guest RAM with zeroed anonymous memory and PVH boots with no
+        // firmware writing to RAM; what QEMU loads (kernel, initrd, start info and the
+        // command line in the low MiB) is reserved above.
+        allocator.assume_fresh_ram_zeroed();
         for entry in boot.memory_map() {
             if !quiet {
                 log!(

@@ -7,7 +7,7 @@
 //! map. It must not decide which frames are free: the bookkeeping does.
 
 use spin::Mutex;
-pub use wasmetal_kernel_logic::frames::{FRAMES_PER_HUGE, FrameAddr, FrameLinks, HUGE_BYTES, PhysRange};
+pub use wasmetal_kernel_logic::frames::{Contents, FRAMES_PER_HUGE, FrameAddr, FrameLinks, HUGE_BYTES, PhysRange};
 
 use super::layout::{PAGE_SIZE, phys_to_virt};
 

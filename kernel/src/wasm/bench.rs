@@ -284,6 +284,53 @@ fn memory_touch() {
     }
 }
 
+/// Memory grown 64 KiB at a time and touched (one write per 4 KiB page) before the next
+/// growth, as a malloc's `sbrk` grows a heap: TSC cycles per step spent committing, in
+/// the faulting first write (fault entry, the pager, the return) and in the other
+/// writes, with what the pager itself accounts for.
+fn memory_steps() {
+    use wasmetal_runtime::platform::{Platform, Protection};
+    const BYTES: usize = 32 << 20;
+    const STEP: usize = 64 << 10;
+    let platform = &super::platform::KERNEL_PLATFORM;
+    let Ok(base) = platform.reserve(BYTES) else { return };
+    let pager_before = super::pager_stats::PAGER_STATS.snapshot();
+    let crossings_before = wasmetal_arch::privilege::crossing_counts();
+    let (mut commit, mut first, mut rest) = (0u64, 0u64, 0u64);
+    for step in (0..BYTES).step_by(STEP) {
+        let began = cycles();
+        // SAFETY: inside our fresh reservation, growing it in order.
+        let Ok(()) = (unsafe { platform.commit(base.byte_add(step), STEP, Protection::ReadWrite) }) else { return };
+        let committed = cycles();
+        // SAFETY: just committed.
+        unsafe { core::ptr::write_volatile(base.as_ptr().add(step), 1) };
+        let touched = cycles();
+        for offset in (step + 4096..step + STEP).step_by(4096) {
+            // SAFETY: just committed.
+            unsafe { core::ptr::write_volatile(base.as_ptr().add(offset), 1) };
+        }
+        commit += committed - began;
+        first += touched - committed;
+        rest += cycles() - touched;
+    }
+    let steps = (BYTES / STEP) as u64;
+    let pager = super::pager_stats::PAGER_STATS.snapshot().since(&pager_before);
+    let crossings = wasmetal_arch::privilege::crossing_counts();
+    let ns = |total: u64| crate::timer::cycles_to_ns(total / steps);
+    log!(
+        "bench memory steps of 64 KiB ({steps} steps): per step commit {} ns, faulting write {} ns          (pager {} ns of it, zeroing {} ns), 15 more writes {} ns; {} upcalls, {} monitor calls",
+        ns(commit),
+        ns(first),
+        ns(pager.fault_cycles),
+        ns(pager.zero_cycles),
+        ns(rest),
+        crossings.upcalls - crossings_before.upcalls,
+        crossings.monitor_calls - crossings_before.monitor_calls
+    );
+    // SAFETY: ours, no longer used.
+    unsafe { platform.release(base, BYTES) };
+}
+
 /// Runs every benchmark the initrd holds; `n` is the loop count for loop modules.
 pub fn run(initrd: &'static [u8], n: i32) -> u32 {
     let Some(stack) = super::stack::WasmStack::new() else { return 1 };
@@ -293,6 +340,7 @@ pub fn run(initrd: &'static [u8], n: i32) -> u32 {
         // Programs first: their first run meets RAM the VM never touched.
         programs(initrd);
         memory_touch();
+        memory_steps();
     });
     preemption(initrd, n);
     0

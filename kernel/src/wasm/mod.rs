@@ -12,6 +12,7 @@ pub mod compile;
 pub mod engine;
 pub mod image;
 pub mod pager;
+pub mod pager_stats;
 pub mod platform;
 pub mod run;
 pub mod spec;

@@ -9,8 +9,10 @@
 
 use super::access_map::Backing;
 use super::accounting;
+use super::pager_stats::{Mapped, PAGER_STATS};
 use crate::memory::address_space::{self, Protection, Unmapped};
-use crate::memory::frames::{self, DirectMapped};
+use crate::memory::frames::{self, Contents, DirectMapped};
+use wasmetal_arch::cpu::rdtsc;
 
 const PAGE: u64 = crate::memory::layout::PAGE_SIZE;
 
@@ -19,6 +21,15 @@ const PAGE: u64 = crate::memory::layout::PAGE_SIZE;
 /// private copy. Returns false when the address is not accessible (a guard), the fault
 /// is a real protection violation, or no frame is left (the caller reports it).
 pub fn handle_demand_fault(addr: u64, present: bool, write: bool) -> bool {
+    let began = rdtsc();
+    let handled = demand_fault(addr, present, write);
+    if handled {
+        PAGER_STATS.fault(rdtsc() - began);
+    }
+    handled
+}
+
+fn demand_fault(addr: u64, present: bool, write: bool) -> bool {
     let Some((start, range)) = accounting::lookup_for_fault(addr) else { return false };
     let page = addr & !(PAGE - 1);
     let image_frame = match range.backing {
@@ -38,6 +49,7 @@ pub fn handle_demand_fault(addr: u64, present: bool, write: bool) -> bool {
         return match address_space::map(page, copy, Protection::ReadWrite) {
             Ok(()) => {
                 accounting::resident_added(1);
+                PAGER_STATS.mapped(Mapped::Copy);
                 true
             }
             Err(_) => {
@@ -55,7 +67,11 @@ pub fn handle_demand_fault(addr: u64, present: bool, write: bool) -> bool {
         return map_zeroed_block(page, start, end, range.rights);
     };
     // A shared image page: read-only until the first write copies it.
-    address_space::map(page, shared, Protection::ReadOnly).is_ok()
+    let mapped = address_space::map(page, shared, Protection::ReadOnly).is_ok();
+    if mapped {
+        PAGER_STATS.mapped(Mapped::ImageFrame);
+    }
+    mapped
 }
 
 /// Bytes a demand fault on zero-backed memory maps at once: a wasm page. A fault costs
@@ -69,38 +85,78 @@ fn map_zeroed_block(page: u64, start: u64, end: u64, rights: Protection) -> bool
     if rights == Protection::ReadWrite && map_zeroed_huge(page, start, end) {
         return true;
     }
-    let block_start = (page & !(FAULT_AROUND_BYTES - 1)).max(start);
-    let block_end = ((page & !(FAULT_AROUND_BYTES - 1)) + FAULT_AROUND_BYTES).min(end);
-    let mut faulting_page_mapped = false;
-    let mut at = block_start;
-    while at < block_end {
-        let Some(frame) = frames::with(|allocator| allocator.allocate()) else {
-            crate::log!("wasm: out of physical memory touching {page:#x}");
-            return faulting_page_mapped;
+    // Blocks are counted from the range's start, not from address zero: a linear
+    // memory's wasm pages start at its base, which need not be 64 KiB aligned, and a
+    // block straddling two wasm pages would cost each page's growth two faults. Nor
+    // does a block cross a 2 MiB boundary: one page mapped beyond it would give the
+    // next 2 MiB a page table and keep it from being mapped whole.
+    let huge_start = page & !(frames::HUGE_BYTES - 1);
+    let block_start = (start + ((page - start) & !(FAULT_AROUND_BYTES - 1))).max(huge_start);
+    let block_end = (block_start + FAULT_AROUND_BYTES).min(end).min(huge_start + frames::HUGE_BYTES);
+    map_zeroed_pages(block_start, block_end, rights, Some(page))
+}
+
+/// Bytes of growth mapped at commit time at most; larger growth is left to demand
+/// faults, which map 2 MiB blocks where they fit and only what is touched.
+const EAGER_GROWTH_BYTES: u64 = 1 << 20;
+
+/// Maps zeroed frames over `start..end` right away: for growth of a read-write memory
+/// by up to [`EAGER_GROWTH_BYTES`], which a program (a malloc's `sbrk`) grows in order to
+/// use it at once. Each fault it saves is a round trip through the CPL0 monitor, the
+/// most expensive thing a first touch costs under a hypervisor that emulates CPL0. The
+/// range must be committed. Running out of frames here is not an error: the rest stays
+/// demand-zero.
+pub fn map_growth(start: u64, end: u64) {
+    if end - start > EAGER_GROWTH_BYTES {
+        return;
+    }
+    let began = rdtsc();
+    map_zeroed_pages(start, end, Protection::ReadWrite, None);
+    PAGER_STATS.eager(rdtsc() - began);
+}
+
+/// Maps zeroed frames over the not-yet-mapped pages of `start..end`; true when
+/// `needed` (if any) got one.
+fn map_zeroed_pages(start: u64, end: u64, rights: Protection, needed: Option<u64>) -> bool {
+    let mut needed_mapped = false;
+    let (mut mapped, mut known_zero, mut zero_cycles) = (0, 0, 0);
+    let mut at = start;
+    while at < end {
+        let Some((frame, contents)) = frames::with(|allocator| allocator.allocate_with_contents()) else {
+            crate::log!("wasm: out of physical memory mapping {at:#x}");
+            break;
         };
         let writable = rights == Protection::ReadWrite;
-        if !writable {
+        if !writable && contents == Contents::Unknown {
+            let began = rdtsc();
             // SAFETY: the frame is ours and reached through the direct map.
             unsafe { core::ptr::write_bytes(frame.direct_map_ptr(), 0, PAGE as usize) };
+            zero_cycles += rdtsc() - began;
         }
         match address_space::map(at, frame, rights) {
             Ok(()) => {
                 accounting::resident_added(1);
-                if writable {
-                    // Zeroed through the new mapping, not the direct map: the page's
-                    // first touch then happens once, where the program will use it.
-                    // SAFETY: `at` was just mapped writable to our frame, and nothing
-                    // runs before this handler returns.
-                    unsafe { core::ptr::write_bytes(at as *mut u8, 0, PAGE as usize) };
+                mapped += 1;
+                if contents == Contents::Zero {
+                    known_zero += 1;
                 }
-                faulting_page_mapped |= at == page;
+                if writable {
+                    // SAFETY: `at` was just mapped writable to our frame, and nothing
+                    // else uses the page before this returns (a fault handler, or a
+                    // commit the memory's owner is making).
+                    zero_cycles += unsafe { zero_through_mapping(at, PAGE, contents) };
+                }
+                needed_mapped |= Some(at) == needed;
             }
             // Already there (mapped by an earlier fault): keep it.
             Err(_) => frames::free(frame),
         }
         at += PAGE;
     }
-    faulting_page_mapped
+    PAGER_STATS.mapped(Mapped::Pages(mapped));
+    PAGER_STATS.known_zero(known_zero);
+    PAGER_STATS.zeroed(zero_cycles);
+    needed_mapped
 }
 
 /// Maps a zeroed 2 MiB block over the aligned block holding `page` when the block lies
@@ -112,16 +168,47 @@ fn map_zeroed_huge(page: u64, start: u64, end: u64) -> bool {
     if block < start || block + frames::HUGE_BYTES > end {
         return false;
     }
-    let Some(frames_block) = frames::with(|allocator| allocator.allocate_huge()) else { return false };
+    let Some((frames_block, contents)) = frames::with(|allocator| allocator.allocate_huge_with_contents()) else {
+        return false;
+    };
     if address_space::map_huge(block, frames_block, Protection::ReadWrite).is_err() {
         frames::with(|allocator| allocator.free_huge(frames_block));
         return false;
     }
     accounting::resident_added(frames::FRAMES_PER_HUGE);
+    PAGER_STATS.mapped(Mapped::Huge);
+    if contents == Contents::Zero {
+        PAGER_STATS.known_zero(frames::FRAMES_PER_HUGE);
+    }
     // SAFETY: `block` was just mapped writable to our frames, and nothing runs before
     // this handler returns.
-    unsafe { core::ptr::write_bytes(block as *mut u8, 0, frames::HUGE_BYTES as usize) };
+    PAGER_STATS.zeroed(unsafe { zero_through_mapping(block, frames::HUGE_BYTES, contents) });
     true
+}
+
+/// Makes the `bytes` at `addr`, just mapped writable to frames holding `contents`,
+/// zero, through the new mapping rather than the direct map, so that the first touch of
+/// each page (which a hypervisor charges for) happens once, at the address the program
+/// uses. Known-zero frames only get one write per page: without it the program's first
+/// access may be a read, which the host serves from its shared zero page and then pays
+/// a second fault for at the first write. Returns the TSC cycles it took.
+///
+/// # Safety
+/// `addr..addr + bytes` is mapped writable to frames the caller owns, page-aligned, and
+/// nothing else uses them yet.
+unsafe fn zero_through_mapping(addr: u64, bytes: u64, contents: Contents) -> u64 {
+    let began = rdtsc();
+    match contents {
+        Contents::Zero => {
+            for page in (addr..addr + bytes).step_by(PAGE as usize) {
+                // SAFETY: per the contract, a page of ours, mapped writable.
+                unsafe { core::ptr::write_volatile(page as *mut u64, 0) };
+            }
+        }
+        // SAFETY: per the contract.
+        Contents::Unknown => unsafe { core::ptr::write_bytes(addr as *mut u8, 0, bytes as usize) },
+    }
+    rdtsc() - began
 }
 
 /// Unmaps `start..end`, freeing private frames but not the shared frames of images.

@@ -345,11 +345,13 @@ fn run_task(
         }
     };
     let started_ns = crate::timer::monotonic_ns();
+    let pager_before = super::pager_stats::PAGER_STATS.snapshot();
     let result = start.call(&mut store, ());
     // The program's unfinished output lines go out before any report of ours.
     drop(store);
     // For `bench io` and anyone timing a program without its boot and compile.
     log!("run: {name} _start ran {} ns", crate::timer::monotonic_ns() - started_ns);
+    log!("run: {name} pager: {}", super::pager_stats::PAGER_STATS.snapshot().since(&pager_before));
     match result {
         Ok(()) => 0,
         Err(error) => failure(&mut errors, &name, &error),
