@@ -32,6 +32,8 @@ const CASES: &[(&str, &[&str])] = &[
     ("regex", &["8"]),
     ("sort", &["50000"]),
     ("sort", &["500000"]),
+    ("grow", &["64"]),
+    ("grow", &["64", "steps"]),
 ];
 
 fn workspace() -> PathBuf {
