@@ -9,6 +9,7 @@
 extern crate alloc;
 
 pub mod mmio_slot;
+pub mod net;
 pub mod stdio_link;
 pub mod virtio;
 
