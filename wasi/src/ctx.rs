@@ -9,6 +9,7 @@ use crate::abi::{fdflags, rights};
 use crate::errno::Errno;
 use crate::fd_table::{Descriptor, FdTable, Kind};
 use crate::fs::{Filesystem, Ino, Last, resolve};
+use crate::sockets::{SocketHandle, Sockets};
 use crate::system::System;
 
 /// The default largest size of one file in the in-memory filesystem.
@@ -79,6 +80,8 @@ pub struct WasiCtxBuilder {
     preopens: Vec<PreopenSpec>,
     max_file_size: u64,
     max_total_file_bytes: u64,
+    sockets: Option<Box<dyn Sockets>>,
+    preopened_sockets: Vec<SocketHandle>,
 }
 
 impl WasiCtxBuilder {
@@ -92,6 +95,8 @@ impl WasiCtxBuilder {
             preopens: Vec::new(),
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             max_total_file_bytes: u64::MAX,
+            sockets: None,
+            preopened_sockets: Vec::new(),
         }
     }
 
@@ -155,7 +160,21 @@ impl WasiCtxBuilder {
         self
     }
 
-    /// Checks everything and makes the context: stdio on fds 0–2, preopens from 3.
+    /// The network the program's sockets live on.
+    pub fn sockets(mut self, sockets: Box<dyn Sockets>) -> Self {
+        self.sockets = Some(sockets);
+        self
+    }
+
+    /// Preopens a listening socket of [`Self::sockets`] (Wasmtime's `--tcplisten`): it
+    /// gets the next descriptor after stdio and the preopened directories.
+    pub fn preopen_socket(mut self, listener: SocketHandle) -> Self {
+        self.preopened_sockets.push(listener);
+        self
+    }
+
+    /// Checks everything and makes the context: stdio on fds 0–2, preopened
+    /// directories from 3, then preopened sockets.
     pub fn build(mut self) -> Result<WasiCtx, BuildError> {
         for (index, arg) in self.args.iter().enumerate() {
             if arg.contains(&0) {
@@ -203,6 +222,9 @@ impl WasiCtxBuilder {
             fds.insert(descriptor).map_err(|_| BuildError::TooManyPreopens)?;
             preopens.push((spec.guest_path, root));
         }
+        for listener in self.preopened_sockets {
+            fds.insert(Descriptor::socket(listener, true, 0)).map_err(|_| BuildError::TooManyPreopens)?;
+        }
         Ok(WasiCtx {
             args: self.args,
             env: self.env,
@@ -212,6 +234,7 @@ impl WasiCtxBuilder {
             fs,
             preopens,
             system: self.system,
+            sockets: self.sockets,
             start_ns,
         })
     }
@@ -273,6 +296,8 @@ pub struct WasiCtx {
     /// Every preopen's guest path and root, kept even if the guest closes its fd.
     pub(crate) preopens: Vec<(Vec<u8>, Ino)>,
     pub(crate) system: Box<dyn System>,
+    /// The network, when the embedder gives one.
+    pub(crate) sockets: Option<Box<dyn Sockets>>,
     /// The monotonic clock when the context was built (the CPU-time clocks' origin).
     pub(crate) start_ns: u64,
 }
@@ -336,6 +361,24 @@ impl WasiCtx {
         if let Some(ino) = descriptor.ino() {
             self.fs.release(ino);
         }
+        if let (Kind::Socket { handle, .. }, Some(sockets)) = (descriptor.kind, self.sockets.as_mut()) {
+            sockets.close(handle);
+        }
+    }
+
+    /// The socket behind descriptor `fd`: its handle, whether it listens, and whether
+    /// it is non-blocking (`ENOTSOCK` if it is no socket).
+    pub(crate) fn socket_fd(&self, fd: u32) -> Result<(SocketHandle, bool, bool), Errno> {
+        let descriptor = self.fds.get(fd)?;
+        match descriptor.kind {
+            Kind::Socket { handle, listener } => Ok((handle, listener, descriptor.nonblocking())),
+            _ => Err(Errno::NotSock),
+        }
+    }
+
+    /// The network (a socket descriptor exists only when there is one).
+    pub(crate) fn network(&mut self) -> Result<&mut (dyn Sockets + 'static), Errno> {
+        self.sockets.as_deref_mut().ok_or(Errno::NotSup)
     }
 
     /// Current realtime, for file timestamps.

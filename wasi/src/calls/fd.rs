@@ -11,6 +11,7 @@ use crate::errno::Errno;
 use crate::fd_table::{Descriptor, Kind};
 use crate::fs::{Ino, Stat};
 use crate::guest_memory::GuestMemory;
+use crate::sockets::SocketHandle;
 use crate::system::ConsoleError;
 
 /// What a read or write goes to.
@@ -21,6 +22,8 @@ enum Target {
     /// A regular file, with the descriptor's position.
     File(Ino, u64),
     Dir,
+    /// A socket: its handle, whether it listens, whether it is non-blocking.
+    Socket(SocketHandle, bool, bool),
 }
 
 fn target(descriptor: &Descriptor) -> Target {
@@ -30,6 +33,7 @@ fn target(descriptor: &Descriptor) -> Target {
         Kind::Stderr => Target::Stderr,
         Kind::File { ino, position } => Target::File(ino, position),
         Kind::Dir { .. } => Target::Dir,
+        Kind::Socket { handle, listener } => Target::Socket(handle, listener, descriptor.nonblocking()),
     }
 }
 
@@ -169,6 +173,10 @@ pub fn fd_read(
             total
         }
         Target::Dir => return Err(Errno::IsDir),
+        Target::Socket(_, true, _) => return Err(Errno::NotConn),
+        Target::Socket(socket, false, nonblocking) => {
+            super::sock::read_socket(ctx, memory, socket, &buffers, false, !nonblocking, false)?
+        }
         Target::Stdout | Target::Stderr => return Err(Errno::BadF),
     };
     write_size(memory, nread, total)
@@ -198,6 +206,10 @@ pub fn fd_write(
             let total = write_file(ctx, memory, ino, start, &buffers)?;
             set_position(ctx, fd, start + total)?;
             total
+        }
+        Target::Socket(_, true, _) => return Err(Errno::NotConn),
+        Target::Socket(socket, false, nonblocking) => {
+            super::sock::write_socket(ctx, memory, socket, &buffers, !nonblocking)?
         }
         Target::Stdin | Target::Dir => return Err(Errno::BadF),
     };
@@ -391,7 +403,11 @@ pub fn fd_filestat_get(ctx: &mut WasiCtx, memory: &mut GuestMemory<'_>, fd: u32,
         None => {
             let stat = Stat {
                 ino: u64::from(fd),
-                filetype: filetype::CHARACTER_DEVICE,
+                filetype: if descriptor.filetype() == filetype::SOCKET_STREAM {
+                    filetype::SOCKET_STREAM
+                } else {
+                    filetype::CHARACTER_DEVICE
+                },
                 nlink: 1,
                 size: 0,
                 atim: 0,
