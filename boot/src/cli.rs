@@ -39,6 +39,10 @@ pub enum Command {
         /// Instantiate a library first and satisfy imports from module NAME with its exports.
         #[arg(long = "preload", value_name = "NAME=PATH")]
         preloads: Vec<String>,
+        /// Listen on this host address (IPv4) and preopen the listening socket for the
+        /// program, after stdio and the --dir preopens, as Wasmtime does; several allowed.
+        #[arg(long = "tcplisten", value_name = "ADDR:PORT")]
+        tcp_listen: Vec<String>,
         /// Run another program concurrently, as its own task: "FILE ARG...".
         #[arg(long = "task", value_name = "FILE ARGS")]
         tasks: Vec<String>,
@@ -143,6 +147,7 @@ fn run_program(vm: &VmArgs, spec: &crate::run::RunSpec) -> Result<u8> {
     let initrd = crate::run::write_initrd(&files)?;
     let mut config = vm.config(kernel, crate::run::run_cmdline(), Some(initrd.clone()))?;
     config.program_output = true;
+    config.tcp_listen = spec.tcp_listen.clone();
     // `--timeout` is each task's budget inside the VM (it traps with Interrupt); the
     // wall clock only backs it up, generously, in case the kernel itself hangs.
     config.timeout = config.timeout.map(|budget| budget * 3 + std::time::Duration::from_secs(60));
@@ -177,7 +182,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             };
             run_program(&cli.vm, &spec)
         }
-        Some(Command::Run { wasm, env, dirs, fuel, preloads, tasks, args }) => {
+        Some(Command::Run { wasm, env, dirs, fuel, preloads, tcp_listen, tasks, args }) => {
             let extra_tasks = tasks
                 .iter()
                 .map(|task| {
@@ -208,7 +213,12 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
                 extra_tasks,
                 timeout_ms: cli.vm.timeout.map(|s| (s * 1000.0) as u64),
                 memory_mib: cli.vm.memory,
+                tcp_listen: tcp_listen
+                    .iter()
+                    .map(|spec| crate::net_devices::parse_tcplisten(spec))
+                    .collect::<Result<_>>()?,
             };
+            crate::net_devices::check_distinct(&spec.tcp_listen)?;
             run_program(&cli.vm, &spec)
         }
         Some(Command::Kernel { append, files }) => {

@@ -11,6 +11,7 @@ pub mod host_probe;
 pub mod hosted;
 pub mod kernel_build;
 pub mod kernel_image;
+pub mod net_devices;
 pub mod qemu;
 pub mod qemu_install;
 pub mod run;

@@ -13,5 +13,6 @@ pub mod net;
 pub mod stdio_link;
 pub mod virtio;
 
+pub use virtio_drivers;
 pub use virtio_drivers::transport::mmio::MmioTransport;
 pub use virtio_drivers::{BufferDirection, Hal, PhysAddr};

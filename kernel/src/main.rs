@@ -16,6 +16,7 @@ mod exit;
 mod interrupts;
 mod memory;
 mod modes;
+mod net;
 mod panic;
 mod random;
 mod sched;

@@ -28,6 +28,8 @@ pub enum DeviceError {
     Transport(u64),
     /// The serial device would not initialize.
     Serial(u64, SerialError),
+    /// The network card or stack would not come up.
+    Net(crate::net::NetInitError),
 }
 
 impl core::fmt::Display for DeviceError {
@@ -37,6 +39,7 @@ impl core::fmt::Display for DeviceError {
             DeviceError::NoSuchSlot(base) => write!(f, "no virtio-mmio device at {base:#x}"),
             DeviceError::Transport(base) => write!(f, "the device at {base:#x} is not virtio-mmio"),
             DeviceError::Serial(base, error) => write!(f, "serial device at {base:#x}: {error}"),
+            DeviceError::Net(error) => write!(f, "network: {error}"),
         }
     }
 }
@@ -70,6 +73,7 @@ pub fn init(boot: &BootInfo) -> Result<(), DeviceError> {
     for slot in mmio_slot::slots(boot.cmdline()) {
         slots.push(slot.map_err(|_| DeviceError::BadCommandLine("virtio_mmio.device"))?);
     }
+    crate::net::init(boot, &slots).map_err(DeviceError::Net)?;
     let Some(base) = address(boot, "console.serial")? else { return Ok(()) };
     stdio::install(serial(&slots, base)?);
     Ok(())

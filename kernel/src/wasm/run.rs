@@ -247,6 +247,13 @@ fn run_task(
         preopened_bytes += files.iter().map(|(_, data)| data.len() as u64).sum::<u64>();
         builder = builder.preopen_dir(guest.as_bytes(), files);
     }
+    // `--tcplisten` sockets come after the directories, as Wasmtime numbers them.
+    if let Some(listeners) = crate::net::listeners() {
+        builder = builder.sockets(Box::new(crate::net::sockets::KernelSockets::new(deadline_tick)));
+        for listener in listeners {
+            builder = builder.preopen_socket(wasmetal_wasi::SocketHandle(listener.0));
+        }
+    }
     // The files given to the program always fit; what it writes comes out of the budget.
     builder = builder.max_total_file_bytes(preopened_bytes + fs_budget);
     let ctx = match builder.build() {
