@@ -104,3 +104,17 @@ pub fn listeners() -> Option<Vec<SocketId>> {
 pub(crate) fn with_stack<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
     NETWORK.lock().as_mut().map(|network| f(&mut network.stack))
 }
+
+/// Logs what the stack holds (after the programs ran: the tests read it to check that
+/// clients that went away left nothing behind).
+pub fn log_stats() {
+    let Some(network) = NETWORK.try_lock() else { return };
+    let Some(network) = network.as_ref() else { return };
+    let heap = crate::memory::heap::HEAP.stats();
+    crate::log!(
+        "net: {} sockets, {} connections, heap {} KiB live",
+        network.stack.sockets(),
+        network.stack.connections(),
+        heap.live >> 10
+    );
+}

@@ -1,6 +1,7 @@
 //! An event-driven HTTP/1.1 keep-alive server on mio (poll_oneoff underneath) over the
 //! preopened listener (fd 3): many connections at once, non-blocking. `GET /stats`
-//! answers how many connections are open, `/exit` answers and exits with all open.
+//! answers how many connections are open, `/bytes/N` N bytes, `/exit` answers and
+//! exits with all open.
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
@@ -26,8 +27,9 @@ fn answer(connection: &mut Connection, open: usize) -> bool {
         let head = String::from_utf8_lossy(&connection.inbound[..end]).into_owned();
         connection.inbound.drain(..end + 4);
         let path = head.split_whitespace().nth(1).unwrap_or("/");
-        let body = match path {
-            "/stats" => format!("open {open}\n"),
+        let body = match (path, path.strip_prefix("/bytes/").and_then(|n| n.parse::<usize>().ok())) {
+            ("/stats", _) => format!("open {open}\n"),
+            (_, Some(count)) => "x".repeat(count),
             _ => "hello from wasmetal\n".to_string(),
         };
         exit |= path == "/exit";
