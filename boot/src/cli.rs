@@ -105,6 +105,23 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// HTTP requests/s and p50/p99 latency (wrk) of an event-driven wasm server in the
+    /// kernel, and bulk TCP MiB/s both ways; `cargo bench -p wasmetal-bench --bench net`
+    /// adds Wasmtime.
+    Net {
+        /// The HTTP server (default: the test programs' event_server.wasm).
+        #[arg(long)]
+        server: Option<PathBuf>,
+        /// The bulk server (default: the test programs' bulk_server.wasm).
+        #[arg(long)]
+        bulk: Option<PathBuf>,
+        /// wrk connections.
+        #[arg(long, default_value_t = 50)]
+        connections: u32,
+        /// wrk seconds.
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+    },
 }
 
 /// Reads `HOST` or `HOST::NAME` into (name, bytes).
@@ -244,6 +261,12 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         }
         Some(Command::Bench { which: BenchCommand::Boot { runs } }) => bench::boot(&cli.vm, runs),
         Some(Command::Bench { which: BenchCommand::Io { runs } }) => crate::bench_io::report(&cli.vm, runs),
+        Some(Command::Bench { which: BenchCommand::Net { server, bulk, connections, seconds } }) => {
+            let server = server.unwrap_or_else(|| crate::bench_net::default_program("event_server"));
+            let bulk = bulk.unwrap_or_else(|| crate::bench_net::default_program("bulk_server"));
+            let run = crate::bench_net::WrkRun { connections, seconds };
+            crate::bench_net::report(&cli.vm, &server, &bulk, run)
+        }
         Some(Command::Bench { which: BenchCommand::Kernel { modules, programs, loop_n } }) => {
             let lines = bench::kernel(&cli.vm, &modules, &programs, loop_n)?;
             for line in &lines {

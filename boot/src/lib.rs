@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod bench_io;
 pub mod bench_modules;
+pub mod bench_net;
 pub mod cli;
 pub mod empty_kernel;
 pub mod exit_status;

@@ -198,6 +198,11 @@ impl<N: Nic> NetStack<N> {
         self.connections
     }
 
+    /// Frames the card refused to send.
+    pub fn dropped_frames(&self) -> u64 {
+        self.device.dropped
+    }
+
     /// smoltcp sockets in existence (listening ones included): what memory is spent on.
     pub fn sockets(&self) -> usize {
         self.sockets.iter().count()
@@ -302,11 +307,11 @@ impl<N: Nic> NetStack<N> {
         loop {
             match self.iface.poll_ingress_single(now, &mut self.device, &mut self.sockets) {
                 PollIngressSingleResult::None => break,
-                PollIngressSingleResult::PacketProcessed => {}
-                PollIngressSingleResult::SocketStateChanged => {
-                    changed = true;
-                    // A SYN may have taken a listening socket: have another ready
-                    // before the next packet (which may be another SYN).
+                result => {
+                    changed |= result == PollIngressSingleResult::SocketStateChanged;
+                    // A SYN may have taken a listening socket (smoltcp does not always
+                    // report that as a state change): have another ready before the
+                    // next packet, which may be another SYN.
                     self.replenish();
                 }
             }
@@ -314,10 +319,9 @@ impl<N: Nic> NetStack<N> {
         if self.iface.poll_egress(now, &mut self.device, &mut self.sockets) == PollResult::SocketStateChanged {
             changed = true;
         }
-        if self.reap(now_us / 1000) {
-            // Room again below the connection limit: listen on it.
-            self.replenish();
-        }
+        // Room again below the connection limit (closes reaped, accepts): listen on it.
+        self.reap(now_us / 1000);
+        self.replenish();
         changed
     }
 

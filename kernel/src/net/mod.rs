@@ -112,9 +112,10 @@ pub fn log_stats() {
     let Some(network) = network.as_ref() else { return };
     let heap = crate::memory::heap::HEAP.stats();
     crate::log!(
-        "net: {} sockets, {} connections, heap {} KiB live",
+        "net: {} sockets, {} connections, {} frames dropped, heap {} KiB live",
         network.stack.sockets(),
         network.stack.connections(),
+        network.stack.dropped_frames(),
         heap.live >> 10
     );
 }

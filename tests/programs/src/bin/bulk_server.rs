@@ -1,6 +1,6 @@
 //! Bulk TCP on the preopened listener (fd 3), one connection at a time: a first line
 //! `send N` makes it write N bytes (64 KiB writes) and close; `recv` makes it read to
-//! the end and answer the byte count.
+//! the end and answer the byte count; `exit` ends the program.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -29,6 +29,8 @@ fn main() {
                 }
                 left -= take as u64;
             }
+        } else if line.trim() == "exit" {
+            return;
         } else if line.trim() == "recv" {
             let mut total = 0u64;
             while let Ok(count) = stream.read(&mut buffer) {
