@@ -513,7 +513,7 @@ mod tests {
             rx
         }
         fn recycle(&mut self, _rx: Vec<u8>) {}
-        fn can_send(&self) -> bool {
+        fn can_send(&mut self) -> bool {
             true
         }
         fn tx_buffer(&mut self, len: usize) -> Vec<u8> {

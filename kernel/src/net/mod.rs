@@ -14,7 +14,7 @@ use core::ptr::NonNull;
 use spin::Mutex;
 use wasmetal_devices::MmioTransport;
 use wasmetal_devices::mmio_slot::MmioSlot;
-use wasmetal_devices::net::nic::{VIRTIO_RX_BUFFER_BYTES, VirtioNic};
+use wasmetal_devices::net::nic::VirtioNic;
 use wasmetal_devices::net::stack::{IpConfig, Limits, NetError, NetStack, SocketId};
 use wasmetal_devices::{Hal, virtio_drivers};
 
@@ -83,8 +83,7 @@ pub fn init(boot: &BootInfo, slots: &[MmioSlot]) -> Result<(), NetInitError> {
     // SAFETY: as above; nothing else maps or drives this slot.
     let transport = unsafe { MmioTransport::new(NonNull::cast(header), slot.size as usize) }
         .map_err(|_| NetInitError::Transport(base))?;
-    let nic = VirtioNic::<KernelHal, _>::new(transport, VIRTIO_RX_BUFFER_BYTES)
-        .map_err(|error| NetInitError::Device(base, error))?;
+    let nic = VirtioNic::<KernelHal, _>::new(transport).map_err(|error| NetInitError::Device(base, error))?;
     let seed = wasmetal_arch::cpu::rdtsc();
     let mut stack = NetStack::new(nic, IpConfig::QEMU_USER, Limits::DEFAULT, seed, now_us());
     let mut listeners = Vec::new();
