@@ -55,6 +55,9 @@ pub struct VirtioRx {
     len: usize,
 }
 
+/// A transmit the device holds: its buffer and the bytes lent to the device.
+type Lent = (Box<[u8]>, core::ops::Range<usize>);
+
 /// A frame being built: header room first, then `len` frame bytes.
 pub struct VirtioTx {
     buffer: Box<[u8]>,
@@ -70,7 +73,7 @@ pub struct VirtioNic<H: Hal, T: Transport> {
     /// Posted receive buffers, by descriptor token.
     posted: Vec<Option<Box<[u8]>>>,
     /// Transmits the device has not used yet, by token, with the range lent.
-    in_flight: Vec<Option<(Box<[u8]>, core::ops::Range<usize>)>>,
+    in_flight: Vec<Option<Lent>>,
     /// Transmit buffers to reuse (at most a queue's worth exist).
     spare: Vec<Box<[u8]>>,
     header_len: usize,
