@@ -44,6 +44,10 @@ pub enum Command {
         /// Instantiate a library first and satisfy imports from module NAME with its exports.
         #[arg(long = "preload", value_name = "NAME=PATH")]
         preloads: Vec<String>,
+        /// Listen on this host address (IPv4) and preopen the listening socket for the
+        /// program, after stdio and the --dir preopens, as Wasmtime does; several allowed.
+        #[arg(long = "tcplisten", value_name = "ADDR:PORT")]
+        tcp_listen: Vec<String>,
         /// Run another program concurrently, as its own task: "FILE ARG...".
         #[arg(long = "task", value_name = "FILE ARGS")]
         tasks: Vec<String>,
@@ -114,6 +118,23 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// HTTP requests/s and p50/p99 latency (wrk) of an event-driven wasm server in the
+    /// kernel, and bulk TCP MiB/s both ways; `cargo bench -p wasmetal-bench --bench net`
+    /// adds Wasmtime.
+    Net {
+        /// The HTTP server (default: the test programs' event_server.wasm).
+        #[arg(long)]
+        server: Option<PathBuf>,
+        /// The bulk server (default: the test programs' bulk_server.wasm).
+        #[arg(long)]
+        bulk: Option<PathBuf>,
+        /// wrk connections.
+        #[arg(long, default_value_t = 50)]
+        connections: u32,
+        /// wrk seconds.
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+    },
 }
 
 /// Reads `HOST` or `HOST::NAME` into (name, bytes).
@@ -157,6 +178,7 @@ fn run_program(vm: &VmArgs, spec: &crate::run::RunSpec) -> Result<u8> {
     let mut config = vm.config(kernel, crate::run::run_cmdline(), Some(initrd.clone()))?;
     config.program_output = true;
     config.dirs = spec.host_dirs.clone();
+    config.tcp_listen = spec.tcp_listen.clone();
     // `--timeout` is each task's budget inside the VM (it traps with Interrupt); the
     // wall clock only backs it up, generously, in case the kernel itself hangs.
     config.timeout = config.timeout.map(|budget| budget * 3 + std::time::Duration::from_secs(60));
@@ -191,7 +213,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             };
             run_program(&cli.vm, &spec)
         }
-        Some(Command::Run { wasm, env, dirs, dir_copies, fuel, preloads, tasks, args }) => {
+        Some(Command::Run { wasm, env, dirs, dir_copies, fuel, preloads, tcp_listen, tasks, args }) => {
             let extra_tasks = tasks
                 .iter()
                 .map(|task| {
@@ -223,7 +245,12 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
                 extra_tasks,
                 timeout_ms: cli.vm.timeout.map(|s| (s * 1000.0) as u64),
                 memory_mib: cli.vm.memory,
+                tcp_listen: tcp_listen
+                    .iter()
+                    .map(|spec| crate::net_devices::parse_tcplisten(spec))
+                    .collect::<Result<_>>()?,
             };
+            crate::net_devices::check_distinct(&spec.tcp_listen)?;
             run_program(&cli.vm, &spec)
         }
         Some(Command::Kernel { append, files }) => {
@@ -250,6 +277,12 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Some(Command::Bench { which: BenchCommand::Boot { runs } }) => bench::boot(&cli.vm, runs),
         Some(Command::Bench { which: BenchCommand::Io { runs } }) => crate::bench_io::report(&cli.vm, runs),
         Some(Command::Bench { which: BenchCommand::Fs { runs } }) => crate::bench_fs::report(&cli.vm, runs),
+        Some(Command::Bench { which: BenchCommand::Net { server, bulk, connections, seconds } }) => {
+            let server = server.unwrap_or_else(|| crate::bench_net::default_program("event_server"));
+            let bulk = bulk.unwrap_or_else(|| crate::bench_net::default_program("bulk_server"));
+            let run = crate::bench_net::WrkRun { connections, seconds };
+            crate::bench_net::report(&cli.vm, &server, &bulk, run)
+        }
         Some(Command::Bench { which: BenchCommand::Kernel { modules, programs, loop_n } }) => {
             let lines = bench::kernel(&cli.vm, &modules, &programs, loop_n)?;
             for line in &lines {

@@ -103,6 +103,8 @@ pub struct VmConfig {
     /// Attach the serial device for the program's stdio, connected as `program_io` says.
     pub program_output: bool,
     pub program_io: ProgramIo,
+    /// `--tcplisten` addresses: forwarded into a virtio-net card (see `net_devices`).
+    pub tcp_listen: Vec<std::net::SocketAddrV4>,
     /// Make the first attempt fail for real (see [`FAIL_FIRST_START_VAR`]).
     pub fail_first_start: bool,
     /// Host directories exported over 9P (`--dir`).
@@ -188,6 +190,10 @@ impl VmConfig {
         if !self.dirs.is_empty() {
             crate::dir_devices::attach(&mut command, &self.dirs);
             cmdline = format!("{cmdline} {}", crate::dir_devices::cmdline_options(&self.dirs));
+        }
+        if !self.tcp_listen.is_empty() {
+            command.args(crate::net_devices::qemu_args(&self.tcp_listen));
+            cmdline = format!("{cmdline} {}", crate::net_devices::cmdline_options(&self.tcp_listen));
         }
         if attempt.accel == Accelerator::Tcg
             && let Some(khz) = host_tsc_khz()

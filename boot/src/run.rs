@@ -30,6 +30,8 @@ pub struct RunSpec {
     pub timeout_ms: Option<u64>,
     /// Guest memory (`--memory`): bounds what `--dir` may copy into the VM.
     pub memory_mib: u32,
+    /// `--tcplisten` addresses, preopened as listening sockets after the directories.
+    pub tcp_listen: Vec<std::net::SocketAddrV4>,
 }
 
 /// The most bytes of `--dir` files a VM of `memory_mib` MiB can hold: the kernel keeps

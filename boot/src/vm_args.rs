@@ -73,6 +73,7 @@ impl VmArgs {
             timeout: self.timeout.map(Duration::from_secs_f64),
             program_output: false,
             program_io: Default::default(),
+            tcp_listen: Vec::new(),
             fail_first_start: std::env::var_os(qemu::FAIL_FIRST_START_VAR).is_some_and(|v| !v.is_empty() && v != "0"),
             dirs: Vec::new(),
         })

@@ -10,8 +10,10 @@ extern crate alloc;
 
 pub mod mmio_slot;
 pub mod p9;
+pub mod net;
 pub mod stdio_link;
 pub mod virtio;
 
+pub use virtio_drivers;
 pub use virtio_drivers::transport::mmio::MmioTransport;
 pub use virtio_drivers::{BufferDirection, Hal, PhysAddr};

@@ -17,6 +17,7 @@ mod fs;
 mod interrupts;
 mod memory;
 mod modes;
+mod net;
 mod panic;
 mod random;
 mod sched;

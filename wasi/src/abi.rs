@@ -67,6 +67,24 @@ pub mod eventtype {
     pub const FD_WRITE: u8 = 2;
 }
 
+/// `riflags` (`sock_recv`).
+pub mod riflags {
+    pub const RECV_PEEK: u16 = 1 << 0;
+    pub const RECV_WAITALL: u16 = 1 << 1;
+    pub const ALL: u16 = RECV_PEEK | RECV_WAITALL;
+}
+
+/// `sdflags` (`sock_shutdown`).
+pub mod sdflags {
+    pub const RD: u8 = 1 << 0;
+    pub const WR: u8 = 1 << 1;
+}
+
+/// `eventrwflags`.
+pub mod eventrwflags {
+    pub const FD_READWRITE_HANGUP: u16 = 1 << 0;
+}
+
 /// `subclockflags`.
 pub mod subclockflags {
     pub const ABSTIME: u16 = 1 << 0;
@@ -172,6 +190,13 @@ pub mod rights {
 
     /// What stdout and stderr can do.
     pub const STDOUT: u64 = FD_WRITE | FD_FDSTAT_SET_FLAGS | FD_FILESTAT_GET | POLL_FD_READWRITE;
+
+    /// What a listening socket's descriptor can do.
+    pub const SOCKET_LISTENER: u64 = SOCK_ACCEPT | FD_FDSTAT_SET_FLAGS | FD_FILESTAT_GET | POLL_FD_READWRITE;
+
+    /// What a connected socket's descriptor can do.
+    pub const SOCKET_STREAM: u64 =
+        FD_READ | FD_WRITE | SOCK_SHUTDOWN | FD_FDSTAT_SET_FLAGS | FD_FILESTAT_GET | POLL_FD_READWRITE;
 }
 
 /// Struct sizes and field offsets (wasm32: pointers and `size` are 4 bytes).

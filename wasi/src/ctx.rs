@@ -9,6 +9,7 @@ use crate::abi::{fdflags, rights};
 use crate::errno::Errno;
 use crate::fd_table::{Descriptor, FdTable, Kind};
 use crate::fs::{FileSystem, Ino, MemTree, MountId};
+use crate::sockets::{SocketHandle, Sockets};
 use crate::system::System;
 
 /// The default largest size of one file in the in-memory filesystem.
@@ -86,6 +87,8 @@ pub struct WasiCtxBuilder {
     preopens: Vec<PreopenSpec>,
     max_file_size: u64,
     max_total_file_bytes: u64,
+    sockets: Option<Box<dyn Sockets>>,
+    preopened_sockets: Vec<SocketHandle>,
 }
 
 impl WasiCtxBuilder {
@@ -99,6 +102,8 @@ impl WasiCtxBuilder {
             preopens: Vec::new(),
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             max_total_file_bytes: u64::MAX,
+            sockets: None,
+            preopened_sockets: Vec::new(),
         }
     }
 
@@ -176,7 +181,21 @@ impl WasiCtxBuilder {
         self
     }
 
-    /// Checks everything and makes the context: stdio on fds 0–2, preopens from 3.
+    /// The network the program's sockets live on.
+    pub fn sockets(mut self, sockets: Box<dyn Sockets>) -> Self {
+        self.sockets = Some(sockets);
+        self
+    }
+
+    /// Preopens a listening socket of [`Self::sockets`] (Wasmtime's `--tcplisten`): it
+    /// gets the next descriptor after stdio and the preopened directories.
+    pub fn preopen_socket(mut self, listener: SocketHandle) -> Self {
+        self.preopened_sockets.push(listener);
+        self
+    }
+
+    /// Checks everything and makes the context: stdio on fds 0–2, preopened
+    /// directories from 3, then preopened sockets.
     pub fn build(mut self) -> Result<WasiCtx, BuildError> {
         for (index, arg) in self.args.iter().enumerate() {
             if arg.contains(&0) {
@@ -236,6 +255,9 @@ impl WasiCtxBuilder {
             };
             fds.insert(descriptor).map_err(|_| BuildError::TooManyPreopens)?;
         }
+        for listener in self.preopened_sockets {
+            fds.insert(Descriptor::socket(listener, true, 0)).map_err(|_| BuildError::TooManyPreopens)?;
+        }
         Ok(WasiCtx {
             args: self.args,
             env: self.env,
@@ -246,6 +268,7 @@ impl WasiCtxBuilder {
             mounts,
             preopens,
             system: self.system,
+            sockets: self.sockets,
             start_ns,
         })
     }
@@ -310,6 +333,8 @@ pub struct WasiCtx {
     /// Every in-memory preopen's guest path and root, kept even if the guest closes its fd.
     pub(crate) preopens: Vec<(Vec<u8>, Ino)>,
     pub(crate) system: Box<dyn System>,
+    /// The network, when the embedder gives one.
+    pub(crate) sockets: Option<Box<dyn Sockets>>,
     /// The monotonic clock when the context was built (the CPU-time clocks' origin).
     pub(crate) start_ns: u64,
 }
@@ -378,6 +403,10 @@ impl WasiCtx {
 
     /// Lets go of a descriptor removed from the table: closes its file, releases its node.
     pub(crate) fn drop_descriptor(&mut self, descriptor: Descriptor) {
+        if let (Kind::Socket { handle, .. }, Some(sockets)) = (&descriptor.kind, self.sockets.as_mut()) {
+            sockets.close(*handle);
+            return;
+        }
         let Some((mount, ino)) = descriptor.ino() else { return };
         let Ok(fs) = self.mount(mount) else { return };
         if let Kind::File { handle, .. } = descriptor.kind {
@@ -391,6 +420,21 @@ impl WasiCtx {
         for fs in &mut self.mounts {
             fs.settle();
         }
+    }
+
+    /// The socket behind descriptor `fd`: its handle, whether it listens, and whether
+    /// it is non-blocking (`ENOTSOCK` if it is no socket).
+    pub(crate) fn socket_fd(&self, fd: u32) -> Result<(SocketHandle, bool, bool), Errno> {
+        let descriptor = self.fds.get(fd)?;
+        match descriptor.kind {
+            Kind::Socket { handle, listener } => Ok((handle, listener, descriptor.nonblocking())),
+            _ => Err(Errno::NotSock),
+        }
+    }
+
+    /// The network (a socket descriptor exists only when there is one).
+    pub(crate) fn network(&mut self) -> Result<&mut (dyn Sockets + 'static), Errno> {
+        self.sockets.as_deref_mut().ok_or(Errno::NotSup)
     }
 
     /// Current realtime, for file timestamps.

@@ -9,6 +9,7 @@ use alloc::vec::Vec;
 use crate::abi::{fdflags, filetype, rights};
 use crate::errno::Errno;
 use crate::fs::{Handle, Ino, MountId};
+use crate::sockets::SocketHandle;
 
 /// The most descriptors a guest may have open at once.
 pub const MAX_FDS: usize = 4096;
@@ -32,6 +33,11 @@ pub enum Kind {
         ino: Ino,
         preopen: Option<Vec<u8>>,
     },
+    /// A TCP listener (`listener`) or connection of the embedder's `Sockets`.
+    Socket {
+        handle: SocketHandle,
+        listener: bool,
+    },
 }
 
 /// One open descriptor.
@@ -50,8 +56,15 @@ impl Descriptor {
         Self { kind, flags: 0, rights_base, rights_inheriting: 0 }
     }
 
+    /// A listener or connection, with the rights Wasmtime gives them.
+    pub fn socket(handle: SocketHandle, listener: bool, flags: u16) -> Self {
+        let rights_base = if listener { rights::SOCKET_LISTENER } else { rights::SOCKET_STREAM };
+        Self { kind: Kind::Socket { handle, listener }, flags, rights_base, rights_inheriting: 0 }
+    }
+
     pub fn filetype(&self) -> u8 {
         match self.kind {
+            Kind::Socket { .. } => filetype::SOCKET_STREAM,
             Kind::Stdin | Kind::Stdout | Kind::Stderr => filetype::CHARACTER_DEVICE,
             Kind::File { .. } => filetype::REGULAR_FILE,
             Kind::Dir { .. } => filetype::DIRECTORY,
@@ -81,6 +94,10 @@ impl Descriptor {
 
     pub fn append(&self) -> bool {
         self.flags & fdflags::APPEND != 0
+    }
+
+    pub fn nonblocking(&self) -> bool {
+        self.flags & fdflags::NONBLOCK != 0
     }
 }
 

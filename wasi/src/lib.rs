@@ -54,6 +54,7 @@ pub mod fs;
 pub mod guest_memory;
 #[cfg(feature = "std")]
 pub mod host;
+pub mod sockets;
 pub mod system;
 
 pub use abi::MODULE;
@@ -62,4 +63,5 @@ pub use ctx::{BuildError, DEFAULT_MAX_FILE_SIZE, WasiCtx, WasiCtxBuilder};
 pub use errno::Errno;
 #[cfg(feature = "std")]
 pub use host::{HostSystem, Output};
+pub use sockets::{Readiness, Shutdown, SocketHandle, Sockets};
 pub use system::{ConsoleError, System};

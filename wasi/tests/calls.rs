@@ -350,9 +350,9 @@ fn unsupported_calls_and_existing_names_return_errnos() {
     let (mut shim, _) = data_dir();
     let (ptr, len) = shim.path("b.txt");
     assert_eq!(shim.call("proc_raise", &[6]), Errno::NoSys as i32);
-    assert_eq!(shim.call("sock_accept", &[3, 0, 0x300]), Errno::NotSup as i32);
-    assert_eq!(shim.call("sock_recv", &[0, 0x100, 1, 0, 0x300, 0x304]), Errno::NotSup as i32);
-    assert_eq!(shim.call("sock_send", &[1, 0x100, 1, 0, 0x300]), Errno::NotSup as i32);
+    assert_eq!(shim.call("sock_accept", &[3, 0, 0x300]), Errno::NotSock as i32);
+    assert_eq!(shim.call("sock_recv", &[0, 0x100, 1, 0, 0x300, 0x304]), Errno::NotSock as i32);
+    assert_eq!(shim.call("sock_send", &[1, 0x100, 1, 0, 0x300]), Errno::NotSock as i32);
     // Links and symlinks exist; onto a name that exists they are EEXIST.
     assert_eq!(shim.call("path_link", &[3, 0, ptr, len, 3, ptr, len]), Errno::Exist as i32);
     assert_eq!(shim.call("path_symlink", &[ptr, len, 3, ptr, len]), Errno::Exist as i32);

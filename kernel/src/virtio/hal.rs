@@ -1,6 +1,6 @@
 //! The `virtio-drivers` HAL for this kernel: DMA memory from the kernel heap (which is
 //! one physically contiguous range seen through the direct map), MMIO through the
-//! device window.
+//! device window. Buffers lent from elsewhere (a stack) are bounced through the heap.
 
 use core::alloc::Layout;
 use core::ptr::NonNull;
@@ -15,6 +15,11 @@ pub struct KernelHal;
 
 fn dma_layout(pages: usize) -> Layout {
     Layout::from_size_align(pages * PAGE_SIZE as usize, PAGE_SIZE as usize).expect("page-sized layout")
+}
+
+/// A bounce buffer: any heap block is one physical range (the heap is contiguous).
+fn bounce_layout(len: usize) -> Layout {
+    Layout::from_size_align(len, 8).expect("bounce layout")
 }
 
 /// The physical address of heap or direct-map memory at `virt`.
@@ -48,11 +53,39 @@ unsafe impl Hal for KernelHal {
         NonNull::new((virt + (paddr - page)) as *mut u8).expect("the device window is not at zero")
     }
 
-    unsafe fn share(buffer: NonNull<[u8]>, _direction: BufferDirection) -> PhysAddr {
+    unsafe fn share(buffer: NonNull<[u8]>, direction: BufferDirection) -> PhysAddr {
         let virt = buffer.as_ptr() as *mut u8 as u64;
-        // Drivers here only lend heap memory; anything else is a bug in the driver.
-        direct_map_phys(virt).expect("virtio buffers come from the kernel heap")
+        if let Some(phys) = direct_map_phys(virt) {
+            return phys;
+        }
+        // Not heap memory (virtio-drivers lends its net header from the stack, which is
+        // not physically contiguous): bounce it through a heap copy.
+        let len = buffer.len().max(1);
+        // SAFETY: a non-zero size with byte alignment.
+        let bounce = unsafe { alloc::alloc::alloc_zeroed(bounce_layout(len)) };
+        if bounce.is_null() {
+            return 0;
+        }
+        if direction != BufferDirection::DeviceToDriver {
+            // SAFETY: the caller guarantees `buffer` is valid for reads; `bounce` holds
+            // `len >= buffer.len()` fresh bytes.
+            unsafe { core::ptr::copy_nonoverlapping(buffer.as_ptr() as *const u8, bounce, buffer.len()) };
+        }
+        direct_map_phys(bounce as u64).unwrap_or(0)
     }
 
-    unsafe fn unshare(_paddr: PhysAddr, _buffer: NonNull<[u8]>, _direction: BufferDirection) {}
+    unsafe fn unshare(paddr: PhysAddr, buffer: NonNull<[u8]>, direction: BufferDirection) {
+        let virt = buffer.as_ptr() as *mut u8 as u64;
+        if direct_map_phys(virt).is_some() || paddr == 0 {
+            return;
+        }
+        let bounce = (paddr + DIRECT_MAP_OFFSET) as *mut u8;
+        if direction != BufferDirection::DriverToDevice {
+            // SAFETY: `share` made `bounce` with at least `buffer.len()` bytes; the caller
+            // guarantees `buffer` is valid for writes.
+            unsafe { core::ptr::copy_nonoverlapping(bounce, buffer.as_ptr() as *mut u8, buffer.len()) };
+        }
+        // SAFETY: `bounce` is the block `share` allocated for this buffer's length.
+        unsafe { alloc::alloc::dealloc(bounce, bounce_layout(buffer.len().max(1))) };
+    }
 }

@@ -31,6 +31,8 @@ pub enum DeviceError {
     Serial(u64, SerialError),
     /// A 9P device (`--dir`) would not initialize.
     P9(u64, p9::P9InitError),
+    /// The network card or stack would not come up.
+    Net(crate::net::NetInitError),
 }
 
 impl core::fmt::Display for DeviceError {
@@ -41,6 +43,7 @@ impl core::fmt::Display for DeviceError {
             DeviceError::Transport(base) => write!(f, "the device at {base:#x} is not virtio-mmio"),
             DeviceError::Serial(base, error) => write!(f, "serial device at {base:#x}: {error}"),
             DeviceError::P9(base, error) => write!(f, "9P device at {base:#x}: {error}"),
+            DeviceError::Net(error) => write!(f, "network: {error}"),
         }
     }
 }
@@ -75,6 +78,7 @@ pub fn init(boot: &BootInfo) -> Result<(), DeviceError> {
         slots.push(slot.map_err(|_| DeviceError::BadCommandLine("virtio_mmio.device"))?);
     }
     open_dirs(boot, &slots)?;
+    crate::net::init(boot, &slots).map_err(DeviceError::Net)?;
     let Some(base) = address(boot, "console.serial")? else { return Ok(()) };
     stdio::install(serial(&slots, base)?);
     Ok(())

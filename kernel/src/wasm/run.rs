@@ -145,6 +145,7 @@ pub fn run(initrd: &'static [u8], epoch_ns: Option<u64>, seed: Option<[u8; 32]>)
     }
     wasmetal_arch::cpu::enable_interrupts();
     let finished = crate::sched::run();
+    crate::net::log_stats();
     wasmetal_arch::cpu::disable_interrupts();
     detach_epoch();
     for (name, status) in &finished {
@@ -262,6 +263,13 @@ fn run_task(
         };
         preopened_bytes += files.iter().map(|(_, data)| data.len() as u64).sum::<u64>();
         builder = builder.preopen_dir(guest.as_bytes(), files);
+    }
+    // `--tcplisten` sockets come after the directories, as Wasmtime numbers them.
+    if let Some(listeners) = crate::net::listeners() {
+        builder = builder.sockets(Box::new(crate::net::sockets::KernelSockets::new(deadline_tick)));
+        for listener in listeners {
+            builder = builder.preopen_socket(wasmetal_wasi::SocketHandle(listener.0));
+        }
     }
     // The files given to the program always fit; what it writes comes out of the budget.
     builder = builder.max_total_file_bytes(preopened_bytes + fs_budget);

@@ -11,6 +11,7 @@ use crate::errno::Errno;
 use crate::fd_table::{Descriptor, Kind};
 use crate::fs::{Handle, Ino, MountId, Stat};
 use crate::guest_memory::GuestMemory;
+use crate::sockets::SocketHandle;
 use crate::system::ConsoleError;
 
 /// What a read or write goes to.
@@ -21,6 +22,8 @@ enum Target {
     /// A regular file, with the descriptor's position.
     File(OpenFile),
     Dir,
+    /// A socket: its handle, whether it listens, whether it is non-blocking.
+    Socket(SocketHandle, bool, bool),
 }
 
 /// An open regular file: where it lives, its backend handle, the descriptor's position.
@@ -39,6 +42,7 @@ fn target(descriptor: &Descriptor) -> Target {
         Kind::Stderr => Target::Stderr,
         Kind::File { mount, ino, handle, position } => Target::File(OpenFile { mount, ino, handle, position }),
         Kind::Dir { .. } => Target::Dir,
+        Kind::Socket { handle, listener } => Target::Socket(handle, listener, descriptor.nonblocking()),
     }
 }
 
@@ -190,6 +194,10 @@ pub fn fd_read(
             total
         }
         Target::Dir => return Err(Errno::IsDir),
+        Target::Socket(_, true, _) => return Err(Errno::NotConn),
+        Target::Socket(socket, false, nonblocking) => {
+            super::sock::read_socket(ctx, memory, socket, &buffers, false, !nonblocking, false)?
+        }
         Target::Stdout | Target::Stderr => return Err(Errno::BadF),
     };
     write_size(memory, nread, total)
@@ -219,6 +227,10 @@ pub fn fd_write(
             let total = write_file(ctx, memory, file, start, &buffers)?;
             set_position(ctx, fd, start + total)?;
             total
+        }
+        Target::Socket(_, true, _) => return Err(Errno::NotConn),
+        Target::Socket(socket, false, nonblocking) => {
+            super::sock::write_socket(ctx, memory, socket, &buffers, !nonblocking)?
         }
         Target::Stdin | Target::Dir => return Err(Errno::BadF),
     };
@@ -424,7 +436,11 @@ pub(crate) fn fd_stat(ctx: &mut WasiCtx, fd: u32) -> Result<(Stat, u64), Errno> 
         None => {
             let stat = Stat {
                 ino: u64::from(fd),
-                filetype: filetype::CHARACTER_DEVICE,
+                filetype: if descriptor.filetype() == filetype::SOCKET_STREAM {
+                    filetype::SOCKET_STREAM
+                } else {
+                    filetype::CHARACTER_DEVICE
+                },
                 nlink: 1,
                 size: 0,
                 atim: 0,

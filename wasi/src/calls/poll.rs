@@ -1,16 +1,18 @@
 //! `poll_oneoff`: waiting on clocks and descriptors.
 //!
 //! Files and the output console are always ready; stdin is ready when it is a buffer,
-//! and when the system streams it, once data or its end has arrived. When nothing is
-//! ready the call sleeps through `System::sleep_until`: until the earliest clock
-//! deadline, or in short slices that re-check the awaited descriptors (and stop when
-//! `System::interrupted` says the program's time is up). Relative timeouts and absolute
-//! ones (`ABSTIME`, on any clock) are both supported.
+//! and when the system streams it, once data or its end has arrived; sockets as their
+//! `Sockets::readiness` says (a listener is readable with a connection to accept). When
+//! nothing is ready the call sleeps: in `Sockets::wait` when a socket is awaited (the
+//! embedder wakes it on network activity), else through `System::sleep_until`; until the
+//! earliest clock deadline, or in slices that re-check the awaited descriptors (and stop
+//! when `System::interrupted` says the program's time is up). Relative timeouts and
+//! absolute ones (`ABSTIME`, on any clock) are both supported.
 
 use alloc::vec::Vec;
 
 use crate::abi::layout::{EVENT_SIZE, SUBSCRIPTION_SIZE};
-use crate::abi::{clockid, eventtype, subclockflags};
+use crate::abi::{clockid, eventrwflags, eventtype, subclockflags};
 use crate::calls::clock;
 use crate::ctx::WasiCtx;
 use crate::errno::Errno;
@@ -20,18 +22,23 @@ use crate::guest_memory::GuestMemory;
 /// How long one sleep lasts while a descriptor is awaited (it is re-checked after).
 const POLL_SLICE_NS: u64 = 1_000_000;
 
+/// How long one wait lasts while only sockets are awaited (the network wakes it early).
+const SOCKET_SLICE_NS: u64 = 10_000_000;
+
 /// One `event` to write back.
 struct Event {
     userdata: u64,
     error: Errno,
     kind: u8,
     nbytes: u64,
+    /// `eventrwflags`.
+    flags: u16,
 }
 
 /// The readiness of `fd` for reading (`FD_READ`) or writing (`FD_WRITE`).
 fn fd_event(ctx: &mut WasiCtx, userdata: u64, fd: u32, kind: u8) -> Option<Event> {
-    let ready = |nbytes: u64| Some(Event { userdata, error: Errno::Success, kind, nbytes });
-    let failed = |error: Errno| Some(Event { userdata, error, kind, nbytes: 0 });
+    let ready = |nbytes: u64| Some(Event { userdata, error: Errno::Success, kind, nbytes, flags: 0 });
+    let failed = |error: Errno| Some(Event { userdata, error, kind, nbytes: 0, flags: 0 });
     let Ok(descriptor) = ctx.fds.get(fd) else { return failed(Errno::BadF) };
     let reading = kind == eventtype::FD_READ;
     match (&descriptor.kind.clone(), reading) {
@@ -46,6 +53,16 @@ fn fd_event(ctx: &mut WasiCtx, userdata: u64, fd: u32, kind: u8) -> Option<Event
             ready(size.saturating_sub(*position))
         }
         (Kind::File { .. }, false) => ready(0),
+        (Kind::Socket { listener: true, .. }, false) => failed(Errno::BadF),
+        (&Kind::Socket { handle, .. }, _) => {
+            let Some(readiness) = ctx.sockets.as_mut().and_then(|sockets| sockets.readiness(handle)) else {
+                return failed(Errno::BadF);
+            };
+            let flags = if readiness.hangup { eventrwflags::FD_READWRITE_HANGUP } else { 0 };
+            let now = if reading { readiness.readable } else { readiness.writable };
+            let nbytes = if reading { readiness.bytes } else { 0 };
+            now.then_some(Event { userdata, error: Errno::Success, kind, nbytes, flags })
+        }
         // Directories, and the console the wrong way round.
         _ => failed(Errno::BadF),
     }
@@ -105,6 +122,10 @@ pub(crate) fn poll_subscriptions(
     memory.check(nevents, 4)?;
 
     let now = ctx.system.monotonic_ns();
+    if let Some(sockets) = ctx.sockets.as_mut() {
+        // Bring the sockets' states up to date (a wait until a past time only polls).
+        sockets.wait(0);
+    }
     let mut events = Vec::new();
     let mut timers: Vec<(u64, u64)> = Vec::new();
     // Descriptors not ready yet (streamed stdin): polled again while waiting.
@@ -121,7 +142,7 @@ pub(crate) fn poll_subscriptions(
                 let flags = memory.read_u16(clock + 40)?;
                 match deadline(ctx, id, timeout, flags, now) {
                     Ok(deadline) => timers.push((deadline, userdata)),
-                    Err(error) => events.push(Event { userdata, error, kind, nbytes: 0 }),
+                    Err(error) => events.push(Event { userdata, error, kind, nbytes: 0, flags: 0 }),
                 }
             }
             eventtype::FD_READ | eventtype::FD_WRITE => {
@@ -145,6 +166,14 @@ pub(crate) fn poll_subscriptions(
             fired_by = ctx.system.monotonic_ns().max(earliest);
         }
     } else if events.is_empty() {
+        let mut on_sockets = false;
+        let mut on_others = false;
+        for &(_, fd, _) in &waiting {
+            match ctx.fds.get(fd).map(|descriptor| &descriptor.kind) {
+                Ok(Kind::Socket { .. }) => on_sockets = true,
+                _ => on_others = true,
+            }
+        }
         // Wait for a descriptor or the earliest clock, in short sleeps that re-check.
         loop {
             let mut ready = Vec::new();
@@ -167,17 +196,21 @@ pub(crate) fn poll_subscriptions(
                 // returns to wasm, where the pending interrupt trap lands.
                 fired_by = u64::MAX;
                 for &(userdata, _, kind) in &waiting {
-                    events.push(Event { userdata, error: Errno::Intr, kind, nbytes: 0 });
+                    events.push(Event { userdata, error: Errno::Intr, kind, nbytes: 0, flags: 0 });
                 }
                 break;
             }
-            let slice = now.saturating_add(POLL_SLICE_NS);
-            ctx.system.sleep_until(earliest.map_or(slice, |earliest| earliest.min(slice)));
+            let slice = now.saturating_add(if on_others { POLL_SLICE_NS } else { SOCKET_SLICE_NS });
+            let until = earliest.map_or(slice, |earliest| earliest.min(slice));
+            match ctx.sockets.as_mut() {
+                Some(sockets) if on_sockets => sockets.wait(until),
+                _ => ctx.system.sleep_until(until),
+            }
         }
     }
     for &(deadline, userdata) in &timers {
         if deadline <= fired_by {
-            events.push(Event { userdata, error: Errno::Success, kind: eventtype::CLOCK, nbytes: 0 });
+            events.push(Event { userdata, error: Errno::Success, kind: eventtype::CLOCK, nbytes: 0, flags: 0 });
         }
     }
 
@@ -187,6 +220,7 @@ pub(crate) fn poll_subscriptions(
         bytes[8..10].copy_from_slice(&event.error.code().to_le_bytes());
         bytes[10] = event.kind;
         bytes[16..24].copy_from_slice(&event.nbytes.to_le_bytes());
+        bytes[24..26].copy_from_slice(&event.flags.to_le_bytes());
         memory.write(output + index * EVENT_SIZE, &bytes)?;
     }
     memory.write_u32(nevents, events.len() as u32)

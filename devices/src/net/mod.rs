@@ -1,0 +1,11 @@
+//! Networking: the NIC seam, a smoltcp `Device` over it, and the TCP socket table.
+//!
+//! `nic` is the one trait a network card implements (virtio-net through
+//! `virtio-drivers`, an in-memory wire in tests); `device` adapts any `Nic` to smoltcp;
+//! `stack` owns the smoltcp interface and the listening and connected sockets, with
+//! fixed limits so no client can make it allocate without bound. Nothing here knows
+//! WASI or touches hardware itself.
+
+pub mod device;
+pub mod nic;
+pub mod stack;

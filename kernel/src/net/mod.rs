@@ -1,0 +1,120 @@
+//! The network of this VM: the virtio-net card the launcher attached (`net.virtio=BASE`),
+//! the smoltcp stack over it (`wasmetal_devices::net`), and the ports the programs
+//! listen on (`net.listen=PORT,PORT..`, from `--tcplisten`, in order). Policy only: the
+//! protocols live in `wasmetal-devices`, the WASI view in `sockets`.
+//!
+//! The stack sits behind one spin lock that is only held for one stack operation, never
+//! while waiting (tasks switch only when they yield, and they never yield holding it).
+
+pub mod sockets;
+
+use alloc::vec::Vec;
+use core::ptr::NonNull;
+
+use spin::Mutex;
+use wasmetal_devices::MmioTransport;
+use wasmetal_devices::mmio_slot::MmioSlot;
+use wasmetal_devices::net::nic::VirtioNic;
+use wasmetal_devices::net::stack::{IpConfig, Limits, NetError, NetStack, SocketId};
+use wasmetal_devices::{Hal, virtio_drivers};
+
+use crate::boot_info::BootInfo;
+use crate::virtio::hal::KernelHal;
+
+/// The stack over the virtio-net card.
+pub type Stack = NetStack<VirtioNic<KernelHal, MmioTransport<'static>>>;
+
+struct Network {
+    stack: Stack,
+    /// The listeners of `net.listen=`, in the order the launcher gave them.
+    listeners: Vec<SocketId>,
+}
+
+static NETWORK: Mutex<Option<Network>> = Mutex::new(None);
+
+/// Why the network could not be set up.
+#[derive(Debug)]
+pub enum NetInitError {
+    /// `net.virtio=` or `net.listen=` does not parse.
+    BadCommandLine(&'static str),
+    /// The launcher named a slot QEMU did not report.
+    NoSuchSlot(u64),
+    /// The slot's registers are not a virtio device.
+    Transport(u64),
+    /// The virtio-net driver would not initialize.
+    Device(u64, virtio_drivers::Error),
+    /// A port could not be listened on.
+    Listen(u16, NetError),
+}
+
+impl core::fmt::Display for NetInitError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            NetInitError::BadCommandLine(what) => write!(f, "malformed {what} on the command line"),
+            NetInitError::NoSuchSlot(base) => write!(f, "no virtio-mmio device at {base:#x}"),
+            NetInitError::Transport(base) => write!(f, "the device at {base:#x} is not virtio-mmio"),
+            NetInitError::Device(base, error) => write!(f, "virtio-net at {base:#x}: {error}"),
+            NetInitError::Listen(port, error) => write!(f, "listening on port {port}: {error}"),
+        }
+    }
+}
+
+/// Microseconds on the monotonic clock (smoltcp's time).
+pub(crate) fn now_us() -> u64 {
+    crate::timer::monotonic_ns() / 1000
+}
+
+/// Opens the virtio-net card named by `net.virtio=` and listens on `net.listen=`'s
+/// ports. Without `net.virtio=` there is no network (sockets calls see no sockets).
+pub fn init(boot: &BootInfo, slots: &[MmioSlot]) -> Result<(), NetInitError> {
+    let Some(base) = boot.option("net.virtio") else { return Ok(()) };
+    let base = base
+        .strip_prefix("0x")
+        .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+        .ok_or(NetInitError::BadCommandLine("net.virtio"))?;
+    let mut ports = Vec::new();
+    for port in boot.option("net.listen").unwrap_or("").split(',').filter(|port| !port.is_empty()) {
+        ports.push(port.parse::<u16>().map_err(|_| NetInitError::BadCommandLine("net.listen"))?);
+    }
+    let slot = slots.iter().find(|slot| slot.base == base).ok_or(NetInitError::NoSuchSlot(base))?;
+    // SAFETY: QEMU reported a virtio-mmio register block of `slot.size` bytes at
+    // `slot.base`; the mapping is uncached and stays for the kernel's life.
+    let header = unsafe { KernelHal::mmio_phys_to_virt(slot.base, slot.size as usize) };
+    // SAFETY: as above; nothing else maps or drives this slot.
+    let transport = unsafe { MmioTransport::new(NonNull::cast(header), slot.size as usize) }
+        .map_err(|_| NetInitError::Transport(base))?;
+    let nic = VirtioNic::<KernelHal, _>::new(transport).map_err(|error| NetInitError::Device(base, error))?;
+    let seed = wasmetal_arch::cpu::rdtsc();
+    let mut stack = NetStack::new(nic, IpConfig::QEMU_USER, Limits::DEFAULT, seed, now_us());
+    let mut listeners = Vec::new();
+    for port in ports {
+        listeners.push(stack.listen(port).map_err(|error| NetInitError::Listen(port, error))?);
+    }
+    *NETWORK.lock() = Some(Network { stack, listeners });
+    Ok(())
+}
+
+/// The listeners to preopen for a program, in `--tcplisten` order (`None`: no network).
+pub fn listeners() -> Option<Vec<SocketId>> {
+    NETWORK.lock().as_ref().map(|network| network.listeners.clone())
+}
+
+/// Runs `f` on the stack (`None`: no network).
+pub(crate) fn with_stack<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
+    NETWORK.lock().as_mut().map(|network| f(&mut network.stack))
+}
+
+/// Logs what the stack holds (after the programs ran: the tests read it to check that
+/// clients that went away left nothing behind).
+pub fn log_stats() {
+    let Some(network) = NETWORK.try_lock() else { return };
+    let Some(network) = network.as_ref() else { return };
+    let heap = crate::memory::heap::HEAP.stats();
+    crate::log!(
+        "net: {} sockets, {} connections, {} frames dropped, heap {} KiB live",
+        network.stack.sockets(),
+        network.stack.connections(),
+        network.stack.dropped_frames(),
+        heap.live >> 10
+    );
+}
