@@ -9,8 +9,8 @@
 extern crate alloc;
 
 pub mod mmio_slot;
-pub mod p9;
 pub mod net;
+pub mod p9;
 pub mod stdio_link;
 pub mod virtio;
 
