@@ -8,12 +8,10 @@
 //! `_start`'s time (the kernel reports it; boot and compile excluded).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use crate::dir_devices::HostDir;
-use crate::qemu::ConsoleSink;
 use crate::vm_args::VmArgs;
 
 /// What a benchmark module does.
@@ -178,24 +176,7 @@ pub fn kernel_ns(vm: &VmArgs, case: &FsCase, dir: &Path) -> Result<u64> {
         host_dirs: vec![host_dir.clone()],
         ..Default::default()
     };
-    let files = crate::run::initrd_files(&spec)?;
-    let initrd = crate::run::write_initrd(&files)?;
-    let mut config = vm.config(vm.kernel_path()?, crate::run::run_cmdline(), Some(initrd.clone()))?;
-    config.program_output = true;
-    config.dirs = vec![host_dir];
-    config.timeout = Some(Duration::from_secs(600));
-    let result = config.run(ConsoleSink::Capture);
-    let _ = std::fs::remove_file(&initrd);
-    let result = result?;
-    if result.outcome != crate::exit_status::Outcome::Status(0) {
-        bail!("{} did not finish cleanly ({:?}):\n{}", case.name(), result.outcome, result.console);
-    }
-    let line = result
-        .console
-        .lines()
-        .find_map(|line| line.strip_prefix("run: fs.wasm _start ran "))
-        .with_context(|| format!("the kernel did not report the run time of {}", case.name()))?;
-    line.trim_end_matches(" ns").trim().parse().context("parsing the kernel's run time")
+    crate::bench_run::kernel_start_ns(vm, &spec, &case.name(), |config| config.dirs = vec![host_dir])
 }
 
 /// Runs every case in the kernel (best of `runs`) and prints the rates.

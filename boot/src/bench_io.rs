@@ -9,9 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 
-use crate::qemu::ConsoleSink;
 use crate::stdio_devices::ProgramIo;
 use crate::vm_args::VmArgs;
 
@@ -115,24 +114,11 @@ pub fn kernel_ns(vm: &VmArgs, case: &IoCase) -> Result<u64> {
         memory_mib: vm.memory,
         ..Default::default()
     };
-    let files = crate::run::initrd_files(&spec)?;
-    let initrd = crate::run::write_initrd(&files)?;
-    let mut config = vm.config(vm.kernel_path()?, crate::run::run_cmdline(), Some(initrd.clone()))?;
-    config.program_output = true;
-    config.program_io = ProgramIo::Fixed { stdin: Arc::new(case.stdin()) };
-    config.timeout = Some(Duration::from_secs(300));
-    let result = config.run(ConsoleSink::Capture);
-    let _ = std::fs::remove_file(&initrd);
-    let result = result?;
-    if result.outcome != crate::exit_status::Outcome::Status(0) {
-        bail!("{} did not finish cleanly ({:?}):\n{}", case.name(), result.outcome, result.console);
-    }
-    let line = result
-        .console
-        .lines()
-        .find_map(|line| line.strip_prefix("run: io.wasm _start ran "))
-        .with_context(|| format!("the kernel did not report the run time of {}", case.name()))?;
-    line.trim_end_matches(" ns").trim().parse().context("parsing the kernel's run time")
+    let stdin = Arc::new(case.stdin());
+    crate::bench_run::kernel_start_ns(vm, &spec, &case.name(), |config| {
+        config.program_io = ProgramIo::Fixed { stdin };
+        config.timeout = Some(Duration::from_secs(300));
+    })
 }
 
 /// Runs every case in the kernel (best of `runs`) and prints MiB/s.

@@ -6,6 +6,7 @@ pub mod bench_fs;
 pub mod bench_io;
 pub mod bench_modules;
 pub mod bench_net;
+pub mod bench_run;
 pub mod cli;
 pub mod dir_devices;
 pub mod empty_kernel;

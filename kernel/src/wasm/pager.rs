@@ -122,10 +122,10 @@ fn map_zeroed_pages(start: u64, end: u64, rights: Protection, needed: Option<u64
                     known_zero += 1;
                 }
                 if writable {
-                    // SAFETY: `at` was just mapped writable to our frame, and nothing
-                    // else uses the page before this returns (a fault handler, or a
-                    // commit the memory's owner is making).
-                    zero_cycles += unsafe { zero_through_mapping(at, PAGE, contents) };
+                    // Nothing else uses the page before the fault handler returns.
+                    // SAFETY: `at` was just mapped writable to our frame, page-aligned.
+                    let cycles = unsafe { zero_through_mapping(at, PAGE, contents) };
+                    zero_cycles += cycles;
                 }
                 needed_mapped |= Some(at) == needed;
             }

@@ -166,7 +166,7 @@ unsafe extern "C" fn table_copy(
 ) -> u32 {
     let tables =
         |instance: &mut Instance| (instance.table(TableIndex(dst_table)), instance.table(TableIndex(src_table)));
-    // SAFETY: generated code passes its own vmctx.
+    // SAFETY: generated code passes its own vmctx, which names a live instance.
     let (dst_table, src_table) = unsafe { with_instance(vmctx, tables) };
     // SAFETY: both tables are live; they may be the same table, so raw pointers only.
     unsafe {
