@@ -205,7 +205,51 @@ fn huge_blocks() -> Outcome {
     if leaked > 8 {
         return fail(format_args!("{leaked} frames not returned after release"));
     }
-    Ok(())
+    table_on_a_huge_boundary()
+}
+
+/// A page table whose frame happens to be 2 MiB aligned is still a page table: changing
+/// the rights of a page under it must not take its directory entry for a 2 MiB mapping
+/// (the `x86_64` crate's `translate_page::<Size2MiB>` does not look at the PS bit; taking
+/// its word once split the "block" and mapped the page table itself as data).
+fn table_on_a_huge_boundary() -> Outcome {
+    use crate::memory::address_space;
+    use crate::memory::frames;
+    use crate::memory::frames::FrameAddr;
+    use Protection as Rights;
+    const HUGE: u64 = frames::HUGE_BYTES;
+    let reservation = wasm_region::reserve(3 * HUGE).map_err(|_| "wasm region full")?;
+    let first = reservation.start.next_multiple_of(HUGE);
+    let (second, page) = (first + HUGE, first + HUGE + 5 * PAGE_SIZE);
+    if (first >> 30) != (second >> 30) {
+        return Ok(()); // The two blocks straddle a gigabyte: another directory; nothing to check here.
+    }
+    // The directory for both blocks exists once the first holds a page.
+    wasm_region::map_zeroed(first, 1, Rights::ReadWrite).map_err(|e| alloc::format!("map: {e}"))?;
+    let data = frames::allocate_zeroed().ok_or("no frame")?;
+    // Put a 2 MiB-aligned frame on top of the free stack: the next page table takes it.
+    let block = frames::with(|allocator| allocator.allocate_huge()).ok_or("no huge block")?;
+    for index in (0..frames::FRAMES_PER_HUGE).rev() {
+        frames::free(FrameAddr::from_phys(block.phys() + index * PAGE_SIZE));
+    }
+    address_space::map(page, data, Rights::ReadWrite).map_err(|e| alloc::format!("map: {e}"))?;
+    address_space::protect_range(page, page + PAGE_SIZE, Rights::ReadExecute);
+    let after = address_space::translate(page);
+    let _ = address_space::unmap(page);
+    frames::free(data);
+    wasm_region::unmap(first, 1);
+    match after {
+        Some((phys, flags))
+            if phys == data.phys() && !flags.contains(x86_64::structures::paging::PageTableFlags::WRITABLE) =>
+        {
+            log!("huge: a page table on a 2 MiB boundary stays a page table under protect");
+            Ok(())
+        }
+        other => fail(format_args!(
+            "protect under a 2 MiB-aligned page table: {page:#x} maps {other:x?}, not {:#x} read-execute",
+            data.phys()
+        )),
+    }
 }
 
 /// Masked interrupts wait and arrive once unmasked; at CPL3 that is the monitor's

@@ -350,7 +350,7 @@ pub fn protect_range(start: u64, end: u64, protection: Protection) {
         while addr < end {
             let block = addr & !(Size2MiB::SIZE - 1);
             let huge = Page::<Size2MiB>::containing_address(VirtAddr::new(addr));
-            if tables.translate_page(huge).is_ok() {
+            if is_huge_mapped(tables, addr) {
                 if addr == block && end >= block + Size2MiB::SIZE {
                     let flags = protection.flags() | PageTableFlags::HUGE_PAGE;
                     // SAFETY: changing rights of a wasm-region block the runtime owns.
@@ -375,6 +375,18 @@ pub fn protect_range(start: u64, end: u64, protection: Protection) {
     if changed {
         wasmetal_arch::paging::flush_all();
     }
+}
+
+/// Whether a 2 MiB mapping covers `addr`. Not `Mapper::<Size2MiB>::translate_page`: it
+/// only checks that the directory entry is present with a 2 MiB-aligned address, so an
+/// entry pointing at a page table whose frame happens to be 2 MiB aligned passes too —
+/// and splitting that "block" once turned a page table into data pages (the kernel
+/// then ran code written into a page table).
+fn is_huge_mapped(tables: &OffsetPageTable<'static>, addr: u64) -> bool {
+    matches!(
+        tables.translate(VirtAddr::new(addr)),
+        wasmetal_arch::paging::TranslateResult::Mapped { flags, .. } if flags.contains(PageTableFlags::HUGE_PAGE)
+    )
 }
 
 /// Splits the 2 MiB mapping covering `addr` into 4 KiB pages.
