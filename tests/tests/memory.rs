@@ -1,6 +1,7 @@
 //! Linear memory growth in the kernel, as the demand pager serves it: grown memory reads
 //! as zero (also when its frames held another task's data), large growth is mapped in
-//! 2 MiB blocks. The pager's counters come from the kernel log (`-v`).
+//! 2 MiB blocks, and growth a page at a time is mapped when it is committed rather than
+//! by one page fault each. The pager's counters come from the kernel log (`-v`).
 
 use wasmetal_tests::Launcher;
 use wasmetal_tests::programs::program;
@@ -12,8 +13,9 @@ fn launcher() -> Launcher {
 /// 4096 × (0 + 1 + … + 16383): what grow_touch sums over 64 MiB.
 const SUM_64_MIB: &str = "sum 549722259456";
 
-/// The pager counters the kernel logged for the run of `name`, as (faults, huge blocks).
-fn pager_counts(log: &str, name: &str) -> (u64, u64) {
+/// The pager counters the kernel logged for the run of `name`, as (faults, eager maps,
+/// huge blocks).
+fn pager_counts(log: &str, name: &str) -> (u64, u64, u64) {
     let prefix = format!("run: {name} pager: ");
     let line = log.lines().find_map(|line| line.split_once(&prefix).map(|(_, rest)| rest.to_string()));
     let line = line.unwrap_or_else(|| panic!("no pager line for {name} in:\n{log}"));
@@ -22,7 +24,7 @@ fn pager_counts(log: &str, name: &str) -> (u64, u64) {
         let at = words.iter().position(|w| *w == word).unwrap_or_else(|| panic!("no `{word}` in {line}"));
         words[at - 1].parse().unwrap_or_else(|_| panic!("no count before `{word}` in {line}"))
     };
-    (number_before("faults"), number_before("huge"))
+    (number_before("faults"), number_before("eager"), number_before("huge"))
 }
 
 #[test]
@@ -31,11 +33,22 @@ fn large_growth_reads_zero_and_is_mapped_in_2_mib_blocks() {
     let run = launcher().run(&["-v", "--timeout", "300", "run", &wasm, "--", "64"]);
     run.expect_code(0);
     assert!(run.stdout.contains("grow_touch: 64 MiB at once") && run.stdout.contains(SUM_64_MIB), "{run}");
-    let (faults, huge) = pager_counts(&run.stderr, "grow_touch.wasm");
+    let (faults, _, huge) = pager_counts(&run.stderr, "grow_touch.wasm");
     // 64 MiB at an address that is not 2 MiB aligned holds 31 whole blocks. A 64 KiB
     // block mapped across a 2 MiB boundary once left every later block to 64 KiB faults.
     assert!(huge >= 31, "{huge} huge blocks, {faults} faults:\n{run}");
     assert!(faults < 200, "{faults} faults:\n{run}");
+}
+
+#[test]
+fn growth_a_page_at_a_time_is_mapped_at_growth_not_by_faults() {
+    let wasm = program("grow_touch").display().to_string();
+    let run = launcher().run(&["-v", "--timeout", "300", "run", &wasm, "--", "64", "steps"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("grow_touch: 64 MiB in 64 KiB steps") && run.stdout.contains(SUM_64_MIB), "{run}");
+    let (faults, eager, _) = pager_counts(&run.stderr, "grow_touch.wasm");
+    assert!(eager >= 1024, "{eager} eager maps for 1024 growths:\n{run}");
+    assert!(faults < 100, "{faults} faults for 1024 growths:\n{run}");
 }
 
 #[test]

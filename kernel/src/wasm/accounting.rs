@@ -57,6 +57,15 @@ pub fn commit(start: u64, end: u64, rights: Protection, backing: Backing) -> boo
     })
 }
 
+/// Whether committing `start..` would grow a read-write, zero-backed accessible range
+/// that ends at `start` (a linear memory's `memory.grow`), rather than open a new one.
+pub fn grows_zero_range(start: u64) -> bool {
+    let below = start.checked_sub(1).and_then(|last| with_access(|map| map.lookup(last)));
+    matches!(below, Some((_, range)) if range.end == start
+        && range.rights == Protection::ReadWrite
+        && matches!(range.backing, Backing::Zero))
+}
+
 /// Makes `start..end` inaccessible (a guard) and drops its promises. Its frames must
 /// already be unmapped ([`super::pager::release`] does both).
 pub fn forget(start: u64, end: u64) {

@@ -96,6 +96,25 @@ fn map_zeroed_block(page: u64, start: u64, end: u64, rights: Protection) -> bool
     map_zeroed_pages(block_start, block_end, rights, Some(page))
 }
 
+/// Bytes of growth mapped at commit time at most; larger growth is left to demand
+/// faults, which map 2 MiB blocks where they fit and only what is touched.
+const EAGER_GROWTH_BYTES: u64 = 1 << 20;
+
+/// Maps zeroed frames over `start..end` right away: for growth of a read-write memory
+/// by up to [`EAGER_GROWTH_BYTES`], which a program (a malloc's `sbrk`) grows in order to
+/// use it at once. Each fault it saves is a round trip through the CPL0 monitor, the
+/// most expensive thing a first touch costs under a hypervisor that emulates CPL0. The
+/// range must be committed. Running out of frames here is not an error: the rest stays
+/// demand-zero.
+pub fn map_growth(start: u64, end: u64) {
+    if end - start > EAGER_GROWTH_BYTES {
+        return;
+    }
+    let began = rdtsc();
+    map_zeroed_pages(start, end, Protection::ReadWrite, None);
+    PAGER_STATS.eager(rdtsc() - began);
+}
+
 /// Maps zeroed frames over the not-yet-mapped pages of `start..end`; true when
 /// `needed` (if any) got one.
 fn map_zeroed_pages(start: u64, end: u64, rights: Protection, needed: Option<u64>) -> bool {

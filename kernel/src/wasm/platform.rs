@@ -65,6 +65,16 @@ impl Platform for KernelPlatform {
     ) -> Result<(), PlatformError> {
         let (start, end) = span(addr, bytes);
         match rights(protection) {
+            Some(Protection::ReadWrite) => {
+                let growth = accounting::grows_zero_range(start);
+                if !accounting::commit(start, end, Protection::ReadWrite, Backing::Zero) {
+                    return Err(PlatformError { operation: "commit (out of physical memory)", bytes });
+                }
+                if growth {
+                    pager::map_growth(start, end);
+                }
+                Ok(())
+            }
             Some(rights) if !accounting::commit(start, end, rights, Backing::Zero) => {
                 Err(PlatformError { operation: "commit (out of physical memory)", bytes })
             }
