@@ -25,8 +25,26 @@ fn device() -> qemu_exit::X86 {
     unsafe { qemu_exit::X86::new(DEBUG_EXIT_PORT, 1) }
 }
 
-/// Ends the VM with `status` (a workload's exit status, or a test verdict).
+/// How long the end of the VM waits for the host to take the programs' last output.
+const OUTPUT_DRAIN_NS: u64 = 10_000_000_000;
+
+/// Ends the VM with `status` (a workload's exit status, or a test verdict), once the
+/// host has taken what the programs wrote (bounded: a host reader that never drains
+/// must not keep the VM alive).
 pub fn exit(status: u32) -> ! {
+    let began = wasmetal_arch::cpu::rdtsc();
+    let drained = crate::virtio::stdio::flush_outputs(&mut || {
+        core::hint::spin_loop();
+        let waited = crate::timer::cycles_to_ns(wasmetal_arch::cpu::rdtsc() - began);
+        if waited < OUTPUT_DRAIN_NS {
+            wasmetal_devices::virtio::serial::Wait::Continue
+        } else {
+            wasmetal_devices::virtio::serial::Wait::Abort
+        }
+    });
+    if !drained {
+        crate::log!("wasmetal: the host did not take the programs' last output in time");
+    }
     crate::log!("wasmetal: exit {status}");
     let value = if status < EXTENDED { status } else { 126 };
     device().exit(value)

@@ -209,3 +209,37 @@ fn the_other_task_goes_on_when_one_times_out_reading() {
     assert!(stdout.contains("[hello.wasm] hello, world"), "the other task's prefixed line:\n{stdout}\n{stderr}");
     assert!(stderr.contains("interrupt"), "{stderr}");
 }
+
+#[test]
+fn small_writes_reach_the_host_before_the_program_waits_for_input() {
+    // Small writes are gathered into one piece for the host; what is gathered must go
+    // out before the program blocks on stdin, or a prompt-and-answer exchange hangs.
+    let mut child = command(&["--timeout", "120"], "cat", &[])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            if lines.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    for word in ["ping", "pong", "again"] {
+        stdin.write_all(format!("{word}\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+        // The program is still running (stdin open): the echo must come now, not at exit.
+        let echoed = received.recv_timeout(Duration::from_secs(60));
+        assert_eq!(echoed.as_deref(), Ok(word), "no echo of {word:?} while the program waits for more input");
+    }
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    reader.join().unwrap();
+}

@@ -9,10 +9,12 @@
 //! console also spins on the used ring with no way out, where a program's `--timeout`
 //! must be able to end a write; here waiting is the caller's policy (a callback).
 //!
-//! A write is staged in a bounce buffer (the one copy: guest linear memory is not
-//! physically contiguous); receive keeps a 64 KiB buffer posted per port.
+//! A write is staged in a ring of bounce buffers (the one copy: guest linear memory is
+//! not physically contiguous) and returns once queued to the device; receive keeps a
+//! 64 KiB buffer posted per port.
 
 use alloc::boxed::Box;
+use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -22,10 +24,12 @@ use virtio_drivers::queue::VirtQueue;
 use virtio_drivers::transport::mmio::MmioTransport;
 use virtio_drivers::transport::{DeviceType, Transport};
 
-/// Descriptors per queue: one buffer in flight each way is all this driver uses.
+/// Descriptors per receive and control queue: one buffer posted at a time.
 const QUEUE_SIZE: usize = 4;
-/// Bytes staged per transmit (larger writes go in several).
-pub const TRANSMIT_BYTES: usize = 64 * 1024;
+/// Descriptors per port transmit queue: pieces of small writes in flight at once.
+const TRANSMIT_QUEUE_SIZE: usize = 128;
+/// Bytes of a port's staging ring (writes go in pieces of a quarter of it at most).
+pub const TRANSMIT_BYTES: usize = 256 * 1024;
 /// Bytes of a port's posted receive buffer.
 pub const RECEIVE_BYTES: usize = 64 * 1024;
 /// Bytes of the posted control receive buffer (a message plus a port name).
@@ -180,60 +184,250 @@ impl<H: Hal> Receiver<H> {
     }
 }
 
-/// A virtqueue the driver writes through a staging buffer, one transmit in flight.
-struct Transmitter<H: Hal> {
-    queue: VirtQueue<H, QUEUE_SIZE>,
-    index: u16,
-    buffer: Box<[u8]>,
-    /// A transmit the device has not finished: its token and length.
-    in_flight: Option<(u16, usize)>,
+/// A transmit the device has not given back yet: its token and where its bytes sit in
+/// the staging ring.
+#[derive(Clone, Copy, Debug)]
+struct InFlight {
+    token: u16,
+    start: usize,
+    len: usize,
 }
 
-impl<H: Hal> Transmitter<H> {
-    fn new(queue: VirtQueue<H, QUEUE_SIZE>, index: u16, bytes: usize) -> Self {
-        Transmitter { queue, index, buffer: vec![0; bytes].into_boxed_slice(), in_flight: None }
+/// A virtqueue the driver writes through a staging ring: a write is copied in, handed
+/// to the device and returns without waiting for the device to finish, so small writes
+/// cost no exit each and large ones overlap with the host draining the previous piece.
+/// The device is notified only when it may be idle (everything handed to it before was
+/// already back when the new piece was queued); [`Transmitter::flush`] waits until the
+/// device has taken everything (before the VM ends or the program waits for input).
+struct Transmitter<H: Hal, const SIZE: usize> {
+    queue: VirtQueue<H, SIZE>,
+    index: u16,
+    ring: Box<[u8]>,
+    /// Largest piece a write is cut into (a control message must go whole; a port's
+    /// pieces are a quarter of its ring, so that several are in flight at once).
+    max_piece: usize,
+    /// Where the next piece goes when it fits there.
+    head: usize,
+    /// Oldest first; device-readable bytes of `ring` until given back.
+    in_flight: VecDeque<InFlight>,
+    /// Pieces queued since the device was last notified.
+    unannounced: bool,
+    /// Small writes gathered into one piece not yet handed to the device: where it
+    /// starts in the ring (a [`COALESCE_BYTES`] slot kept free for it) and its length.
+    gathering: Option<(usize, usize)>,
+    /// When the device was last notified ([`Clock`] nanoseconds).
+    notified_ns: u64,
+    clock: Clock,
+}
+
+/// A monotonic clock in nanoseconds, the caller's: paces notifications.
+pub type Clock = fn() -> u64;
+
+/// How long after a notification small writes are gathered rather than handed over: a
+/// burst of tiny writes then costs the host one buffer and the guest one notification
+/// (a VM exit) per gathered piece instead of one per write.
+const NOTIFY_HOLDOFF_NS: u64 = 200_000;
+
+/// Writes smaller than this are gathered into one piece of at most this size (the host
+/// then moves one buffer, not one per write), handed to the device after the holdoff,
+/// when full, before a larger write, or when the caller kicks.
+const COALESCE_BYTES: usize = 4096;
+
+impl<H: Hal, const SIZE: usize> Transmitter<H, SIZE> {
+    fn new(queue: VirtQueue<H, SIZE>, index: u16, bytes: usize, max_piece: usize, clock: Clock) -> Self {
+        Transmitter {
+            notified_ns: 0,
+            clock,
+            queue,
+            index,
+            ring: vec![0; bytes].into_boxed_slice(),
+            max_piece,
+            head: 0,
+            in_flight: VecDeque::new(),
+            unannounced: false,
+            gathering: None,
+        }
     }
 
-    /// Waits for the in-flight transmit; false when `wait` gave up.
-    fn finish(&mut self, wait: &mut dyn FnMut() -> Wait) -> Result<bool, SerialError> {
-        let Some((token, len)) = self.in_flight else { return Ok(true) };
-        while self.queue.peek_used() != Some(token) {
-            if wait() == Wait::Abort {
-                return Ok(false);
-            }
+    /// Takes back what the device has finished with.
+    fn reclaim(&mut self) -> Result<(), SerialError> {
+        while let Some(token) = self.queue.peek_used() {
+            let Some(position) = self.in_flight.iter().position(|piece| piece.token == token) else {
+                return Err(SerialError::Device(virtio_drivers::Error::WrongToken));
+            };
+            let piece = self.in_flight[position];
+            // SAFETY: the same ring bytes `queue_piece` lent with this token.
+            unsafe { self.queue.pop_used(token, &[&self.ring[piece.start..piece.start + piece.len]], &mut []) }?;
+            self.in_flight.remove(position);
         }
-        // SAFETY: the same buffer `write` lent with this token.
-        unsafe { self.queue.pop_used(token, &[&self.buffer[..len]], &mut []) }?;
-        self.in_flight = None;
+        if self.in_flight.is_empty() {
+            self.head = 0;
+        }
+        Ok(())
+    }
+
+    /// Where `len` bytes fit in the ring now, if they do.
+    fn room(&self, len: usize) -> Option<usize> {
+        if self.queue.available_desc() == 0 {
+            return None;
+        }
+        let Some(oldest) = self.in_flight.front() else { return Some(0) };
+        if self.head > oldest.start {
+            if self.ring.len() - self.head >= len {
+                return Some(self.head);
+            }
+            // Wrap: the space before the oldest piece.
+            return (oldest.start >= len).then_some(0);
+        }
+        (oldest.start - self.head >= len).then_some(self.head)
+    }
+
+    fn notify(&mut self, transport: &SharedTransport) {
+        notify(transport, self.index);
+        self.unannounced = false;
+        self.notified_ns = (self.clock)();
+    }
+
+    /// Queues `chunk` (at most `max_piece` bytes) once it fits; false when `wait`
+    /// gave up first.
+    fn queue_piece(
+        &mut self,
+        chunk: &[u8],
+        transport: &SharedTransport,
+        wait: &mut dyn FnMut() -> Wait,
+    ) -> Result<bool, SerialError> {
+        let Some(at) = self.wait_for_room(chunk.len(), transport, wait)? else { return Ok(false) };
+        self.ring[at..at + chunk.len()].copy_from_slice(chunk);
+        self.hand_over(at, chunk.len(), transport)?;
         Ok(true)
     }
 
-    /// Writes `bytes`; returns the count the device has taken when `wait` aborts.
+    /// Waits for room for `len` bytes; where they fit, or `None` when `wait` gave up.
+    fn wait_for_room(
+        &mut self,
+        len: usize,
+        transport: &SharedTransport,
+        wait: &mut dyn FnMut() -> Wait,
+    ) -> Result<Option<usize>, SerialError> {
+        loop {
+            self.reclaim()?;
+            if let Some(at) = self.room(len) {
+                return Ok(Some(at));
+            }
+            // Full: the device must be working on what it has; make sure it knows.
+            if self.unannounced {
+                self.notify(transport);
+            }
+            if wait() == Wait::Abort {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Hands the gathered small writes to the device as one piece.
+    fn publish(&mut self, transport: &SharedTransport) -> Result<(), SerialError> {
+        let Some((at, len)) = self.gathering.take() else { return Ok(()) };
+        if len == 0 {
+            return Ok(());
+        }
+        self.hand_over(at, len, transport)
+    }
+
+    /// Adds `ring[at..at + len]` to the queue and notifies the device if it may be idle
+    /// (and the holdoff allows it, for small pieces).
+    fn hand_over(&mut self, at: usize, len: usize, transport: &SharedTransport) -> Result<(), SerialError> {
+        // SAFETY: these ring bytes are not written again until `reclaim` pops this token.
+        let token = unsafe { self.queue.add(&[&self.ring[at..at + len]], &mut []) }?;
+        self.in_flight.push_back(InFlight { token, start: at, len });
+        self.head = at + len;
+        self.unannounced = true;
+        // A busy device finds the new piece by itself: it looks at the ring again after
+        // giving back each piece, so if anything older is still out it will. The fence
+        // orders the ring update before reading the used ring.
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        self.reclaim()?;
+        if self.in_flight.len() == 1 {
+            self.notify(transport);
+        }
+        Ok(())
+    }
+
+    /// Gathers a small write; false when `wait` gave up before there was room.
+    fn gather(
+        &mut self,
+        bytes: &[u8],
+        transport: &SharedTransport,
+        wait: &mut dyn FnMut() -> Wait,
+    ) -> Result<bool, SerialError> {
+        if self.gathering.is_some_and(|(_, len)| len + bytes.len() > COALESCE_BYTES) {
+            self.publish(transport)?;
+        }
+        let (at, len) = match self.gathering {
+            Some(slot) => slot,
+            None => match self.wait_for_room(COALESCE_BYTES, transport, wait)? {
+                Some(at) => (at, 0),
+                None => return Ok(false),
+            },
+        };
+        self.ring[at + len..at + len + bytes.len()].copy_from_slice(bytes);
+        self.gathering = Some((at, len + bytes.len()));
+        if (self.clock)().saturating_sub(self.notified_ns) >= NOTIFY_HOLDOFF_NS {
+            self.publish(transport)?;
+        }
+        Ok(true)
+    }
+
+    /// Queues all of `bytes`; returns the count queued when `wait` aborts.
     fn write(
         &mut self,
         bytes: &[u8],
         transport: &SharedTransport,
         wait: &mut dyn FnMut() -> Wait,
     ) -> Result<usize, SerialError> {
+        if bytes.len() < COALESCE_BYTES.min(self.max_piece + 1) && self.ring.len() >= 4 * COALESCE_BYTES {
+            return Ok(if self.gather(bytes, transport, wait)? { bytes.len() } else { 0 });
+        }
+        self.publish(transport)?;
         let mut written = 0;
-        for chunk in bytes.chunks(self.buffer.len()) {
-            if !self.finish(wait)? {
-                return Ok(written);
-            }
-            self.buffer[..chunk.len()].copy_from_slice(chunk);
-            // SAFETY: the staging buffer is owned by `self` and not written again until
-            // `finish` pops this token.
-            let token = unsafe { self.queue.add(&[&self.buffer[..chunk.len()]], &mut []) }?;
-            self.in_flight = Some((token, chunk.len()));
-            if self.queue.should_notify() {
-                notify(transport, self.index);
-            }
-            if !self.finish(wait)? {
+        for chunk in bytes.chunks(self.max_piece) {
+            if !self.queue_piece(chunk, transport, wait)? {
                 return Ok(written);
             }
             written += chunk.len();
         }
         Ok(written)
+    }
+
+    /// Notifies the device if anything is still out (cheap insurance before the
+    /// program blocks: a notification lost to a race with the device going idle).
+    fn kick(&mut self, transport: &SharedTransport) -> Result<(), SerialError> {
+        self.publish(transport)?;
+        self.reclaim()?;
+        if !self.in_flight.is_empty() {
+            self.notify(transport);
+        }
+        Ok(())
+    }
+
+    /// Waits until the device has taken everything queued; false when `wait` gave up.
+    fn flush(&mut self, transport: &SharedTransport, wait: &mut dyn FnMut() -> Wait) -> Result<bool, SerialError> {
+        self.publish(transport)?;
+        let mut waits = 0u32;
+        loop {
+            self.reclaim()?;
+            if self.in_flight.is_empty() {
+                return Ok(true);
+            }
+            // Notify again now and then: a notification that raced with the device going
+            // idle must not leave the bytes waiting forever.
+            if self.unannounced || waits.is_multiple_of(4096) {
+                self.notify(transport);
+            }
+            waits = waits.wrapping_add(1);
+            if wait() == Wait::Abort {
+                return Ok(false);
+            }
+        }
     }
 }
 
@@ -242,7 +436,7 @@ pub struct Port<H: Hal> {
     id: u32,
     transport: SharedTransport,
     receiver: Receiver<H>,
-    transmitter: Transmitter<H>,
+    transmitter: Transmitter<H, TRANSMIT_QUEUE_SIZE>,
 }
 
 // SAFETY: the queues' DMA memory belongs to this port alone and the shared transport is
@@ -265,10 +459,21 @@ impl<H: Hal> Port<H> {
         self.receiver.readable()
     }
 
-    /// Writes `bytes`, returning once the device holds them all, or when `wait` (called
-    /// while the device is busy) aborts: then the count the device has taken.
+    /// Writes `bytes`, returning once the device has them all queued (it reads them
+    /// from the staging ring as the host drains the port), or when `wait` (called while
+    /// the ring is full) aborts: then the count queued.
     pub fn write(&mut self, bytes: &[u8], wait: &mut dyn FnMut() -> Wait) -> Result<usize, SerialError> {
         self.transmitter.write(bytes, &self.transport, wait)
+    }
+
+    /// Makes sure the device knows about every byte written (no waiting).
+    pub fn kick(&mut self) -> Result<(), SerialError> {
+        self.transmitter.kick(&self.transport)
+    }
+
+    /// Waits until the device has taken every byte written; false when `wait` aborts.
+    pub fn flush(&mut self, wait: &mut dyn FnMut() -> Wait) -> Result<bool, SerialError> {
+        self.transmitter.flush(&self.transport, wait)
     }
 }
 
@@ -318,7 +523,7 @@ impl<H: Hal> ControlReceiver<H> {
 pub struct Control<H: Hal> {
     transport: SharedTransport,
     receiver: ControlReceiver<H>,
-    transmitter: Transmitter<H>,
+    transmitter: Transmitter<H, QUEUE_SIZE>,
 }
 
 // SAFETY: as for `Port`.
@@ -330,7 +535,8 @@ impl<H: Hal> Control<H> {
         message[0..4].copy_from_slice(&id.to_le_bytes());
         message[4..6].copy_from_slice(&event.to_le_bytes());
         message[6..8].copy_from_slice(&value.to_le_bytes());
-        Ok(self.transmitter.write(&message, &self.transport, wait)? == CONTROL_MESSAGE)
+        Ok(self.transmitter.write(&message, &self.transport, wait)? == CONTROL_MESSAGE
+            && self.transmitter.flush(&self.transport, wait)?)
     }
 
     /// The next control message from the device: (id, event, value), if one came (a
@@ -345,10 +551,12 @@ impl<H: Hal> Control<H> {
 }
 
 /// Initializes the multiport device behind `transport` and opens ports `ids` (each
-/// 1..=30). `wait` paces the handshake with the device and may give up.
+/// 1..=30). `clock` paces transmit notifications; `wait` paces the handshake with the
+/// device and may give up.
 pub fn open<H: Hal>(
     mut transport: MmioTransport<'static>,
     ids: &[u32],
+    clock: Clock,
     wait: &mut dyn FnMut() -> Wait,
 ) -> Result<(Control<H>, Vec<Port<H>>), SerialError> {
     if transport.device_type() != DeviceType::Console {
@@ -369,7 +577,7 @@ pub fn open<H: Hal>(
         queues.push((
             id,
             VirtQueue::new(&mut transport, receive, false, false)?,
-            VirtQueue::new(&mut transport, transmit, false, false)?,
+            VirtQueue::<H, TRANSMIT_QUEUE_SIZE>::new(&mut transport, transmit, false, false)?,
         ));
     }
     transport.finish_init();
@@ -380,7 +588,13 @@ pub fn open<H: Hal>(
             queue: control_receive,
             buffers: (0..CONTROL_BUFFERS).map(|_| (vec![0; CONTROL_BYTES].into_boxed_slice(), None)).collect(),
         },
-        transmitter: Transmitter::new(control_transmit, CONTROL_TRANSMIT, CONTROL_MESSAGE),
+        transmitter: Transmitter::new(
+            control_transmit,
+            CONTROL_TRANSMIT,
+            QUEUE_SIZE * CONTROL_MESSAGE,
+            CONTROL_MESSAGE,
+            clock,
+        ),
     };
     control.receiver.post_all(&transport)?;
     let mut ports: Vec<Port<H>> = Vec::new();
@@ -390,7 +604,7 @@ pub fn open<H: Hal>(
             id,
             transport: Arc::clone(&transport),
             receiver: Receiver::new(receive, receive_index, RECEIVE_BYTES),
-            transmitter: Transmitter::new(transmit, transmit_index, TRANSMIT_BYTES),
+            transmitter: Transmitter::new(transmit, transmit_index, TRANSMIT_BYTES, TRANSMIT_BYTES / 4, clock),
         };
         port.receiver.post(&transport)?;
         ports.push(port);

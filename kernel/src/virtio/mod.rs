@@ -63,8 +63,8 @@ fn serial(slots: &[MmioSlot], base: u64) -> Result<stdio::Consoles, DeviceError>
         if crate::timer::monotonic_ns() < give_up { Wait::Continue } else { Wait::Abort }
     };
     let ids = [STDOUT_PORT, STDERR_PORT, STDIN_PORT, CONTROL_PORT];
-    let (control, ports) =
-        serial::open::<KernelHal>(transport, &ids, &mut wait).map_err(|error| DeviceError::Serial(base, error))?;
+    let (control, ports) = serial::open::<KernelHal>(transport, &ids, crate::timer::monotonic_ns, &mut wait)
+        .map_err(|error| DeviceError::Serial(base, error))?;
     let mut ports = ports.into_iter();
     let mut next = || ports.next().ok_or(DeviceError::Serial(base, SerialError::PortsMissing));
     Ok(stdio::Consoles { control_channel: control, stdout: next()?, stderr: next()?, stdin: next()?, control: next()? })

@@ -119,7 +119,40 @@ fn poll_control() {
     }
 }
 
-/// Writes all of `bytes` to `stream`; returns once the device holds them.
+/// Makes sure the device knows about everything written to stdout and stderr, without
+/// waiting: before a task blocks or sleeps and at the end of each time slice, so that
+/// output held back by the notification holdoff shows.
+pub fn kick_outputs() {
+    if !present() {
+        return;
+    }
+    for target in [&STDOUT, &STDERR] {
+        if let Some(mut guard) = target.try_lock()
+            && let Some(output) = guard.as_mut()
+        {
+            let _ = output.console.kick();
+        }
+    }
+}
+
+/// Waits until the device has taken everything written to stdout and stderr (the VM is
+/// about to end); false when `wait` gave up or a stream's device failed.
+pub fn flush_outputs(wait: &mut dyn FnMut() -> Wait) -> bool {
+    if !present() {
+        return true;
+    }
+    let mut flushed = true;
+    for target in [&STDOUT, &STDERR] {
+        let Some(mut guard) = lock(target, wait) else { return false };
+        if let Some(output) = guard.as_mut() {
+            flushed &= output.console.flush(wait).unwrap_or(false);
+        }
+    }
+    flushed
+}
+
+/// Writes all of `bytes` to `stream`; returns once the device has them queued (it
+/// takes them as the host drains the port; [`flush_outputs`] waits for that).
 pub fn write(stream: OutStream, bytes: &[u8], wait: &mut dyn FnMut() -> Wait) -> Result<(), WriteError> {
     poll_control();
     let (target, closed) =
@@ -148,6 +181,7 @@ pub fn read_stdin(out: &mut [u8], wait: &mut dyn FnMut() -> Wait) -> StdinRead {
             Read::Eof | Read::Malformed => return StdinRead::Eof,
             Read::Closed(_) => {}
             Read::Pending => {
+                kick_outputs();
                 if wait() == Wait::Abort {
                     return StdinRead::Interrupted;
                 }

@@ -319,6 +319,7 @@ fn run_task(
                 Err(Error::msg("timeout"))
             }
             _ => {
+                crate::virtio::stdio::kick_outputs();
                 slice = if crate::sched::alone() { SOLO_SLICE_TICKS } else { 1 };
                 if let Some(deadline) = deadline_tick {
                     slice = slice.min(deadline - now);

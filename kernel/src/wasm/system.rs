@@ -89,6 +89,7 @@ impl Waiter {
         if now.saturating_sub(self.started_ns) < SPIN_BEFORE_SLEEP_NS {
             core::hint::spin_loop();
         } else {
+            crate::virtio::stdio::kick_outputs();
             crate::sched::sleep_until(now + 1_000_000);
         }
         Wait::Continue
@@ -223,6 +224,7 @@ impl wasmetal_wasi::System for KernelSystem {
     }
 
     fn sleep_until(&mut self, monotonic_ns: u64) {
+        crate::virtio::stdio::kick_outputs();
         // In slices, so that a `--timeout` ends a long sleep on its tick.
         loop {
             let now = crate::timer::monotonic_ns();
