@@ -39,7 +39,8 @@ pub struct Limits {
     pub send_bytes: usize,
     /// How long a closed connection may wait for its FIN to be acknowledged.
     pub linger_ms: u64,
-    /// A connection with unacknowledged data and no answer for this long is aborted.
+    /// A connection whose handshake, or whose queued data, gets no answer for this long
+    /// is aborted (an idle connection is kept, as Linux keeps it).
     pub timeout_ms: u64,
 }
 
@@ -275,6 +276,27 @@ impl<N: Nic> NetStack<N> {
         }
     }
 
+    /// Arms smoltcp's timeout only where something waits for the peer: a handshake, or
+    /// data queued to send. smoltcp's timeout otherwise aborts any connection whose peer
+    /// was quiet that long, which resets idle keep-alive clients.
+    fn arm_timeouts(&mut self) {
+        let timeout = Some(Duration::from_millis(self.limits.timeout_ms));
+        for entry in self.entries.iter().flatten() {
+            let handles: &mut dyn Iterator<Item = &SocketHandle> = match entry {
+                Entry::Listener { pending, .. } => &mut pending.iter(),
+                Entry::Stream { handle, .. } => &mut core::iter::once(handle),
+            };
+            for &handle in handles {
+                let socket = self.sockets.get_mut::<tcp::Socket>(handle);
+                let waiting = socket.send_queue() > 0 || !connected(socket.state());
+                let wanted = if waiting { timeout } else { None };
+                if socket.timeout() != wanted {
+                    socket.set_timeout(wanted);
+                }
+            }
+        }
+    }
+
     /// Lets go of closed connections whose FIN was acknowledged or whose time is up.
     fn reap(&mut self, now_ms: u64) -> bool {
         let mut freed = false;
@@ -319,6 +341,7 @@ impl<N: Nic> NetStack<N> {
         if self.iface.poll_egress(now, &mut self.device, &mut self.sockets) == PollResult::SocketStateChanged {
             changed = true;
         }
+        self.arm_timeouts();
         // Room again below the connection limit (closes reaped, accepts): listen on it.
         self.reap(now_us / 1000);
         self.replenish();
@@ -681,6 +704,34 @@ mod tests {
             rig.now_us += 50_000;
         }
         assert_eq!(rig.server.connections(), 0);
+    }
+
+    #[test]
+    fn an_idle_connection_is_kept_and_a_silent_peer_with_data_queued_aborted() {
+        let mut rig = Rig::new(limits(4, 1));
+        let listener = rig.server.listen(PORT).unwrap();
+        let client = rig.connect(44000);
+        rig.pump();
+        let stream = rig.server.accept(listener).unwrap().unwrap();
+        // Quiet for five timeouts: still open both ways.
+        for _ in 0..50 {
+            rig.now_us += 100_000;
+            rig.server.poll(rig.now_us);
+        }
+        rig.pump();
+        assert_eq!(rig.client(client).state(), State::Established);
+        assert_eq!(rig.server.send(stream, b"still here"), Ok(10));
+        rig.pump();
+        let mut buf = [0u8; 16];
+        assert_eq!(rig.client(client).recv_slice(&mut buf), Ok(10));
+        // Now the wire is cut with data queued: the timeout aborts the connection.
+        rig.client_sockets = SocketSet::new(Vec::new());
+        assert_eq!(rig.server.send(stream, b"lost"), Ok(4));
+        for _ in 0..30 {
+            rig.now_us += 100_000;
+            rig.server.poll(rig.now_us);
+        }
+        assert_eq!(rig.server.recv(stream, &mut buf, false), Err(NetError::Reset));
     }
 
     #[test]
