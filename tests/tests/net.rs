@@ -133,6 +133,30 @@ fn net_stats(stderr: &str) -> (usize, usize) {
     (words[at + 1].parse().unwrap(), words[at + 3].parse().unwrap())
 }
 
+/// The card's interrupts and how the kernel's device waits ended, from the `net:` line:
+/// (interrupts, waits woken by an interrupt, waits that ran out their time).
+fn net_wakeups(stderr: &str) -> (u64, u64, u64) {
+    let line = stderr.lines().find(|line| line.contains("net: ")).unwrap_or_else(|| panic!("no net line:\n{stderr}"));
+    let number_before = |word: &str| -> u64 {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let at = words.iter().position(|w| w.trim_end_matches(',') == word).unwrap_or_else(|| panic!("{word}: {line}"));
+        words[at - 1].parse().unwrap()
+    };
+    let after = |phrase: &str| -> u64 {
+        let rest = &line[line.find(phrase).unwrap_or_else(|| panic!("{phrase}: {line}")) + phrase.len()..];
+        rest.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    (number_before("interrupts"), after("waits woken "), after("by interrupt "))
+}
+
+/// A task blocked on the network is woken by the card's interrupt, not only by its time
+/// running out (the timer-tick fallback).
+fn assert_woken_by_interrupts(stderr: &str) {
+    let (interrupts, by_interrupt, by_time) = net_wakeups(stderr);
+    assert!(interrupts > 0, "the card never interrupted:\n{stderr}");
+    assert!(by_interrupt > 0, "no wait was ended by an interrupt ({by_time} by time):\n{stderr}");
+}
+
 #[test]
 fn http_keep_alive_and_an_exit_with_a_connection_open() {
     let server = Server::start("http_server", &[]);
@@ -153,6 +177,7 @@ fn http_keep_alive_and_an_exit_with_a_connection_open() {
     let (code, lines, stderr) = server.finish();
     assert_eq!(code, Some(0), "stderr:\n{stderr}");
     assert!(lines.iter().any(|line| line == "exiting with a connection open"), "{lines:?}");
+    assert_woken_by_interrupts(&stderr);
     drop(last);
 }
 
@@ -246,6 +271,7 @@ fn concurrent_keep_alive_connections() {
     get(&mut last, "/exit");
     let (code, _, stderr) = server.finish();
     assert_eq!(code, Some(0), "stderr:\n{stderr}");
+    assert_woken_by_interrupts(&stderr);
 }
 
 #[test]

@@ -40,6 +40,12 @@ pub trait Nic {
     /// Sends a filled transmit buffer; false if the card refused it (the frame is lost,
     /// which TCP recovers from).
     fn send(&mut self, tx: Self::Tx) -> bool;
+    /// Whether a received frame is waiting (a look at memory the card shares, no device
+    /// access: cheap enough to spin on).
+    fn frame_waiting(&self) -> bool;
+    /// Acknowledges the card's interrupt (its line goes low, so the next used buffer
+    /// raises it again). A card without interrupts has nothing to do.
+    fn acknowledge_interrupt(&mut self) {}
 }
 
 /// Descriptors of each virtio-net queue: receive buffers kept posted, transmits in flight.
@@ -158,6 +164,14 @@ impl<H: Hal, T: Transport> Nic for VirtioNic<H, T> {
 
     fn tx_bytes(tx: &mut VirtioTx) -> &mut [u8] {
         &mut tx.buffer[HEADER_ROOM..HEADER_ROOM + tx.len]
+    }
+
+    fn frame_waiting(&self) -> bool {
+        self.raw.poll_receive().is_some()
+    }
+
+    fn acknowledge_interrupt(&mut self) {
+        self.raw.ack_interrupt();
     }
 
     fn send(&mut self, tx: VirtioTx) -> bool {

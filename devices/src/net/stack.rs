@@ -194,6 +194,18 @@ impl<N: Nic> NetStack<N> {
         self.device.nic_mut()
     }
 
+    /// Whether a frame waits to be polled in (cheap: no device access).
+    pub fn frame_waiting(&self) -> bool {
+        self.device.nic().frame_waiting()
+    }
+
+    /// Acknowledges the card's interrupt before the caller sleeps on it; true when a
+    /// frame came meanwhile (poll instead of sleeping: its interrupt may be lost).
+    pub fn arm_interrupt(&mut self) -> bool {
+        self.device.nic_mut().acknowledge_interrupt();
+        self.frame_waiting()
+    }
+
     /// Pending, open and closing connections.
     pub fn connections(&self) -> usize {
         self.connections
@@ -536,6 +548,9 @@ mod tests {
             rx
         }
         fn recycle(&mut self, _rx: Vec<u8>) {}
+        fn frame_waiting(&self) -> bool {
+            !self.inbox.borrow().is_empty()
+        }
         fn can_send(&mut self) -> bool {
             true
         }
