@@ -314,7 +314,7 @@ fn idle_half_request_and_resetting_clients_stall_nobody_and_leave_nothing() {
     // The kernel's stack: the listener's backlog and at most the probe connection.
     let (sockets, connections) = net_stats(&stderr);
     assert!(connections <= 1, "{connections} connections left:\n{stderr}");
-    assert!(sockets <= 129, "{sockets} sockets left:\n{stderr}");
+    assert!(sockets <= 17, "{sockets} sockets left:\n{stderr}");
 }
 
 #[test]

@@ -12,6 +12,8 @@ use virtio_drivers::Hal;
 use virtio_drivers::device::net::VirtIONetRaw;
 use virtio_drivers::transport::Transport;
 
+use super::transport::WithoutEventIdx;
+
 /// Bytes kept before a transmit frame for the virtio-net header (12 bytes, or 10 for a
 /// legacy device): the frame always starts at this offset.
 const HEADER_ROOM: usize = 16;
@@ -72,10 +74,10 @@ pub struct VirtioTx {
 
 /// The virtio-net card over `virtio-drivers`' raw driver, without waiting on the device:
 /// receive buffers stay posted, and a transmit is queued (the device is notified only
-/// when it asks to be, through event indices) and reclaimed once the device used it, so
-/// a burst of frames costs one notification rather than one device round trip each.
+/// when its `NO_NOTIFY` flag asks to be, see `transport`) and reclaimed once the device
+/// used it, so a burst of frames costs one notification rather than one round trip each.
 pub struct VirtioNic<H: Hal, T: Transport> {
-    raw: VirtIONetRaw<H, T, VIRTIO_QUEUE_SIZE>,
+    raw: VirtIONetRaw<H, WithoutEventIdx<T>, VIRTIO_QUEUE_SIZE>,
     /// Posted receive buffers, by descriptor token.
     posted: Vec<Option<Box<[u8]>>>,
     /// Transmits the device has not used yet, by token, with the range lent.
@@ -88,7 +90,7 @@ pub struct VirtioNic<H: Hal, T: Transport> {
 impl<H: Hal, T: Transport> VirtioNic<H, T> {
     /// Initializes the device and posts every receive buffer.
     pub fn new(transport: T) -> Result<Self, virtio_drivers::Error> {
-        let raw = VirtIONetRaw::new(transport)?;
+        let raw = VirtIONetRaw::new(WithoutEventIdx::new(transport))?;
         let header_len = raw.fill_buffer_header(&mut [0u8; 64])?;
         let mut nic = VirtioNic {
             raw,

@@ -46,10 +46,12 @@ pub struct Limits {
 
 impl Limits {
     /// Room for 1 000 clients and then some, at 64 KiB of buffers each (about 80 MiB at
-    /// most, allocated as connections come).
+    /// most, allocated as connections come). A backlog of 16 takes any burst of SYNs:
+    /// a listening socket that took one is replaced before the next frame is read, and
+    /// every listening socket is walked on every poll, so more would only cost.
     pub const DEFAULT: Limits = Limits {
         connections: 1280,
-        backlog: 128,
+        backlog: 16,
         receive_bytes: 32 * 1024,
         send_bytes: 32 * 1024,
         linger_ms: 2_000,
@@ -216,6 +218,11 @@ impl<N: Nic> NetStack<N> {
         self.device.dropped
     }
 
+    /// Frames received and sent since the start.
+    pub fn frames(&self) -> (u64, u64) {
+        (self.device.received, self.device.sent)
+    }
+
     /// smoltcp sockets in existence (listening ones included): what memory is spent on.
     pub fn sockets(&self) -> usize {
         self.sockets.iter().count()
@@ -331,6 +338,12 @@ impl<N: Nic> NetStack<N> {
             at += 1;
         }
         freed
+    }
+
+    /// Sends what the sockets have queued (no frames in, no timers): after a program's
+    /// send, so the bytes leave before it calls in again.
+    pub fn flush(&mut self, now_us: u64) {
+        let _ = self.iface.poll_egress(instant(now_us), &mut self.device, &mut self.sockets);
     }
 
     /// Moves frames between the card and the sockets; true when a socket may have

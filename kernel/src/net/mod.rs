@@ -12,6 +12,7 @@ pub mod sockets;
 
 use alloc::vec::Vec;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Mutex;
 use wasmetal_devices::MmioTransport;
@@ -112,6 +113,19 @@ pub fn listeners() -> Option<Vec<SocketId>> {
     NETWORK.lock().as_ref().map(|network| network.listeners.clone())
 }
 
+static POLLS: AtomicU64 = AtomicU64::new(0);
+static POLL_CYCLES: AtomicU64 = AtomicU64::new(0);
+
+/// Polls the stack (frames in and out, timers), counting the polls and their cycles for
+/// the end-of-run figures.
+pub(crate) fn poll(stack: &mut Stack) -> bool {
+    let start = wasmetal_arch::cpu::rdtsc();
+    let changed = stack.poll(now_us());
+    POLL_CYCLES.fetch_add(wasmetal_arch::cpu::rdtsc().wrapping_sub(start), Ordering::Relaxed);
+    POLLS.fetch_add(1, Ordering::Relaxed);
+    changed
+}
+
 /// Runs `f` on the stack (`None`: no network).
 pub(crate) fn with_stack<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
     NETWORK.lock().as_mut().map(|network| f(&mut network.stack))
@@ -141,15 +155,22 @@ pub fn log_stats() {
     let Some(network) = network.as_ref() else { return };
     let heap = crate::memory::heap::HEAP.stats();
     let (by_device, by_time) = crate::sched::device_wait::wake_counts();
+    let polls = POLLS.load(Ordering::Relaxed);
+    let poll_ns = crate::timer::cycles_to_ns(POLL_CYCLES.load(Ordering::Relaxed)) / polls.max(1);
     crate::log!(
         "net: {} sockets, {} connections, {} frames dropped, heap {} KiB live, {} interrupts, \
-         waits woken {} by interrupt {} by time",
+         waits woken {} by interrupt {} by time, {} polls of {} ns, frames {} in {} out, {} notifies",
         network.stack.sockets(),
         network.stack.connections(),
         network.stack.dropped_frames(),
         heap.live >> 10,
         crate::device_irq::taken(Device::Net),
         by_device,
-        by_time
+        by_time,
+        polls,
+        poll_ns,
+        network.stack.frames().0,
+        network.stack.frames().1,
+        wasmetal_devices::net::transport::NOTIFIES.load(Ordering::Relaxed)
     );
 }

@@ -1,7 +1,8 @@
 //! WASI's `Sockets` over the kernel's stack, with the kernel's waiting policy.
 //!
 //! An operation first tries the sockets as they are; only when it would block does it
-//! poll the card (polling scans every socket, so it is not done on every call), and a
+//! poll the card (polling scans every socket, so it is not done on every call; a
+//! non-blocking one only when a frame waits), a send only flushes what it queued, and a
 //! blocking call then waits for news: while no other task could run it first spins up
 //! to [`SPIN_NS`] looking at the card's receive ring (memory it shares with the card,
 //! no exit), then arms the card's interrupt and sleeps (`sched::device_wait`: other
@@ -75,8 +76,11 @@ impl KernelSockets {
             let mark = device_wait::events();
             let result = with_stack(|stack| match attempt(stack)? {
                 Some(done) => Ok(Some(done)),
+                // A non-blocking call (an event loop's) polls only when a frame came:
+                // the loop's next poll_oneoff polls anyway.
+                None if !blocking && !stack.frame_waiting() => Ok(None),
                 None => {
-                    stack.poll(now_us());
+                    super::poll(stack);
                     attempt(stack)
                 }
             })
@@ -130,7 +134,7 @@ impl Sockets for KernelSockets {
             Ok((count > 0 || buf.is_empty()).then_some(count))
         })?;
         // Put the bytes on the wire now: the program may not call in again for a while.
-        with_stack(|stack| stack.poll(now_us()));
+        with_stack(|stack| stack.flush(now_us()));
         Ok(sent)
     }
 
@@ -142,7 +146,7 @@ impl Sockets for KernelSockets {
         };
         with_stack(|stack| {
             let result = stack.shutdown(id(socket), how);
-            stack.poll(now_us());
+            super::poll(stack);
             result
         })
         .ok_or(Errno::NotSup)?
@@ -155,7 +159,7 @@ impl Sockets for KernelSockets {
     fn close(&mut self, socket: SocketHandle) {
         with_stack(|stack| {
             let _ = stack.close(id(socket), now_us());
-            stack.poll(now_us());
+            super::poll(stack);
         });
     }
 
@@ -172,7 +176,7 @@ impl Sockets for KernelSockets {
     fn wait(&mut self, until_ns: u64) {
         loop {
             let mark = device_wait::events();
-            let changed = with_stack(|stack| stack.poll(now_us())).unwrap_or(true);
+            let changed = with_stack(super::poll).unwrap_or(true);
             if changed || crate::timer::monotonic_ns() >= until_ns || self.wait_for_news(mark, until_ns) == Wait::Abort
             {
                 return;
