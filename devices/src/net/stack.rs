@@ -344,6 +344,7 @@ impl<N: Nic> NetStack<N> {
     /// send, so the bytes leave before it calls in again.
     pub fn flush(&mut self, now_us: u64) {
         let _ = self.iface.poll_egress(instant(now_us), &mut self.device, &mut self.sockets);
+        self.device.nic_mut().flush();
     }
 
     /// Moves frames between the card and the sockets; true when a socket may have
@@ -366,6 +367,8 @@ impl<N: Nic> NetStack<N> {
         if self.iface.poll_egress(now, &mut self.device, &mut self.sockets) == PollResult::SocketStateChanged {
             changed = true;
         }
+        // One notification for everything this poll sent (ACKs from ingress included).
+        self.device.nic_mut().flush();
         self.arm_timeouts();
         // Room again below the connection limit (closes reaped, accepts): listen on it.
         self.reap(now_us / 1000);
