@@ -14,6 +14,7 @@ const APIC_BASE_ENABLE: u64 = 1 << 11;
 const APIC_BASE_X2APIC: u64 = 1 << 10;
 
 // Register offsets in the xAPIC MMIO page; x2APIC MSR = 0x800 + offset / 16.
+const REG_ID: u32 = 0x020;
 const REG_EOI: u32 = 0x0B0;
 const REG_SPURIOUS: u32 = 0x0F0;
 const REG_LVT_TIMER: u32 = 0x320;
@@ -145,6 +146,14 @@ impl LocalApic {
     /// Signals end of interrupt.
     pub fn end_of_interrupt(&self) {
         self.write(REG_EOI, 0);
+    }
+
+    /// This APIC's id (what an I/O APIC entry names as the destination).
+    pub fn id(&self) -> u32 {
+        match self.mode {
+            ApicMode::X2Apic => self.read(REG_ID),
+            ApicMode::XApic { .. } => self.read(REG_ID) >> 24,
+        }
     }
 
     /// Which register interface is in use.

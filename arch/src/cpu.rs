@@ -241,6 +241,21 @@ pub fn halt() {
     }
 }
 
+/// With interrupts disabled by the caller: enables them and halts until one arrives,
+/// without the window between `sti` and `hlt` in which a wake-up would be taken before
+/// the halt and then waited past (at CPL3 an interrupt deferred while masked ends the
+/// halt at once). Returns with interrupts enabled.
+pub fn enable_interrupts_and_halt() {
+    if crate::privilege::at_user_level() {
+        // SAFETY: halting has no effect on memory; the monitor enables interrupts for
+        // the wait (or delivers the deferred ones).
+        unsafe { crate::privilege::monitor_call(MonitorCall::Halt, 0, 0) };
+        crate::privilege::enable_interrupts();
+    } else {
+        x86_64::instructions::interrupts::enable_and_hlt();
+    }
+}
+
 /// Enables maskable interrupts (at CPL3: unmasks them, see `privilege`).
 #[inline]
 pub fn enable_interrupts() {

@@ -1,7 +1,7 @@
 //! x86_64 hardware access for wasmetal: privileged instructions live here and only here.
 //!
 //! Boot entry (PVH), GDT/TSS/IDT and the interrupt entry stubs, CPU feature enabling,
-//! paging primitives, the local APIC timer and its calibration clocks, the serial UART.
+//! paging primitives, the I/O APIC's routes, the local APIC timer and its calibration clocks, the serial UART.
 //! Policy (what to map, what a fault means, what to print) belongs to the kernel.
 //!
 //! # Safety
@@ -22,6 +22,7 @@ pub mod cpu;
 pub mod debugcon;
 pub mod gdt;
 pub mod idt;
+pub mod ioapic;
 pub mod kvmclock;
 pub mod paging;
 pub mod pit;

@@ -19,6 +19,7 @@ pub mod net_devices;
 pub mod qemu;
 pub mod qemu_install;
 pub mod run;
+pub mod slirp_backlog;
 pub mod stdio_devices;
 pub mod vm_args;
 pub mod vm_plan;

@@ -262,6 +262,10 @@ impl VmConfig {
         let mut child = command.spawn().with_context(|| format!("starting {}", self.qemu.display()))?;
         let forwarding = devices.map(|devices| devices.forward(&self.program_io));
         let pid = child.id();
+        if !self.tcp_listen.is_empty() {
+            let ports = self.tcp_listen.iter().map(|addr| addr.port()).collect();
+            crate::slirp_backlog::widen_in_background(pid, ports, sink != ConsoleSink::Capture);
+        }
         let console = Arc::new(Mutex::new(String::new()));
         let stdout = child.stdout.take().expect("stdout is piped");
         let reader_console = Arc::clone(&console);

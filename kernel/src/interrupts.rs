@@ -1,6 +1,7 @@
 //! Interrupt and exception policy: what each vector means to the kernel.
 //!
-//! Timer ticks go to `timer` (handled at CPL0); faults are handled at CPL3, where the
+//! Timer ticks go to `timer` and device interrupts to `device_irq` (both handled at
+//! CPL0, short, lock-free but for the local APIC's end of interrupt); faults are handled at CPL3, where the
 //! kernel runs (`wasmetal_arch::privilege`). A not-present fault on a committed
 //! wasm-region page maps zeroed frames (demand-zero); a fault in wasm code becomes a wasm trap (the runtime
 //! says where to resume); a fault at a probe instruction resumes at its fixup; a fault
@@ -27,7 +28,10 @@ fn handle(frame: &mut TrapFrame) {
     match frame.vector {
         vector::TIMER => crate::timer::on_tick(),
         vector::SPURIOUS => {}
-        v if v > vector::TIMER => crate::timer::end_of_interrupt(),
+        v if v > vector::TIMER => {
+            crate::device_irq::on_interrupt(v);
+            crate::timer::end_of_interrupt();
+        }
         vector::PAGE_FAULT => page_fault(frame),
         _ => exception(frame),
     }

@@ -12,6 +12,7 @@ extern crate alloc;
 mod boot_info;
 mod boot_phases;
 mod console;
+mod device_irq;
 mod exit;
 mod fs;
 mod interrupts;

@@ -128,6 +128,11 @@ pub fn end_of_interrupt() {
     }
 }
 
+/// The boot CPU's local APIC id (0 before `init`).
+pub fn apic_id() -> u32 {
+    APIC.lock().as_ref().map_or(0, LocalApic::id)
+}
+
 /// Registers `hook` to run on every tick, in interrupt context (no locks, no allocation).
 pub fn set_tick_hook(hook: fn()) {
     TICK_HOOK.store(hook as *mut (), Ordering::Release);

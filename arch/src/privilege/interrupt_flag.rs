@@ -51,6 +51,11 @@ pub fn without_interrupts<R>(f: impl FnOnce() -> R) -> R {
     result
 }
 
+/// Whether device interrupts wait to be delivered (they came while masked).
+pub(super) fn any_pending() -> bool {
+    PENDING.load(Ordering::SeqCst) != 0
+}
+
 /// At CPL0: whether a device interrupt from CPL3 must wait; if so, records it as
 /// pending and clears IF in `frame` so no more come until the kernel unmasks.
 pub(super) fn defer_if_masked(frame: &mut TrapFrame) -> bool {

@@ -29,7 +29,7 @@ pub enum MonitorCall {
     ReadMsr = 5,
     /// MSR[RDI] = RSI.
     WriteMsr = 6,
-    /// Enable interrupts and halt until the next one.
+    /// Enable interrupts and halt until the next one (at once if one is deferred).
     Halt = 7,
     /// Deliver deferred interrupts and set IF.
     EnableInterrupts = 8,
@@ -114,10 +114,17 @@ pub(super) fn serve(frame: &mut TrapFrame) {
             0
         }
         MonitorCall::Halt => {
-            // SAFETY: waiting for an interrupt touches no memory; interrupts taken here
-            // nest at CPL0 and are handled directly, then IF is cleared again as the
-            // gate left it.
-            unsafe { core::arch::asm!("sti", "hlt", "cli", options(nomem, nostack)) };
+            // An interrupt deferred while the kernel had them masked is the one it would
+            // wait for: deliver it instead of halting (so mask, check, halt has no window
+            // in which a wake-up is lost until the next tick).
+            if super::interrupt_flag::any_pending() {
+                super::interrupt_flag::deliver_pending_and_enable(frame);
+            } else {
+                // SAFETY: waiting for an interrupt touches no memory; interrupts taken
+                // here nest at CPL0 and are handled directly, then IF is cleared again
+                // as the gate left it.
+                unsafe { core::arch::asm!("sti", "hlt", "cli", options(nomem, nostack)) };
+            }
             0
         }
         MonitorCall::EnableInterrupts => {

@@ -20,11 +20,14 @@ pub struct NicDevice<N: Nic> {
     used: Vec<N::Rx>,
     /// Frames the card refused to send.
     pub dropped: u64,
+    /// Frames received and sent (for the kernel's figures).
+    pub received: u64,
+    pub sent: u64,
 }
 
 impl<N: Nic> NicDevice<N> {
     pub fn new(nic: N) -> Self {
-        NicDevice { nic, used: Vec::new(), dropped: 0 }
+        NicDevice { nic, used: Vec::new(), dropped: 0, received: 0, sent: 0 }
     }
 
     /// The card.
@@ -54,6 +57,7 @@ pub struct RxToken<'a, N: Nic> {
 pub struct TxToken<'a, N: Nic> {
     nic: &'a mut N,
     dropped: &'a mut u64,
+    sent: &'a mut u64,
 }
 
 impl<N: Nic> phy::RxToken for RxToken<'_, N> {
@@ -68,7 +72,9 @@ impl<N: Nic> phy::TxToken for TxToken<'_, N> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         let mut tx = self.nic.tx_buffer(len);
         let result = f(N::tx_bytes(&mut tx));
-        if !self.nic.send(tx) {
+        if self.nic.send(tx) {
+            *self.sent += 1;
+        } else {
             *self.dropped += 1;
         }
         result
@@ -88,7 +94,9 @@ impl<N: Nic> Device for NicDevice<N> {
     fn receive(&mut self, _timestamp: Instant) -> Option<(RxToken<'_, N>, TxToken<'_, N>)> {
         self.recycle();
         let frame = self.nic.receive()?;
-        Some((RxToken { frame, used: &mut self.used }, TxToken { nic: &mut self.nic, dropped: &mut self.dropped }))
+        self.received += 1;
+        let tx = TxToken { nic: &mut self.nic, dropped: &mut self.dropped, sent: &mut self.sent };
+        Some((RxToken { frame, used: &mut self.used }, tx))
     }
 
     fn transmit(&mut self, _timestamp: Instant) -> Option<TxToken<'_, N>> {
@@ -96,7 +104,7 @@ impl<N: Nic> Device for NicDevice<N> {
         if !self.nic.can_send() {
             return None;
         }
-        Some(TxToken { nic: &mut self.nic, dropped: &mut self.dropped })
+        Some(TxToken { nic: &mut self.nic, dropped: &mut self.dropped, sent: &mut self.sent })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {

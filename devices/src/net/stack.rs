@@ -39,16 +39,19 @@ pub struct Limits {
     pub send_bytes: usize,
     /// How long a closed connection may wait for its FIN to be acknowledged.
     pub linger_ms: u64,
-    /// A connection with unacknowledged data and no answer for this long is aborted.
+    /// A connection whose handshake, or whose queued data, gets no answer for this long
+    /// is aborted (an idle connection is kept, as Linux keeps it).
     pub timeout_ms: u64,
 }
 
 impl Limits {
     /// Room for 1 000 clients and then some, at 64 KiB of buffers each (about 80 MiB at
-    /// most, allocated as connections come).
+    /// most, allocated as connections come). A backlog of 16 takes any burst of SYNs:
+    /// a listening socket that took one is replaced before the next frame is read, and
+    /// every listening socket is walked on every poll, so more would only cost.
     pub const DEFAULT: Limits = Limits {
         connections: 1280,
-        backlog: 128,
+        backlog: 16,
         receive_bytes: 32 * 1024,
         send_bytes: 32 * 1024,
         linger_ms: 2_000,
@@ -193,6 +196,18 @@ impl<N: Nic> NetStack<N> {
         self.device.nic_mut()
     }
 
+    /// Whether a frame waits to be polled in (cheap: no device access).
+    pub fn frame_waiting(&self) -> bool {
+        self.device.nic().frame_waiting()
+    }
+
+    /// Acknowledges the card's interrupt before the caller sleeps on it; true when a
+    /// frame came meanwhile (poll instead of sleeping: its interrupt may be lost).
+    pub fn arm_interrupt(&mut self) -> bool {
+        self.device.nic_mut().acknowledge_interrupt();
+        self.frame_waiting()
+    }
+
     /// Pending, open and closing connections.
     pub fn connections(&self) -> usize {
         self.connections
@@ -201,6 +216,11 @@ impl<N: Nic> NetStack<N> {
     /// Frames the card refused to send.
     pub fn dropped_frames(&self) -> u64 {
         self.device.dropped
+    }
+
+    /// Frames received and sent since the start.
+    pub fn frames(&self) -> (u64, u64) {
+        (self.device.received, self.device.sent)
     }
 
     /// smoltcp sockets in existence (listening ones included): what memory is spent on.
@@ -275,6 +295,27 @@ impl<N: Nic> NetStack<N> {
         }
     }
 
+    /// Arms smoltcp's timeout only where something waits for the peer: a handshake, or
+    /// data queued to send. smoltcp's timeout otherwise aborts any connection whose peer
+    /// was quiet that long, which resets idle keep-alive clients.
+    fn arm_timeouts(&mut self) {
+        let timeout = Some(Duration::from_millis(self.limits.timeout_ms));
+        for entry in self.entries.iter().flatten() {
+            let handles: &mut dyn Iterator<Item = &SocketHandle> = match entry {
+                Entry::Listener { pending, .. } => &mut pending.iter(),
+                Entry::Stream { handle, .. } => &mut core::iter::once(handle),
+            };
+            for &handle in handles {
+                let socket = self.sockets.get_mut::<tcp::Socket>(handle);
+                let waiting = socket.send_queue() > 0 || !connected(socket.state());
+                let wanted = if waiting { timeout } else { None };
+                if socket.timeout() != wanted {
+                    socket.set_timeout(wanted);
+                }
+            }
+        }
+    }
+
     /// Lets go of closed connections whose FIN was acknowledged or whose time is up.
     fn reap(&mut self, now_ms: u64) -> bool {
         let mut freed = false;
@@ -299,6 +340,13 @@ impl<N: Nic> NetStack<N> {
         freed
     }
 
+    /// Sends what the sockets have queued (no frames in, no timers): after a program's
+    /// send, so the bytes leave before it calls in again.
+    pub fn flush(&mut self, now_us: u64) {
+        let _ = self.iface.poll_egress(instant(now_us), &mut self.device, &mut self.sockets);
+        self.device.nic_mut().flush();
+    }
+
     /// Moves frames between the card and the sockets; true when a socket may have
     /// changed state (data, a connection, a close).
     pub fn poll(&mut self, now_us: u64) -> bool {
@@ -319,6 +367,9 @@ impl<N: Nic> NetStack<N> {
         if self.iface.poll_egress(now, &mut self.device, &mut self.sockets) == PollResult::SocketStateChanged {
             changed = true;
         }
+        // One notification for everything this poll sent (ACKs from ingress included).
+        self.device.nic_mut().flush();
+        self.arm_timeouts();
         // Room again below the connection limit (closes reaped, accepts): listen on it.
         self.reap(now_us / 1000);
         self.replenish();
@@ -513,6 +564,9 @@ mod tests {
             rx
         }
         fn recycle(&mut self, _rx: Vec<u8>) {}
+        fn frame_waiting(&self) -> bool {
+            !self.inbox.borrow().is_empty()
+        }
         fn can_send(&mut self) -> bool {
             true
         }
@@ -681,6 +735,34 @@ mod tests {
             rig.now_us += 50_000;
         }
         assert_eq!(rig.server.connections(), 0);
+    }
+
+    #[test]
+    fn an_idle_connection_is_kept_and_a_silent_peer_with_data_queued_aborted() {
+        let mut rig = Rig::new(limits(4, 1));
+        let listener = rig.server.listen(PORT).unwrap();
+        let client = rig.connect(44000);
+        rig.pump();
+        let stream = rig.server.accept(listener).unwrap().unwrap();
+        // Quiet for five timeouts: still open both ways.
+        for _ in 0..50 {
+            rig.now_us += 100_000;
+            rig.server.poll(rig.now_us);
+        }
+        rig.pump();
+        assert_eq!(rig.client(client).state(), State::Established);
+        assert_eq!(rig.server.send(stream, b"still here"), Ok(10));
+        rig.pump();
+        let mut buf = [0u8; 16];
+        assert_eq!(rig.client(client).recv_slice(&mut buf), Ok(10));
+        // Now the wire is cut with data queued: the timeout aborts the connection.
+        rig.client_sockets = SocketSet::new(Vec::new());
+        assert_eq!(rig.server.send(stream, b"lost"), Ok(4));
+        for _ in 0..30 {
+            rig.now_us += 100_000;
+            rig.server.poll(rig.now_us);
+        }
+        assert_eq!(rig.server.recv(stream, &mut buf, false), Err(NetError::Reset));
     }
 
     #[test]

@@ -5,11 +5,14 @@
 //!
 //! The stack sits behind one spin lock that is only held for one stack operation, never
 //! while waiting (tasks switch only when they yield, and they never yield holding it).
+//! The card's interrupt is armed only before a task sleeps on it (`arm_interrupt`, see
+//! `device_irq`), so while the kernel is busy polling, frames cost no interrupts.
 
 pub mod sockets;
 
 use alloc::vec::Vec;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Mutex;
 use wasmetal_devices::MmioTransport;
@@ -19,6 +22,7 @@ use wasmetal_devices::net::stack::{IpConfig, Limits, NetError, NetStack, SocketI
 use wasmetal_devices::{Hal, virtio_drivers};
 
 use crate::boot_info::BootInfo;
+use crate::device_irq::Device;
 use crate::virtio::hal::KernelHal;
 
 /// The stack over the virtio-net card.
@@ -28,6 +32,8 @@ struct Network {
     stack: Stack,
     /// The listeners of `net.listen=`, in the order the launcher gave them.
     listeners: Vec<SocketId>,
+    /// Whether the card's line is routed (else waits end on their time, polling).
+    interrupts: bool,
 }
 
 static NETWORK: Mutex<Option<Network>> = Mutex::new(None);
@@ -90,7 +96,15 @@ pub fn init(boot: &BootInfo, slots: &[MmioSlot]) -> Result<(), NetInitError> {
     for port in ports {
         listeners.push(stack.listen(port).map_err(|error| NetInitError::Listen(port, error))?);
     }
-    *NETWORK.lock() = Some(Network { stack, listeners });
+    // Without the interrupt the network still works, polled on timer ticks.
+    let interrupts = match crate::device_irq::route(Device::Net, slot.irq) {
+        Ok(()) => true,
+        Err(error) => {
+            crate::log!("net: interrupt line {} not routed ({error}); polling on ticks", slot.irq);
+            false
+        }
+    };
+    *NETWORK.lock() = Some(Network { stack, listeners, interrupts });
     Ok(())
 }
 
@@ -99,9 +113,39 @@ pub fn listeners() -> Option<Vec<SocketId>> {
     NETWORK.lock().as_ref().map(|network| network.listeners.clone())
 }
 
+static POLLS: AtomicU64 = AtomicU64::new(0);
+static POLL_CYCLES: AtomicU64 = AtomicU64::new(0);
+
+/// Polls the stack (frames in and out, timers), counting the polls and their cycles for
+/// the end-of-run figures.
+pub(crate) fn poll(stack: &mut Stack) -> bool {
+    let start = wasmetal_arch::cpu::rdtsc();
+    let changed = stack.poll(now_us());
+    POLL_CYCLES.fetch_add(wasmetal_arch::cpu::rdtsc().wrapping_sub(start), Ordering::Relaxed);
+    POLLS.fetch_add(1, Ordering::Relaxed);
+    changed
+}
+
 /// Runs `f` on the stack (`None`: no network).
 pub(crate) fn with_stack<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
     NETWORK.lock().as_mut().map(|network| f(&mut network.stack))
+}
+
+/// Before sleeping on the card: re-arms its interrupt; true when the caller must not
+/// sleep (a frame came meanwhile) or cannot count on the interrupt (not routed).
+pub(crate) fn arm_interrupt() -> bool {
+    NETWORK.lock().as_mut().is_none_or(|network| {
+        if !network.interrupts {
+            return true;
+        }
+        crate::device_irq::rearm(Device::Net);
+        network.stack.arm_interrupt()
+    })
+}
+
+/// Whether a frame waits for the stack (cheap enough to spin on).
+pub(crate) fn frame_waiting() -> bool {
+    NETWORK.lock().as_ref().is_none_or(|network| network.stack.frame_waiting())
 }
 
 /// Logs what the stack holds (after the programs ran: the tests read it to check that
@@ -110,11 +154,23 @@ pub fn log_stats() {
     let Some(network) = NETWORK.try_lock() else { return };
     let Some(network) = network.as_ref() else { return };
     let heap = crate::memory::heap::HEAP.stats();
+    let (by_device, by_time) = crate::sched::device_wait::wake_counts();
+    let polls = POLLS.load(Ordering::Relaxed);
+    let poll_ns = crate::timer::cycles_to_ns(POLL_CYCLES.load(Ordering::Relaxed)) / polls.max(1);
     crate::log!(
-        "net: {} sockets, {} connections, {} frames dropped, heap {} KiB live",
+        "net: {} sockets, {} connections, {} frames dropped, heap {} KiB live, {} interrupts, \
+         waits woken {} by interrupt {} by time, {} polls of {} ns, frames {} in {} out, {} notifies",
         network.stack.sockets(),
         network.stack.connections(),
         network.stack.dropped_frames(),
-        heap.live >> 10
+        heap.live >> 10,
+        crate::device_irq::taken(Device::Net),
+        by_device,
+        by_time,
+        polls,
+        poll_ns,
+        network.stack.frames().0,
+        network.stack.frames().1,
+        wasmetal_devices::net::transport::NOTIFIES.load(Ordering::Relaxed)
     );
 }

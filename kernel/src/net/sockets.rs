@@ -1,17 +1,33 @@
 //! WASI's `Sockets` over the kernel's stack, with the kernel's waiting policy.
 //!
 //! An operation first tries the sockets as they are; only when it would block does it
-//! poll the card (polling scans every socket, so it is not done on every call), and a
-//! blocking call then waits with the task's `Waiter` (yield while other tasks can run,
-//! else spin briefly, then sleep on the timer tick) until the stack has news or the
-//! task's `--timeout` tick passes.
+//! poll the card (polling scans every socket, so it is not done on every call; a
+//! non-blocking one only when a frame waits), a send only flushes what it queued, and a
+//! blocking call then waits for news: while no other task could run it first spins up
+//! to [`SPIN_NS`] looking at the card's receive ring (memory it shares with the card,
+//! no exit), then arms the card's interrupt and sleeps (`sched::device_wait`: other
+//! tasks run, or the CPU halts) until the card interrupts, the stack's next timer
+//! (retransmits, delayed ACKs) is due, at most [`MAX_WAIT_NS`] passed, or the task's
+//! `--timeout` tick. Without a routed interrupt the same sleeps end on their time:
+//! polling on timer ticks.
+//!
+//! Why spin first: under PVM an interrupt goes through the CPL0 monitor, which the
+//! hypervisor emulates, and a halted vCPU is a host thread that sleeps and must be
+//! scheduled again; both cost far more than a frame takes to come on a busy link.
 
 use wasmetal_devices::net::stack::{NetError, Received, Shutdown as StackShutdown, SocketId};
 use wasmetal_devices::virtio::serial::Wait;
 use wasmetal_wasi::{Errno, Readiness, Shutdown, SocketHandle, Sockets};
 
 use super::{now_us, with_stack};
-use crate::wasm::system::Waiter;
+use crate::sched::device_wait::{self, EventMark};
+
+/// Longest a wait goes without polling the stack (what bounds a wake-up's latency when
+/// the card's line is not routed, and a missed one's when it is).
+pub const MAX_WAIT_NS: u64 = 10_000_000;
+
+/// How long a wait spins on the receive ring before it sleeps on the interrupt.
+pub const SPIN_NS: u64 = 2_000_000;
 
 /// One task's view of the network.
 pub struct KernelSockets {
@@ -24,6 +40,30 @@ impl KernelSockets {
         KernelSockets { deadline_tick }
     }
 
+    /// Waits for news after `mark` (a frame, an interrupt), the stack's next timer or
+    /// `until_ns`, whichever is first; `Abort` once the task's `--timeout` passed.
+    fn wait_for_news(&self, mark: EventMark, until_ns: u64) -> Wait {
+        if self.deadline_tick.is_some_and(|deadline| crate::timer::ticks() >= deadline) {
+            return Wait::Abort;
+        }
+        let now = crate::timer::monotonic_ns();
+        let timer_ns = with_stack(|stack| stack.poll_delay_us(now / 1000)).flatten().map(|us| us * 1000);
+        let until = until_ns.min(now + timer_ns.unwrap_or(MAX_WAIT_NS).min(MAX_WAIT_NS));
+        if crate::sched::alone() {
+            let spin_until = until.min(now + SPIN_NS);
+            while crate::timer::monotonic_ns() < spin_until {
+                if super::frame_waiting() || device_wait::moved(mark) {
+                    return Wait::Continue;
+                }
+                core::hint::spin_loop();
+            }
+        }
+        if !super::arm_interrupt() {
+            device_wait::wait_for_device(mark, until);
+        }
+        Wait::Continue
+    }
+
     /// Runs `attempt` until it is done (`Some`), polling the stack and waiting between
     /// tries while `blocking`; `EAGAIN` when it would block and must not.
     fn retry<T>(
@@ -31,12 +71,16 @@ impl KernelSockets {
         blocking: bool,
         mut attempt: impl FnMut(&mut super::Stack) -> Result<Option<T>, NetError>,
     ) -> Result<T, Errno> {
-        let mut waiter: Option<Waiter> = None;
         loop {
+            // Read before looking, so an interrupt from here on ends the wait below.
+            let mark = device_wait::events();
             let result = with_stack(|stack| match attempt(stack)? {
                 Some(done) => Ok(Some(done)),
+                // A non-blocking call (an event loop's) polls only when a frame came:
+                // the loop's next poll_oneoff polls anyway.
+                None if !blocking && !stack.frame_waiting() => Ok(None),
                 None => {
-                    stack.poll(now_us());
+                    super::poll(stack);
                     attempt(stack)
                 }
             })
@@ -47,7 +91,7 @@ impl KernelSockets {
                 Ok(None) => {}
                 Err(error) => return Err(errno(error)),
             }
-            if waiter.get_or_insert_with(|| Waiter::new(self.deadline_tick)).wait() == Wait::Abort {
+            if self.wait_for_news(mark, u64::MAX) == Wait::Abort {
                 return Err(Errno::Intr);
             }
         }
@@ -90,7 +134,7 @@ impl Sockets for KernelSockets {
             Ok((count > 0 || buf.is_empty()).then_some(count))
         })?;
         // Put the bytes on the wire now: the program may not call in again for a while.
-        with_stack(|stack| stack.poll(now_us()));
+        with_stack(|stack| stack.flush(now_us()));
         Ok(sent)
     }
 
@@ -102,7 +146,7 @@ impl Sockets for KernelSockets {
         };
         with_stack(|stack| {
             let result = stack.shutdown(id(socket), how);
-            stack.poll(now_us());
+            super::poll(stack);
             result
         })
         .ok_or(Errno::NotSup)?
@@ -115,7 +159,7 @@ impl Sockets for KernelSockets {
     fn close(&mut self, socket: SocketHandle) {
         with_stack(|stack| {
             let _ = stack.close(id(socket), now_us());
-            stack.poll(now_us());
+            super::poll(stack);
         });
     }
 
@@ -130,10 +174,11 @@ impl Sockets for KernelSockets {
     }
 
     fn wait(&mut self, until_ns: u64) {
-        let mut waiter = Waiter::new(self.deadline_tick);
         loop {
-            let changed = with_stack(|stack| stack.poll(now_us())).unwrap_or(true);
-            if changed || crate::timer::monotonic_ns() >= until_ns || waiter.wait() == Wait::Abort {
+            let mark = device_wait::events();
+            let changed = with_stack(super::poll).unwrap_or(true);
+            if changed || crate::timer::monotonic_ns() >= until_ns || self.wait_for_news(mark, until_ns) == Wait::Abort
+            {
                 return;
             }
         }

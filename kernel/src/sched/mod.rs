@@ -4,7 +4,8 @@
 //! Tasks are cooperative at the machine level but preempted at wasm safe points: the
 //! timer bumps the engine's epoch, and a task whose slice is over yields from its epoch
 //! callback ([`yield_now`]). Sleeping tasks (`poll_oneoff`, `sched_yield`) leave the run
-//! queue until their time. The scheduler runs in the kernel's own context and switches
+//! queue until their time; tasks waiting on a device ([`device_wait`]) until it
+//! interrupts or their time is up. The scheduler runs in the kernel's own context and switches
 //! into a task with `arch::stack::switch_context`; a task switches back to it, and the
 //! running context's wasm activation ([`activation`]) is swapped with it, and its vector
 //! registers are loaded before and saved after each run ([`vector_area`]): wasm code
@@ -13,6 +14,7 @@
 //! here depends on the wasm platform; the platform calls in (`yield_now`, the slot).
 
 pub mod activation;
+pub mod device_wait;
 pub mod task;
 pub mod vector_area;
 
@@ -114,6 +116,24 @@ pub fn sleep_until(until_ns: u64) {
     switch_out(State::Sleeping { until_ns });
 }
 
+/// Leaves the current task waiting for a device event after `mark` (see
+/// [`device_wait::wait_for_device`]); returns what ended the wait.
+fn switch_out_waiting(mark: device_wait::EventMark, until_ns: u64) -> device_wait::Woken {
+    switch_out(State::Waiting { until_ns, mark });
+    let woken = if device_wait::moved(mark) { device_wait::Woken::ByDevice } else { device_wait::Woken::ByTime };
+    device_wait::count(woken);
+    woken
+}
+
+/// Whether a sleeping or waiting task's time came or its device interrupted.
+fn due(state: State, now: u64) -> bool {
+    match state {
+        State::Sleeping { until_ns } => until_ns <= now,
+        State::Waiting { until_ns, mark } => until_ns <= now || device_wait::moved(mark),
+        _ => false,
+    }
+}
+
 /// Called by a task's entry when it is done.
 pub(crate) fn finish(status: u32) -> ! {
     switch_out(State::Done { status });
@@ -134,9 +154,7 @@ pub fn run() -> Vec<(String, u32)> {
             let count = sched.tasks.len();
             let now = crate::timer::monotonic_ns();
             for task in sched.tasks.iter_mut() {
-                if let State::Sleeping { until_ns } = task.state
-                    && until_ns <= now
-                {
+                if due(task.state, now) {
                     task.state = State::Ready;
                 }
             }
@@ -171,13 +189,20 @@ pub fn run() -> Vec<(String, u32)> {
                 });
             }
             None => {
-                let any_sleeping = with(|sched| sched.tasks.iter().any(|t| matches!(t.state, State::Sleeping { .. })));
-                if !any_sleeping {
+                let asleep = |state: State| matches!(state, State::Sleeping { .. } | State::Waiting { .. });
+                let any_asleep = with(|sched| sched.tasks.iter().any(|t| asleep(t.state)));
+                if !any_asleep {
                     break;
                 }
-                // Everyone sleeps: wait for the next timer tick.
-                wasmetal_arch::cpu::enable_interrupts();
-                wasmetal_arch::cpu::halt();
+                // Everyone sleeps or waits: halt until an interrupt (a device's or the
+                // next tick), unless one came since the wake-up pass above.
+                wasmetal_arch::cpu::disable_interrupts();
+                let now = crate::timer::monotonic_ns();
+                if with(|sched| sched.tasks.iter().any(|t| due(t.state, now))) {
+                    wasmetal_arch::cpu::enable_interrupts();
+                } else {
+                    wasmetal_arch::cpu::enable_interrupts_and_halt();
+                }
             }
         }
     }

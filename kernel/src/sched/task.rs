@@ -13,8 +13,17 @@ use crate::wasm::stack::WasmStack;
 pub enum State {
     Ready,
     Running,
-    Sleeping { until_ns: u64 },
-    Done { status: u32 },
+    Sleeping {
+        until_ns: u64,
+    },
+    /// Until a device interrupts after `mark` (`device_wait`) or `until_ns` passes.
+    Waiting {
+        until_ns: u64,
+        mark: super::device_wait::EventMark,
+    },
+    Done {
+        status: u32,
+    },
 }
 
 /// A task.

@@ -1,0 +1,127 @@
+//! Device interrupt lines: the I/O APIC's routes and what each device vector counts.
+//!
+//! Owns the I/O APIC (mapped on the first route, every line masked until routed), the
+//! vector of each routed device and a count of the interrupts each one took. A line
+//! fires once per arming: the handler (CPL0, any context) masks it, counts, and bumps
+//! the scheduler's device-event count, which ends the waits of tasks blocked on devices
+//! (`sched::device_wait`); a task about to sleep on the device re-arms it ([`rearm`])
+//! and acknowledges the device (virtio's InterruptACK, under the device's own lock).
+//! So while the kernel is busy polling a device, its traffic costs no interrupts: each
+//! one is a trip through the CPL0 monitor, which PVM emulates, and KVM's I/O APIC
+//! delivers an edge-triggered line again on every assertion, even while it stays high.
+
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use spin::Mutex;
+use wasmetal_arch::ioapic::{IOAPIC_DEFAULT_PHYS, IoApic, IoApicError, Line, Trigger};
+use wasmetal_arch::trap_frame::vector;
+
+/// A device that interrupts through the I/O APIC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Device {
+    /// The virtio-net card.
+    Net,
+}
+
+impl Device {
+    const ALL: [Device; 1] = [Device::Net];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The vector its line is delivered as: the ones after the timer's.
+    fn vector(self) -> u8 {
+        vector::TIMER as u8 + 1 + self as u8
+    }
+}
+
+/// Why a device's line could not be routed (its waits then end on timer ticks).
+#[derive(Clone, Copy, Debug)]
+pub enum IrqError {
+    /// The I/O APIC's register page could not be mapped.
+    Mapping,
+    /// The I/O APIC refused the route.
+    Route(IoApicError),
+}
+
+impl core::fmt::Display for IrqError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            IrqError::Mapping => f.write_str("cannot map the I/O APIC's registers"),
+            IrqError::Route(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+/// How device lines signal: QEMU's virtio-mmio raises microvm's lines active high.
+const TRIGGER: Trigger = Trigger::EdgeHigh;
+/// No line routed for a device.
+const UNROUTED: u32 = u32::MAX;
+
+static IOAPIC: Mutex<Option<IoApic>> = Mutex::new(None);
+/// The I/O APIC's mapped registers, for the handler (which takes no lock); 0 before
+/// the first route.
+static IOAPIC_MMIO: AtomicU64 = AtomicU64::new(0);
+static LINES: [AtomicU32; Device::ALL.len()] = [const { AtomicU32::new(UNROUTED) }; Device::ALL.len()];
+static TAKEN: [AtomicU64; Device::ALL.len()] = [const { AtomicU64::new(0) }; Device::ALL.len()];
+
+/// Masks or unmasks `device`'s line. Callers keep interrupts off: the handler selects
+/// registers of the same window.
+fn set_masked(device: Device, masked: bool) {
+    let (mmio, line) = (IOAPIC_MMIO.load(Ordering::Acquire), LINES[device.index()].load(Ordering::Acquire));
+    if mmio == 0 || line == UNROUTED {
+        return;
+    }
+    // SAFETY: `mmio` maps the I/O APIC for the kernel's life (set by `route`); the
+    // window is used with interrupts off or from the handler, never both at once.
+    let ioapic = unsafe { IoApic::new(mmio) };
+    ioapic.set_masked(Line(line), device.vector(), TRIGGER, masked);
+}
+
+/// Lets `device` interrupt once more (after the handler masked it). The caller then
+/// acknowledges the device and looks at its queues once before sleeping: what came
+/// before the acknowledgement raised no interrupt it will see.
+pub fn rearm(device: Device) {
+    wasmetal_arch::cpu::without_interrupts(|| set_masked(device, false));
+}
+
+/// Routes `line` (the slot's `virtio_mmio.device=..:IRQ`) to `device`'s vector on this
+/// CPU, edge-triggered, active high (how QEMU's virtio-mmio drives microvm's lines).
+pub fn route(device: Device, line: u32) -> Result<(), IrqError> {
+    let mut ioapic = IOAPIC.lock();
+    if ioapic.is_none() {
+        let mmio = crate::memory::address_space::map_device(IOAPIC_DEFAULT_PHYS).map_err(|_| IrqError::Mapping)?;
+        // SAFETY: `mmio` maps the I/O APIC's page uncached for the kernel's life, and
+        // only this module programs it.
+        let fresh = unsafe { IoApic::new(mmio) };
+        fresh.mask_all();
+        *ioapic = Some(fresh);
+        IOAPIC_MMIO.store(mmio, Ordering::Release);
+    }
+    let Some(ioapic) = ioapic.as_ref() else { return Err(IrqError::Mapping) };
+    // IDs of QEMU's boot CPU fit the entry's 8-bit physical destination.
+    let apic_id = crate::timer::apic_id() as u8;
+    wasmetal_arch::cpu::without_interrupts(|| ioapic.route(Line(line), device.vector(), apic_id, TRIGGER))
+        .map_err(IrqError::Route)?;
+    LINES[device.index()].store(line, Ordering::Release);
+    Ok(())
+}
+
+/// Called by the interrupt handler for `vector`: true when it is a device's (counted,
+/// waiters woken; the caller signals end of interrupt).
+pub fn on_interrupt(vector: u64) -> bool {
+    let Some(device) = Device::ALL.into_iter().find(|device| u64::from(device.vector()) == vector) else {
+        return false;
+    };
+    // Once per arming (see the module comment).
+    set_masked(device, true);
+    TAKEN[device.index()].fetch_add(1, Ordering::Relaxed);
+    crate::sched::device_wait::note_device_event();
+    true
+}
+
+/// Interrupts `device` has taken since boot.
+pub fn taken(device: Device) -> u64 {
+    TAKEN[device.index()].load(Ordering::Relaxed)
+}
