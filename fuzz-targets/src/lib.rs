@@ -9,6 +9,7 @@
 pub mod corpus;
 pub mod mutate;
 pub mod seed;
+pub mod smith;
 pub mod targets;
 
 pub use targets::{TARGETS, Target};

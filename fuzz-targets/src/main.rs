@@ -36,7 +36,7 @@ struct Cli {
 /// The input seed `seed` stands for.
 pub fn input_for(seed: Seed, pool: &[Vec<u8>], max_len: usize) -> Vec<u8> {
     let mut rng = Rng::new(seed.0.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x5EED);
-    if pool.is_empty() || seed.0 % 4 == 0 {
+    if pool.is_empty() || seed.0.is_multiple_of(4) {
         let len = rng.below(max_len.min(4096) + 1);
         return seed.bytes(3, len);
     }

@@ -12,8 +12,13 @@ const INTERESTING: [u64; 12] =
 /// inserted or removed runs, LEB128-continuation bytes, a copied block), capped at
 /// `max_len` bytes.
 pub fn mutate(input: &[u8], rng: &mut Rng, max_len: usize) -> Vec<u8> {
+    mutate_with(input, rng, max_len, 8)
+}
+
+/// As [`mutate`], with 1 to `max_operations` operations (fewer keep more mutants valid).
+pub fn mutate_with(input: &[u8], rng: &mut Rng, max_len: usize, max_operations: usize) -> Vec<u8> {
     let mut out = input.to_vec();
-    let operations = 1 + rng.below(8);
+    let operations = 1 + rng.below(max_operations.max(1));
     for _ in 0..operations {
         if out.is_empty() {
             out.push(rng.next_u64() as u8);

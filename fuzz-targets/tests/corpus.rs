@@ -25,7 +25,7 @@ fn replay(name: &str) {
     let pool: Vec<Vec<u8>> = inputs.into_iter().map(|(_, bytes)| bytes).collect();
     for seed in 0..mutants(name) {
         let mut rng = Rng::new(seed ^ 0xC1);
-        let input = if seed % 4 == 0 {
+        let input = if seed.is_multiple_of(4) {
             Seed(seed).bytes(3, rng.below(2048))
         } else {
             mutate::mutate(&pool[seed as usize % pool.len()], &mut rng, target.max_len)

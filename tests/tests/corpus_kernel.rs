@@ -1,12 +1,14 @@
-//! The fuzz corpus inside the kernel: the checked-in modules (reproducers included) and
-//! seeded mutants of them, replayed in one boot (`corpus` mode). Each runs, traps or is
-//! rejected; the kernel survives them all and counts them.
+//! The fuzz corpus inside the kernel: the checked-in modules (reproducers included),
+//! seeded mutants of them and seeded wasm-smith modules (valid, so they get as far as
+//! running), replayed in one boot (`corpus` mode). Each runs, traps or is rejected; the
+//! kernel survives them all and counts them.
 
-use wasmetal_fuzz_targets::seed::Rng;
-use wasmetal_fuzz_targets::{corpus, mutate};
+use wasmetal_fuzz_targets::seed::{Rng, Seed};
+use wasmetal_fuzz_targets::{corpus, mutate, smith};
 use wasmetal_tests::Launcher;
 
 const MUTANTS: usize = 150;
+const GENERATED: u64 = 100;
 
 #[test]
 fn corpus_and_mutants_replay_without_a_kernel_failure() {
@@ -21,7 +23,14 @@ fn corpus_and_mutants_replay_without_a_kernel_failure() {
     let mut rng = Rng::new(0x5EED_C0DE);
     for index in 0..MUTANTS {
         let (name, bytes) = &seeds[index % seeds.len()];
-        files.push((format!("mutant-{index}-of-{name}"), mutate::mutate(bytes, &mut rng, 1 << 20)));
+        // Half the mutants get a single operation, so more of them stay valid.
+        let operations = if index % 2 == 0 { 1 } else { 8 };
+        files.push((format!("mutant-{index}-of-{name}"), mutate::mutate_with(bytes, &mut rng, 1 << 20, operations)));
+    }
+    for seed in 0..GENERATED {
+        if let Some(wasm) = smith::module(Seed(seed)) {
+            files.push((format!("smith-seed-{seed}.wasm"), wasm));
+        }
     }
     let mut args: Vec<String> = ["--timeout", "600", "kernel", "--append", "corpus"].map(String::from).to_vec();
     for (name, bytes) in &files {
@@ -44,7 +53,8 @@ fn corpus_and_mutants_replay_without_a_kernel_failure() {
     let (total, ran, trapped, rejected) = (numbers[0], numbers[1], numbers[2], numbers[3]);
     assert_eq!(total, files.len() as u64, "{line}");
     assert_eq!(ran + trapped + rejected, total, "{line}");
-    assert!(ran > 0 && rejected > 0, "the corpus should both run and be rejected: {line}");
+    assert!(ran > 0 && trapped > 0 && rejected > 0, "the corpus should run, trap and be rejected: {line}");
+    eprintln!("{line}");
     for (name, _) in &files {
         run.expect_line(&format!("corpus: {name}: "));
     }

@@ -16,13 +16,11 @@ pub fn run(bytes: &[u8]) -> bool {
     let (sizes, stream) = bytes.split_at(bytes.len().min(16));
     let mut decoder = Decoder::new();
     let mut offset = 0;
-    let mut step = 0;
     let mut out = vec![0u8; 4096];
     let mut frames = 0;
-    for _ in 0..10_000 {
+    for step in 0..10_000 {
         let piece = 1 + usize::from(sizes.get(step % sizes.len().max(1)).copied().unwrap_or(7));
         let room = 1 + usize::from(sizes.get((step + 1) % sizes.len().max(1)).copied().unwrap_or(64)) * 16;
-        step += 1;
         let mut source = |buf: &mut [u8]| {
             let n = buf.len().min(piece).min(stream.len() - offset);
             buf[..n].copy_from_slice(&stream[offset..offset + n]);

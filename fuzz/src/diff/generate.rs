@@ -1,24 +1,14 @@
-//! Turns a seed into a module (wasm-smith) and the bytes its call arguments come from.
-//!
-//! The module uses only what wasmetal-runtime's default `Config` accepts: WebAssembly
-//! 2.0, SIMD and relaxed SIMD, multi-memory, memory64, tail calls, extended constants.
-//! No imports (both engines run it alone), every item exported, NaNs canonicalized by
-//! the generated code so float results compare bit for bit.
+//! Turns a seed into a module (wasm-smith, configured by `wasmetal_fuzz_targets::smith`)
+//! and the bytes its call arguments come from.
 
-use anyhow::{Context, Result};
-use arbitrary::Unstructured;
+use anyhow::{Result, anyhow};
 
 use crate::seed::Seed;
 
-/// Bytes of randomness a module is drawn from (wasm-smith stops drawing when they run
-/// out, so this bounds the module's size too).
-const MODULE_ENTROPY: usize = 16 * 1024;
+pub use wasmetal_fuzz_targets::smith::{MAX_MEMORY_BYTES, MAX_TABLE_ELEMENTS};
+
 /// Bytes the call arguments are drawn from.
 const ARGUMENT_ENTROPY: usize = 4 * 1024;
-/// The largest memory a module may declare (every memory has a maximum).
-pub const MAX_MEMORY_BYTES: u64 = 16 * 65536;
-/// The largest table a module may declare (every table has a maximum).
-pub const MAX_TABLE_ELEMENTS: u64 = 1000;
 
 /// One differential case.
 pub struct Case {
@@ -26,49 +16,9 @@ pub struct Case {
     pub argument_bytes: Vec<u8>,
 }
 
-/// The wasm-smith configuration both engines support.
-pub fn smith_config() -> wasm_smith::Config {
-    wasm_smith::Config {
-        max_imports: 0,
-        export_everything: true,
-        canonicalize_nans: true,
-        gc_enabled: false,
-        exceptions_enabled: false,
-        threads_enabled: false,
-        shared_everything_threads_enabled: false,
-        custom_page_sizes_enabled: false,
-        wide_arithmetic_enabled: false,
-        custom_descriptors_enabled: false,
-        simd_enabled: true,
-        relaxed_simd_enabled: true,
-        memory64_enabled: true,
-        tail_call_enabled: true,
-        extended_const_enabled: true,
-        bulk_memory_enabled: true,
-        reference_types_enabled: true,
-        multi_value_enabled: true,
-        max_memories: 4,
-        max_tables: 4,
-        memory_max_size_required: true,
-        table_max_size_required: true,
-        max_memory32_bytes: MAX_MEMORY_BYTES,
-        max_memory64_bytes: u128::from(MAX_MEMORY_BYTES),
-        max_table_elements: MAX_TABLE_ELEMENTS,
-        min_funcs: 6,
-        max_funcs: 30,
-        min_memories: 1,
-        max_instructions: 300,
-        min_types: 3,
-        max_types: 40,
-        ..wasm_smith::Config::default()
-    }
-}
-
 /// The case a seed stands for.
 pub fn case(seed: Seed) -> Result<Case> {
-    let entropy = seed.bytes(1, MODULE_ENTROPY);
-    let mut unstructured = Unstructured::new(&entropy);
-    let module = wasm_smith::Module::new(smith_config(), &mut unstructured)
-        .with_context(|| format!("wasm-smith could not build a module from seed {}", seed.0))?;
-    Ok(Case { wasm: module.to_bytes(), argument_bytes: seed.bytes(2, ARGUMENT_ENTROPY) })
+    let wasm = wasmetal_fuzz_targets::smith::module(wasmetal_fuzz_targets::seed::Seed(seed.0))
+        .ok_or_else(|| anyhow!("wasm-smith could not build a module from seed {}", seed.0))?;
+    Ok(Case { wasm, argument_bytes: seed.bytes(2, ARGUMENT_ENTROPY) })
 }
