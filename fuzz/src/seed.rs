@@ -1,30 +1,4 @@
-//! Seeds and the deterministic byte streams they expand to.
-//!
-//! A seed is the whole identity of a fuzz case: the same seed gives the same bytes on
-//! every machine (SplitMix64, no platform randomness).
+//! Seeds: the same type and byte streams as the no-panic targets', so a seed names the
+//! same module in `diff`, in `wasmetal-fuzz-targets` and in the kernel corpus test.
 
-/// One case's identity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Seed(pub u64);
-
-impl Seed {
-    /// `len` pseudo-random bytes drawn from this seed and a stream tag (different tags
-    /// give independent streams for the module and for the call arguments).
-    pub fn bytes(self, stream: u64, len: usize) -> Vec<u8> {
-        let mut state = self.0 ^ stream.wrapping_mul(0xA076_1D64_78BD_642F);
-        let mut out = Vec::with_capacity(len + 8);
-        while out.len() < len {
-            out.extend_from_slice(&split_mix(&mut state).to_le_bytes());
-        }
-        out.truncate(len);
-        out
-    }
-}
-
-fn split_mix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+pub use wasmetal_fuzz_targets::seed::Seed;

@@ -18,7 +18,7 @@ pub struct Case {
 
 /// The case a seed stands for.
 pub fn case(seed: Seed) -> Result<Case> {
-    let wasm = wasmetal_fuzz_targets::smith::module(wasmetal_fuzz_targets::seed::Seed(seed.0))
+    let wasm = wasmetal_fuzz_targets::smith::module(seed)
         .ok_or_else(|| anyhow!("wasm-smith could not build a module from seed {}", seed.0))?;
     Ok(Case { wasm, argument_bytes: seed.bytes(2, ARGUMENT_ENTROPY) })
 }
