@@ -55,6 +55,9 @@ fn instances_and_tasks_leave_nothing_behind() {
     let _ = std::fs::remove_file(&path);
     run.expect_code(0);
     run.expect_line("soak: ok");
+    for line in run.stdout.lines().filter(|line| line.starts_with("soak: ")) {
+        eprintln!("{line}");
+    }
     for round in 1..=5 {
         let tasks = run.expect_line(&format!("soak: round {round}: 100 concurrent tasks: "));
         assert!(tasks.contains("100 passed"), "{tasks}");
