@@ -30,6 +30,10 @@ enum Command {
         /// The first seed.
         #[arg(long, default_value_t = 0)]
         start: u64,
+        /// How many times each exported function is called (in export order, fresh
+        /// arguments each time).
+        #[arg(long, default_value_t = 2)]
+        rounds: usize,
         /// Replay one seed and print both engines' outcomes.
         #[arg(long)]
         replay: Option<u64>,
@@ -44,9 +48,9 @@ enum Command {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Command::Diff { seeds, start, replay, out, save_modules } => {
+        Command::Diff { seeds, start, rounds, replay, out, save_modules } => {
             if let Some(seed) = replay {
-                if !diff::replay(seed::Seed(seed))? {
+                if !diff::replay(seed::Seed(seed), rounds)? {
                     bail!("seed {seed} diverges");
                 }
                 return Ok(());
@@ -60,7 +64,7 @@ fn main() -> Result<()> {
                 return Ok(());
             }
             let began = Instant::now();
-            let tally = diff::campaign(start, seeds, &out, false)?;
+            let tally = diff::campaign(start, seeds, rounds, &out, false)?;
             println!(
                 "diff: seeds {start}..{}: {} modules, {} executions compared, {} inconclusive (fuel/stack/epoch), \
                  {} rejected alike, {} divergences, {:.1} s",

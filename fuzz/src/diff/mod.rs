@@ -34,14 +34,14 @@ pub struct Tally {
 }
 
 /// Runs `count` seeds from `start`; every divergence is written to `repro_dir`.
-pub fn campaign(start: u64, count: u64, repro_dir: &Path, quiet: bool) -> Result<Tally> {
+pub fn campaign(start: u64, count: u64, rounds: usize, repro_dir: &Path, quiet: bool) -> Result<Tally> {
     let mut engines = settings::Engines::new()?;
     let mut tally = Tally::default();
     let began = Instant::now();
     for seed in (start..start.saturating_add(count)).map(Seed) {
         let case = generate::case(seed)?;
         let settings = Settings::for_seed(seed);
-        let (ours, theirs) = engines.run(&case, settings)?;
+        let (ours, theirs) = engines.run(&case, settings, rounds)?;
         tally.modules += 1;
         match compare(&ours, &theirs) {
             Comparison::Same { executions, inconclusive, rejected } => {
@@ -50,7 +50,7 @@ pub fn campaign(start: u64, count: u64, repro_dir: &Path, quiet: bool) -> Result
                 tally.rejected_alike += u64::from(rejected);
             }
             Comparison::Diverged(why) => {
-                let path = write_reproducer(repro_dir, seed, &case.wasm, &why, settings)?;
+                let path = write_reproducer(repro_dir, seed, &case.wasm, &why, settings, rounds)?;
                 eprintln!("DIVERGENCE seed {} ({settings}): {why}\n  reproducer: {}", seed.0, path.display());
                 tally.divergences.push(seed);
             }
@@ -70,11 +70,11 @@ pub fn campaign(start: u64, count: u64, repro_dir: &Path, quiet: bool) -> Result
 }
 
 /// Replays one seed verbosely: both outcomes printed.
-pub fn replay(seed: Seed) -> Result<bool> {
+pub fn replay(seed: Seed, rounds: usize) -> Result<bool> {
     let mut engines = settings::Engines::new()?;
     let case = generate::case(seed)?;
     let settings = Settings::for_seed(seed);
-    let (ours, theirs) = engines.run(&case, settings)?;
+    let (ours, theirs) = engines.run(&case, settings, rounds)?;
     println!("seed {} ({settings}), {} bytes of wasm", seed.0, case.wasm.len());
     println!("wasmetal: {ours:#?}");
     println!("wasmtime: {theirs:#?}");
@@ -86,12 +86,19 @@ pub fn replay(seed: Seed) -> Result<bool> {
     Ok(same)
 }
 
-fn write_reproducer(dir: &Path, seed: Seed, wasm: &[u8], why: &str, settings: Settings) -> Result<PathBuf> {
+fn write_reproducer(
+    dir: &Path,
+    seed: Seed,
+    wasm: &[u8],
+    why: &str,
+    settings: Settings,
+    rounds: usize,
+) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(format!("diff-{}.wasm", seed.0));
     std::fs::write(&path, wasm).with_context(|| format!("writing {}", path.display()))?;
     let note = format!(
-        "seed {}\nsettings {settings}\n{why}\nreplay: cargo run --release -p wasmetal-fuzz -- diff --replay {}\n",
+        "seed {}\nsettings {settings}\n{why}\nreplay: cargo run --release -p wasmetal-fuzz -- diff --rounds {rounds} --replay {}\n",
         seed.0, seed.0
     );
     std::fs::write(path.with_extension("txt"), note)?;

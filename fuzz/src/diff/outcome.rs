@@ -5,8 +5,8 @@
 //! ran out of fuel in either engine is *inconclusive*, as is a stack overflow (frame
 //! sizes differ) and an epoch interrupt (timing). After an inconclusive call the
 //! instances' states may legitimately differ, so nothing later in that case is
-//! compared. Each exported function is called twice, in export order, with fresh
-//! arguments from the case's argument bytes. Everything else must match exactly: instantiation verdict, each call's
+//! compared. Each exported function is called `--rounds` times (default 2), in export
+//! order, with fresh arguments from the case's argument bytes. Everything else must match exactly: instantiation verdict, each call's
 //! results (NaNs canonicalized) or trap kind, and at the end the exported memories'
 //! sizes and contents, globals' values and tables' sizes.
 

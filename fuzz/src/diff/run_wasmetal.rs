@@ -7,7 +7,7 @@ use super::generate::Case;
 use super::outcome::{Ending, Outcome, StateHasher, TrapKind, Ty, Value, arguments};
 use super::settings::{EPOCH_TICKS_PER_CALL, FUEL_PER_CALL, Settings};
 
-pub fn run(engine: &Engine, case: &Case, settings: Settings) -> Outcome {
+pub fn run(engine: &Engine, case: &Case, settings: Settings, rounds: usize) -> Outcome {
     let mut outcome = Outcome::default();
     let module = match Module::new(engine, &case.wasm) {
         Ok(module) => module,
@@ -29,7 +29,7 @@ pub fn run(engine: &Engine, case: &Case, settings: Settings) -> Outcome {
     let mut unstructured = Unstructured::new(&case.argument_bytes);
     let exports = instance.exports(&mut store);
     let calls = exports.iter().filter(|(_, export)| matches!(export, Extern::Func(_)));
-    for (name, export) in calls.clone().chain(calls) {
+    for (name, export) in core::iter::repeat_n(calls, rounds).flatten() {
         let Extern::Func(func) = export else { continue };
         let ty = func.ty(&store);
         let params: Vec<Ty> = ty.params().iter().map(|&t| ty_of(t)).collect();

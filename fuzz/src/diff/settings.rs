@@ -75,14 +75,14 @@ impl Engines {
     }
 
     /// Runs `case` on both engines of `settings`.
-    pub fn run(&mut self, case: &Case, settings: Settings) -> Result<(Outcome, Outcome)> {
+    pub fn run(&mut self, case: &Case, settings: Settings, rounds: usize) -> Result<(Outcome, Outcome)> {
         let index = settings.index();
         if self.pairs[index].is_none() {
             self.pairs[index] = Some(self.make(settings)?);
         }
         let pair = self.pairs[index].as_ref().expect("made above");
-        let ours = run_wasmetal::run(&pair.ours, case, settings);
-        let theirs = run_wasmtime::run(&pair.theirs, case, settings);
+        let ours = run_wasmetal::run(&pair.ours, case, settings, rounds);
+        let theirs = run_wasmtime::run(&pair.theirs, case, settings, rounds);
         Ok((ours, theirs))
     }
 
