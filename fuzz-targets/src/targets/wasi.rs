@@ -2,7 +2,7 @@
 //!
 //! The input is decoded into a program: the guest memory's contents (one 64 KiB page),
 //! then a list of calls, each an import and its arguments (small numbers, in-memory
-//! offsets, offsets near the end of memory, or anything). The program is built as a
+//! offsets, offsets near the end of memory, or anything), in preview1 or preview0. The program is built as a
 //! module that calls the imports in order and runs on the hosted runtime with an
 //! in-memory directory preopened. Every call must come back with an errno (or
 //! `proc_exit`); a panic or a host access outside guest memory is a bug.
@@ -109,6 +109,10 @@ fn argument(u: &mut Unstructured<'_>, wide: bool) -> u64 {
 /// The module the input stands for (WAT text).
 pub fn program(bytes: &[u8]) -> String {
     let mut u = Unstructured::new(bytes);
+    // One input in four speaks preview0 (`wasi_unstable`: other layouts for seek,
+    // filestat and poll; no `sock_accept`).
+    let preview0 = u.arbitrary::<u8>().unwrap_or(0).is_multiple_of(4);
+    let import_module = if preview0 { "wasi_unstable" } else { "wasi_snapshot_preview1" };
     let memory_len = usize::from(u.arbitrary::<u16>().unwrap_or(0)).min(u.len() / 2);
     let memory = u.bytes(memory_len).unwrap_or(&[]).to_vec();
     let mut imports = String::new();
@@ -120,6 +124,9 @@ pub fn program(bytes: &[u8]) -> String {
         }
         let Ok(index) = u.choose_index(CALLS.len()) else { break };
         let (name, params) = CALLS[index];
+        if preview0 && name == "sock_accept" {
+            continue;
+        }
         used[index] = true;
         write!(body, "    (drop (call ${name}").unwrap();
         for kind in params.chars() {
@@ -140,7 +147,7 @@ pub fn program(bytes: &[u8]) -> String {
         let params: Vec<&str> = params.chars().map(|k| if k == 'l' { "i64" } else { "i32" }).collect();
         writeln!(
             imports,
-            "  (import \"wasi_snapshot_preview1\" \"{name}\" (func ${name} (param {}) (result i32)))",
+            "  (import \"{import_module}\" \"{name}\" (func ${name} (param {}) (result i32)))",
             params.join(" ")
         )
         .unwrap();
