@@ -1,9 +1,10 @@
-//! The wasm-smith configuration for what wasmetal-runtime supports, and seeded modules.
+//! wasm-smith configured for what wasmetal-runtime supports, and seeded modules.
 //!
 //! WebAssembly 2.0, SIMD and relaxed SIMD, multi-memory, memory64, tail calls, extended
 //! constants; no imports (a module runs alone), every item exported, NaNs canonicalized
 //! by the generated code so float results compare bit for bit across engines. Shared
-//! by the differential fuzzer (`wasmetal-fuzz`) and the kernel corpus test.
+//! by the differential fuzzer (`wasmetal-fuzz`) and the kernel corpus test; it only
+//! generates, never runs anything.
 
 use arbitrary::Unstructured;
 

@@ -1,6 +1,7 @@
-//! CI's share of fuzzing: every target replays its checked-in corpus
-//! (`fuzz/corpus/<target>/`) and a fixed set of seeded mutations of it, in seconds.
-//! A panic in any target fails the test with the input's name or seed.
+//! CI's share of fuzzing: every target over its corpus and seeded mutants.
+//!
+//! Each target replays `fuzz/corpus/<target>/` and a fixed set of seeded mutations of
+//! it, in seconds. A panic in any target fails the test with the input's name or seed.
 
 use wasmetal_fuzz_targets::seed::{Rng, Seed};
 use wasmetal_fuzz_targets::{corpus, mutate, targets};

@@ -1,8 +1,8 @@
-//! wasmetal-fuzz: differential execution against Wasmtime and the long fuzz campaigns.
+//! wasmetal-fuzz: differential execution of wasmetal-runtime against Wasmtime.
 //!
-//! `diff` runs seeded wasm-smith modules on both engines and compares them; `target`
-//! runs one of the no-panic targets of `wasmetal-fuzz-targets` for many seeds (the
-//! same targets `cargo test` replays from the checked-in corpus).
+//! `diff` runs seeded wasm-smith modules on both engines and compares them (see
+//! `diff::outcome` for the rules). The no-panic targets have their own runner,
+//! `wasmetal-fuzz-targets`, which needs no Wasmtime.
 
 mod diff;
 mod seed;

@@ -1,5 +1,6 @@
-//! Bugs the fuzzers found (`fuzz/`, `fuzz-targets/`), each pinned by the smallest
-//! module that showed it.
+//! Bugs the fuzzers found, each pinned by the smallest module that showed it.
+//!
+//! From `fuzz/` (differential) and `fuzz-targets/` (no-panic).
 
 use wasmetal_runtime::*;
 

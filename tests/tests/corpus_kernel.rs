@@ -1,7 +1,8 @@
-//! The fuzz corpus inside the kernel: the checked-in modules (reproducers included),
-//! seeded mutants of them and seeded wasm-smith modules (valid, so they get as far as
-//! running), replayed in one boot (`corpus` mode). Each runs, traps or is rejected; the
-//! kernel survives them all and counts them.
+//! The fuzz corpus inside the kernel: every module runs, traps or is rejected.
+//!
+//! The checked-in modules (reproducers included), seeded mutants of them and seeded
+//! wasm-smith modules (valid, so they get as far as running), replayed in one boot
+//! (`corpus` mode). The kernel survives them all and counts them.
 
 use wasmetal_fuzz_targets::seed::{Rng, Seed};
 use wasmetal_fuzz_targets::{corpus, mutate, smith};

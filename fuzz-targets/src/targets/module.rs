@@ -1,6 +1,7 @@
-//! Module bytes through validation, compilation and instantiation on the hosted
-//! runtime, then every export run under fuel (WASI programs get a WASI context whose
-//! output goes nowhere).
+//! Module bytes through validate, compile, instantiate and run (hosted runtime).
+//!
+//! Every export runs under fuel (WASI programs get a WASI context whose output goes
+//! nowhere).
 //!
 //! Besides "no panic", one cross-check: a module the validator accepts must compile
 //! (Cranelift refusing a validated function is a translator bug, not a bad input).

@@ -1,5 +1,6 @@
-//! The network stack (smoltcp behind `devices::net::NetStack`) fed arbitrary frames
-//! while a listener accepts, reads, writes and closes what it can.
+//! The network stack (`devices::net::NetStack` over smoltcp) fed arbitrary frames.
+//!
+//! A listener accepts, reads, writes and closes what it can.
 //!
 //! Input: a list of frames, each `[kind: u8][len: u16 LE][bytes]`. An odd kind sends
 //! the bytes raw; an even kind wraps them as a TCP segment to the listener (Ethernet,

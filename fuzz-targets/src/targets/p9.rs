@@ -1,6 +1,7 @@
-//! The 9P2000.L codec and client session fed replies a server could send: raw frames
-//! decoded directly, directory data iterated, and a session driven through every
-//! operation over a channel whose replies come from the input.
+//! The 9P2000.L codec and client session fed replies a server could send.
+//!
+//! Raw frames decoded directly, directory data iterated, and a session driven through
+//! every operation over a channel whose replies come from the input.
 
 use wasmetal_devices::p9::codec::{self, DirEntries, Fid, SetAttr};
 use wasmetal_devices::p9::session::{Channel, ChannelError, Session};

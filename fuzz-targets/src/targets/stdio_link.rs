@@ -1,6 +1,6 @@
-//! The stdio link framing (the control and stdin ports' byte stream) as the kernel
-//! decodes it: arbitrary bytes arriving in arbitrary pieces, read into buffers of
-//! arbitrary sizes.
+//! The stdio link framing (control and stdin ports) as the kernel decodes it.
+//!
+//! Arbitrary bytes arriving in arbitrary pieces, read into buffers of arbitrary sizes.
 
 use wasmetal_devices::stdio_link::{Decoder, HEADER_BYTES, Header, Read};
 

@@ -1,5 +1,8 @@
-//! Turns a seed into a module (wasm-smith, configured by `wasmetal_fuzz_targets::smith`)
-//! and the bytes its call arguments come from.
+//! Differential cases: a seed's module and the bytes its call arguments come from.
+//!
+//! The module comes from `wasmetal_fuzz_targets::smith` (shared with the kernel corpus
+//! test); this module adds only the argument stream. It must not depend on anything
+//! but the seed.
 
 use anyhow::{Result, anyhow};
 

@@ -1,4 +1,4 @@
-//! What a run of one case did, in terms both engines share, and how two runs compare.
+//! Outcomes in terms both engines share, and how two outcomes compare.
 //!
 //! Fuel model (chosen, not aligned): the two engines charge fuel differently (Wasmtime
 //! per operator with free `nop`/`drop`/blocks, wasmetal per block), so a call that
@@ -6,9 +6,10 @@
 //! sizes differ) and an epoch interrupt (timing). After an inconclusive call the
 //! instances' states may legitimately differ, so nothing later in that case is
 //! compared. Each exported function is called `--rounds` times (default 2), in export
-//! order, with fresh arguments from the case's argument bytes. Everything else must match exactly: instantiation verdict, each call's
-//! results (NaNs canonicalized) or trap kind, and at the end the exported memories'
-//! sizes and contents, globals' values and tables' sizes.
+//! order, with fresh arguments from the case's argument bytes. Everything else must
+//! match exactly: compile and instantiation verdicts, each call's results (NaNs
+//! canonicalized) or trap kind, and at the end the exported memories' sizes and
+//! contents, globals' values and tables' sizes.
 
 use std::hash::{DefaultHasher, Hasher};
 

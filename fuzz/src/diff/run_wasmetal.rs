@@ -1,4 +1,7 @@
 //! Runs a case on wasmetal-runtime (hosted) and records its outcome.
+//!
+//! Only translates between the runtime's API and `outcome`'s shared terms; it judges
+//! nothing.
 
 use arbitrary::Unstructured;
 use wasmetal_runtime::{Engine, Extern, Instance, Module, RefType, Store, TrapCode, V128, Val, ValType};

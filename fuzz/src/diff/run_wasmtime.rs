@@ -1,4 +1,7 @@
 //! Runs a case on Wasmtime and records its outcome.
+//!
+//! Only translates between Wasmtime's API and `outcome`'s shared terms; it judges
+//! nothing.
 
 use arbitrary::Unstructured;
 use wasmtime::{Engine, Extern, Instance, Module, Store, Trap, Val, ValType};
