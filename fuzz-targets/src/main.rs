@@ -31,6 +31,10 @@ struct Cli {
     /// Run one input file instead (a reproducer).
     #[arg(long)]
     replay: Option<PathBuf>,
+    /// Write the seeds' inputs to this directory instead of running them (e.g. module
+    /// mutants for `wasmetal kernel --append corpus --file F::corpus/NAME`).
+    #[arg(long)]
+    write_inputs: Option<PathBuf>,
 }
 
 /// The input seed `seed` stands for.
@@ -63,6 +67,16 @@ fn main() -> Result<()> {
                 pool.push(std::fs::read(&path)?);
             }
         }
+    }
+    if let Some(dir) = cli.write_inputs {
+        std::fs::create_dir_all(&dir)?;
+        for seed in (cli.start..cli.start.saturating_add(cli.seeds)).map(Seed) {
+            std::fs::write(
+                dir.join(format!("{}-{}.bin", target.name, seed.0)),
+                input_for(seed, &pool, target.max_len),
+            )?;
+        }
+        return Ok(());
     }
     // Panics are reported by us, once, with the seed.
     std::panic::set_hook(Box::new(|_| {}));
