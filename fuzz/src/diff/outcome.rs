@@ -198,3 +198,51 @@ impl StateHasher {
         self.0.finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ran(calls: Vec<Ending>) -> Outcome {
+        Outcome {
+            instantiation: Some(Ending::Returned(Vec::new())),
+            compile_error: None,
+            calls: calls.into_iter().enumerate().map(|(i, e)| (i.to_string(), e)).collect(),
+            state: Some(7),
+        }
+    }
+
+    #[test]
+    fn nans_compare_equal_whatever_their_payload() {
+        let a = ran(vec![Ending::Returned(vec![Value::F32(0x7FC0_0001), Value::F64(0xFFF8_0000_0000_0000)])]);
+        let b = ran(vec![Ending::Returned(vec![Value::F32(0xFFC0_0000), Value::F64(0x7FF8_0000_0000_0001)])]);
+        assert!(matches!(compare(&a, &b), Comparison::Same { executions: 1, .. }));
+    }
+
+    #[test]
+    fn different_results_traps_or_states_diverge() {
+        let a = ran(vec![Ending::Returned(vec![Value::I32(1)])]);
+        assert!(matches!(compare(&a, &ran(vec![Ending::Returned(vec![Value::I32(2)])])), Comparison::Diverged(_)));
+        let trap = ran(vec![Ending::Trapped(TrapKind::MemoryOutOfBounds)]);
+        assert!(matches!(compare(&trap, &ran(vec![Ending::Trapped(TrapKind::Unreachable)])), Comparison::Diverged(_)));
+        let mut other_state = ran(vec![Ending::Returned(vec![Value::I32(1)])]);
+        other_state.state = Some(8);
+        assert!(matches!(compare(&a, &other_state), Comparison::Diverged(_)));
+    }
+
+    #[test]
+    fn running_out_of_fuel_in_either_engine_ends_the_comparison() {
+        let a = ran(vec![Ending::Returned(vec![]), Ending::Trapped(TrapKind::OutOfFuel)]);
+        let mut b =
+            ran(vec![Ending::Returned(vec![]), Ending::Returned(vec![Value::I32(3)]), Ending::Returned(vec![])]);
+        b.state = Some(99);
+        assert!(matches!(compare(&a, &b), Comparison::Same { executions: 1, inconclusive: 1, .. }));
+    }
+
+    #[test]
+    fn a_module_only_one_engine_compiles_diverges() {
+        let refused = Outcome { compile_error: Some("no".into()), ..Outcome::default() };
+        assert!(matches!(compare(&refused, &ran(vec![])), Comparison::Diverged(_)));
+        assert!(matches!(compare(&refused, &refused), Comparison::Same { rejected: true, .. }));
+    }
+}
