@@ -1,6 +1,6 @@
 //! What the kernel does once booted, as its command line asks: a self-test, the spec
-//! suites, the in-kernel benchmarks, the programs of the initrd, a fixed exit status, or
-//! the demo listing. Boot itself is `main.rs`'s.
+//! suites, the in-kernel benchmarks, a fuzz corpus replay, the soak run, the programs of
+//! the initrd, a fixed exit status, or the demo listing. Boot itself is `main.rs`'s.
 
 use crate::boot_info::BootInfo;
 use crate::log;
@@ -17,6 +17,8 @@ pub fn run(boot: &BootInfo) -> u32 {
             boot.initrd_bytes().unwrap_or(&[]),
             boot.option("loop_n").and_then(|v| v.parse().ok()).unwrap_or(50_000_000),
         ),
+        (None, _) if boot.option("corpus").is_some() => crate::corpus_replay::run(boot.initrd_bytes().unwrap_or(&[])),
+        (None, _) if boot.option("soak").is_some() => crate::soak::run(boot.initrd_bytes().unwrap_or(&[])),
         (None, _) if boot.option("run").is_some() => crate::wasm::run::run(
             boot.initrd_bytes().unwrap_or(&[]),
             boot.option("epoch_ns").and_then(|v| v.parse().ok()),

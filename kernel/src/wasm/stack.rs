@@ -1,5 +1,14 @@
 //! Stacks wasm runs on: a reservation in the wasm region with an unmapped guard page
 //! below, backed on demand.
+//!
+//! A dropped stack's frames go back at once, but its virtual range is kept for the next
+//! stack: the wasm region never reuses space by itself, and every fresh 8 MiB range
+//! needs page-table frames of its own, which unmapping does not free (the soak test
+//! found ~1 frame lost per task before ranges were reused).
+
+use alloc::vec::Vec;
+
+use spin::Mutex;
 
 use crate::memory::layout::PAGE_SIZE;
 use crate::memory::wasm_region;
@@ -12,6 +21,9 @@ pub const WASM_STACK_BYTES: u64 = 8 << 20;
 /// Stack bytes kept free below wasm's limit for host calls and builtins.
 pub const HOST_STACK_RESERVE: u64 = 256 << 10;
 
+/// Guard-page addresses of dropped stacks' ranges, reused before fresh space.
+static FREE_RANGES: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
 /// One guarded stack.
 pub struct WasmStack {
     guard: u64,
@@ -21,11 +33,21 @@ pub struct WasmStack {
 impl WasmStack {
     /// Reserves and commits a stack (pages are mapped as they are touched).
     pub fn new() -> Option<WasmStack> {
-        let reservation = wasm_region::reserve(WASM_STACK_BYTES + PAGE_SIZE).ok()?;
-        let guard = reservation.start;
-        let top = reservation.end();
+        let reused = wasmetal_arch::cpu::without_interrupts(|| FREE_RANGES.lock().pop());
+        let (guard, top) = match reused {
+            Some(guard) => (guard, guard + PAGE_SIZE + WASM_STACK_BYTES),
+            None => {
+                let reservation = wasm_region::reserve(WASM_STACK_BYTES + PAGE_SIZE).ok()?;
+                (reservation.start, reservation.end())
+            }
+        };
         // A failed commit leaves only unused address space behind.
-        commit_kernel_range(guard + PAGE_SIZE, top).then_some(WasmStack { guard, top })
+        if commit_kernel_range(guard + PAGE_SIZE, top) {
+            Some(WasmStack { guard, top })
+        } else {
+            wasmetal_arch::cpu::without_interrupts(|| FREE_RANGES.lock().push(guard));
+            None
+        }
     }
 
     /// The initial stack pointer (16-byte aligned).
@@ -37,6 +59,7 @@ impl WasmStack {
 impl Drop for WasmStack {
     fn drop(&mut self) {
         decommit_kernel_range(self.guard + PAGE_SIZE, self.top);
+        wasmetal_arch::cpu::without_interrupts(|| FREE_RANGES.lock().push(self.guard));
     }
 }
 

@@ -85,6 +85,10 @@ pub fn build(features: &CpuFeatures, opt: OptLevel) -> Result<OwnedTargetIsa> {
     set(&mut flags, "enable_heap_access_spectre_mitigation", "true")?;
     set(&mut flags, "enable_table_access_spectre_mitigation", "true")?;
     set(&mut flags, "is_pic", "false")?;
+    // Multi-value functions may return more values than there are return registers;
+    // Cranelift then passes a hidden return area (as Wasmtime configures it). Without
+    // this, such a function failed to compile (found by the differential fuzzer).
+    set(&mut flags, "enable_multi_ret_implicit_sret", "true")?;
 
     let triple = cranelift_codegen::isa::lookup_by_name("x86_64-unknown-unknown")
         .map_err(|error| Error::unsupported(format!("x86-64 backend: {error}")))?;

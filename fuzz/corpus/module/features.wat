@@ -1,0 +1,13 @@
+(module
+  (memory (export "m") 1 2)
+  (table 4 funcref)
+  (elem (i32.const 0) $f $g)
+  (type $t (func (param i32) (result i32)))
+  (func $f (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+  (func $g (param i32) (result i32) (return_call $f (local.get 0)))
+  (func (export "indirect") (param i32) (result i32) (call_indirect (type $t) (i32.const 5) (local.get 0)))
+  (func (export "simd") (param v128) (result v128)
+    (f32x4.relaxed_madd (local.get 0) (local.get 0) (v128.load (i32.const 16))))
+  (func (export "grow") (result i32) (memory.grow (i32.const 1)))
+  (func (export "fill") (memory.fill (i32.const 65530) (i32.const 7) (i32.const 10)))
+  (func (export "loop") (loop $l (br $l))))

@@ -1,0 +1,11 @@
+(module
+  (memory $a i64 1 4)
+  (memory $b 1 1)
+  (global $g (mut i64) (i64.const 0))
+  (data (memory $b) (i32.const 0) "abc")
+  (func (export "copy") (param i64) (result i64)
+    (i64.store $a (local.get 0) (i64.load $b (i32.const 0)))
+    (global.set $g (i64.add (global.get $g) (i64.const 1)))
+    (i64.load $a (local.get 0)))
+  (func (export "deep") (param i32) (result i32)
+    (if (result i32) (local.get 0) (then (call 1 (i32.sub (local.get 0) (i32.const 1)))) (else (i32.const 0)))))
