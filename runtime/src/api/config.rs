@@ -1,10 +1,17 @@
 //! Engine configuration.
 
-use crate::compiler::{CpuFeatures, OptLevel};
+use crate::cpu::CpuFeatures;
 use crate::module::environ::Features;
 use crate::platform::Platform;
 
 pub use crate::vm::pool::PoolingConfig;
+
+/// Optimization level of generated code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptLevel {
+    None,
+    Speed,
+}
 
 /// How instances, memories and tables are allocated.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -18,14 +18,12 @@ use cranelift_codegen::ir::{self, ExternalName, GlobalValueData, UserFuncName, t
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::{Context, FinalizedRelocTarget};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
-use hashbrown::HashMap;
 use wasmparser::FuncValidatorAllocations;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::module::environ::ModuleTranslation;
 use crate::module::info::ModuleInfo;
 use crate::prelude::*;
-use crate::trap::TrapCode;
 use crate::types::*;
 use crate::vm::offsets::VMOffsets;
 use crate::vm::vmcontext::{field, header};
@@ -35,12 +33,8 @@ use translate::FuncTranslator;
 
 pub use isa::{CpuFeatures, OptLevel};
 
-/// A trap site: an instruction that can fault, and what the fault means.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TrapSite {
-    pub offset: u32,
-    pub code: TrapCode,
-}
+/// Where the compiler's output is described: shared with the artifact loader.
+pub use crate::vm::code_memory::TrapSite;
 
 /// Linked, position-independent machine code with its metadata.
 #[derive(Clone, Debug, Default)]
@@ -49,7 +43,9 @@ pub struct CodeArtifact {
     /// Code range of each defined function, in definition order.
     pub functions: Vec<Range<u32>>,
     /// Array-to-wasm trampoline of each function type that can be called from the host.
-    pub array_trampolines: Vec<(SharedTypeIndex, u32)>,
+    pub array_trampolines: Vec<(TypeIndex, u32)>,
+    /// Wasm-to-host trampoline of each imported function type.
+    pub host_trampolines: Vec<(TypeIndex, u32)>,
     /// Trap sites, sorted by offset.
     pub traps: Vec<TrapSite>,
 }
@@ -115,7 +111,6 @@ impl Compiler {
         &self,
         translation: ModuleTranslation<'_>,
         offsets: &VMOffsets,
-        type_ids: &[SharedTypeIndex],
         tunables: Tunables,
     ) -> Result<(ModuleInfo, CodeArtifact)> {
         let ModuleTranslation { info, functions } = translation;
@@ -133,7 +128,7 @@ impl Compiler {
             install_stack_limit(&mut context.func);
             let mut validator = input.validator.into_validator(allocations);
             let builder = FunctionBuilder::new(&mut context.func, &mut builder_context);
-            let env = FuncEnv::new(&info, offsets, type_ids, tunables);
+            let env = FuncEnv::new(&info, offsets, tunables);
             FuncTranslator::translate(builder, env, ty, &input.body, &mut validator, frontend)?;
             allocations = validator.into_allocations();
             let range = self.emit(&mut context, &mut artifact.text, &mut artifact.traps, &mut relocs, func_index.0)?;
@@ -141,22 +136,36 @@ impl Compiler {
             context.clear();
         }
 
+        // One trampoline per distinct signature (by structure, not by engine id, so the
+        // output is the same in every engine).
         let mut trampoline_types: Vec<TypeIndex> = Vec::new();
         for (func, escapes) in info.escaping.iter().enumerate() {
             let ty = info.functions[func];
-            if *escapes && info.defined_func(FuncIndex::new(func)).is_some() && !trampoline_types.contains(&ty) {
+            if *escapes
+                && info.defined_func(FuncIndex::new(func)).is_some()
+                && !trampoline_types.iter().any(|t| info.types[t.index()] == info.types[ty.index()])
+            {
                 trampoline_types.push(ty);
             }
         }
-        let mut seen: HashMap<SharedTypeIndex, ()> = HashMap::new();
         for ty in trampoline_types {
-            let shared = type_ids[ty.index()];
-            if seen.insert(shared, ()).is_some() {
-                continue;
-            }
             context.func = trampolines::array_to_wasm(&info.types[ty.index()], &mut builder_context, frontend);
             let range = self.emit(&mut context, &mut artifact.text, &mut artifact.traps, &mut relocs, u32::MAX)?;
-            artifact.array_trampolines.push((shared, range.start));
+            artifact.array_trampolines.push((ty, range.start));
+            context.clear();
+        }
+        // Wasm-to-host trampolines for the imported signatures, so a runtime without the
+        // compiler can call host functions of those types (see `Engine::host_trampoline`).
+        let mut host_types: Vec<TypeIndex> = Vec::new();
+        for ty in &info.functions[..info.num_imported_funcs] {
+            if !host_types.iter().any(|t| info.types[t.index()] == info.types[ty.index()]) {
+                host_types.push(*ty);
+            }
+        }
+        for ty in host_types {
+            context.func = trampolines::wasm_to_host(&info.types[ty.index()], &mut builder_context, frontend);
+            let range = self.emit(&mut context, &mut artifact.text, &mut artifact.traps, &mut relocs, u32::MAX)?;
+            artifact.host_trampolines.push((ty, range.start));
             context.clear();
         }
 
