@@ -51,9 +51,29 @@ pub enum Command {
         /// Run another program concurrently, as its own task: "FILE ARG...".
         #[arg(long = "task", value_name = "FILE ARGS")]
         tasks: Vec<String>,
+        /// Compile in the VM instead of using the compile cache (which compiles on the
+        /// host once and keeps the artifact; see `wasmetal compile`).
+        #[arg(long = "no-cache")]
+        no_cache: bool,
         /// Arguments passed to the program (after `--`).
         #[arg(last = true)]
         args: Vec<String>,
+    },
+    /// Compile a module on the host into an artifact the kernel runs without compiling
+    /// (`wasmetal run APP.cwasm`).
+    Compile {
+        /// The module.
+        wasm: PathBuf,
+        /// Where to write the artifact (default: the module's path with `.cwasm`).
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+        /// CPU features the code may use: `vm` (what the VM gets here, the default),
+        /// `host`, `baseline` (x86-64-v2), or `baseline,+avx,+avx2,...`.
+        #[arg(long = "target-cpu")]
+        target_cpu: Option<String>,
+        /// Meter fuel, for `wasmetal run --fuel` (a run's fuel setting must match).
+        #[arg(long)]
+        fuel: bool,
     },
     /// Boot the kernel with a raw command line (self-tests: `--append test=timer`).
     Kernel {
@@ -213,7 +233,10 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             };
             run_program(&cli.vm, &spec)
         }
-        Some(Command::Run { wasm, env, dirs, dir_copies, fuel, preloads, tcp_listen, tasks, args }) => {
+        Some(Command::Compile { wasm, output, target_cpu, fuel }) => {
+            crate::compile_cmd::run(&cli.vm, &wasm, output.as_deref(), target_cpu.as_deref(), fuel)
+        }
+        Some(Command::Run { wasm, env, dirs, dir_copies, fuel, preloads, tcp_listen, tasks, args, no_cache }) => {
             let extra_tasks = tasks
                 .iter()
                 .map(|task| {
@@ -228,7 +251,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
                 })
                 .collect::<Result<Vec<_>>>()?;
             let bytes = crate::exit_status::read_input(&wasm)?;
-            let spec = crate::run::RunSpec {
+            let mut spec = crate::run::RunSpec {
                 wasm_name: wasm
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
@@ -251,6 +274,11 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
                     .collect::<Result<_>>()?,
             };
             crate::net_devices::check_distinct(&spec.tcp_listen)?;
+            if !no_cache && let Some(cache) = crate::compile_cache::Cache::user() {
+                let target =
+                    crate::compile_cmd::Target { cpu: crate::compile_cmd::vm_cpu(&cli.vm), fuel: fuel.is_some() };
+                crate::compile_cache::precompile(&cache, &mut spec, target, cli.vm.verbose)?;
+            }
             run_program(&cli.vm, &spec)
         }
         Some(Command::Kernel { append, files }) => {

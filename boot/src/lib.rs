@@ -8,6 +8,8 @@ pub mod bench_modules;
 pub mod bench_net;
 pub mod bench_run;
 pub mod cli;
+pub mod compile_cache;
+pub mod compile_cmd;
 pub mod dir_devices;
 pub mod empty_kernel;
 pub mod exit_status;
