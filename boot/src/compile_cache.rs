@@ -103,7 +103,10 @@ impl Cache {
 
     fn store(&self, path: &Path, artifact: &[u8]) -> Result<()> {
         std::fs::create_dir_all(&self.dir).with_context(|| format!("creating {}", self.dir.display()))?;
-        let partial = path.with_extension(format!("{}.partial", std::process::id()));
+        // Unique per writer: threads of one process may store the same entry at once.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let write = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let partial = path.with_extension(format!("{}-{write}.partial", std::process::id()));
         let mut entry = Sha256::digest(artifact).to_vec();
         entry.extend_from_slice(artifact);
         std::fs::write(&partial, &entry).with_context(|| format!("writing {}", partial.display()))?;
@@ -138,12 +141,20 @@ impl Cache {
 /// artifact for `target`, from `cache` or compiled now; artifacts given by the user stay
 /// as they are. With `verbose`, says where each came from.
 pub fn precompile(cache: &Cache, spec: &mut crate::run::RunSpec, target: Target, verbose: bool) -> Result<()> {
+    // Below what generated code needs, nothing compiles: the kernel says so itself.
+    if !(target.cpu.sse41 && target.cpu.sse42) {
+        return Ok(());
+    }
     let mut programs: Vec<(&str, &mut Vec<u8>)> = vec![(spec.wasm_name.as_str(), &mut spec.wasm)];
     programs.extend(spec.extra_tasks.iter_mut().map(|(name, bytes, _)| (name.as_str(), bytes)));
     programs.extend(spec.preloads.iter_mut().map(|(name, bytes)| (name.as_str(), bytes)));
     for (name, bytes) in programs {
         if bytes.starts_with(&wasmetal_runtime::artifact::MAGIC) {
             continue;
+        }
+        if !bytes.starts_with(b"\0asm") {
+            let what = "is neither a WebAssembly module nor a compiled module (.cwasm from `wasmetal compile`)";
+            return Err(crate::exit_status::InputError(format!("{name} {what}")).into());
         }
         let started = std::time::Instant::now();
         let (artifact, source) = cache.get_or_compile(name, bytes, target)?;

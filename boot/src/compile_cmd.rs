@@ -44,7 +44,8 @@ pub fn vm_cpu(vm: &VmArgs) -> CpuFeatures {
     }
     match probe_vm(vm) {
         Some(features) => {
-            let partial = record.with_extension(format!("{}.partial", std::process::id()));
+            let partial =
+                record.with_extension(format!("{}-{:?}.partial", std::process::id(), std::thread::current().id()));
             if std::fs::write(&partial, format!("{:#x}\n", features.bits())).is_ok() {
                 let _ = std::fs::rename(&partial, &record);
             }
