@@ -279,3 +279,51 @@ fn mismatched_settings_versions_and_cpus_are_named() {
     assert_eq!(error, ArtifactError::NotAnArtifact);
     assert!(error.to_string().contains("wasmetal compile"), "{error}");
 }
+
+#[test]
+fn parallel_compilation_writes_the_same_bytes_as_serial() {
+    // Functions of varied sizes calling each other (relocations across threads' work).
+    let mut wat = String::from("(module (memory 1) (table 8 funcref)");
+    for i in 0..300 {
+        let callee = (i * 7 + 3) % 300;
+        wat.push_str(&format!(
+            "(func $f{i} (export \"f{i}\") (param i32) (result i32) (local i32) (local.set 1 (local.get 0))"
+        ));
+        for j in 0..(i % 17) {
+            wat.push_str(&format!("(local.set 1 (i32.add (local.get 1) (i32.load offset={} (i32.const 0))))", j * 4));
+        }
+        if i % 5 == 0 && callee > i {
+            wat.push_str(&format!("(local.set 1 (call $f{callee} (local.get 1)))"));
+        }
+        wat.push_str("(local.get 1))");
+    }
+    wat.push_str("(elem (i32.const 0) func $f1 $f2 $f3))");
+    let serial = compile(
+        &engine(|c| {
+            c.parallel_compilation(false);
+        }),
+        &wat,
+    )
+    .serialize()
+    .unwrap();
+    let parallel = compile(
+        &engine(|c| {
+            c.parallel_compilation(true);
+        }),
+        &wat,
+    )
+    .serialize()
+    .unwrap();
+    assert!(serial == parallel, "parallel and serial compiles differ");
+    // An invalid function is reported alike, whichever thread meets it.
+    let bad = wat.replacen("(local.get 1))", "(local.get 1) (i64.const 0))", 1);
+    let errors: Vec<String> = [false, true]
+        .map(|on| {
+            let engine = engine(|c| {
+                c.parallel_compilation(on);
+            });
+            Module::new(&engine, wat::parse_str(&bad).unwrap()).err().unwrap().to_string()
+        })
+        .into();
+    assert_eq!(errors[0], errors[1]);
+}

@@ -84,6 +84,17 @@ impl InstantiationPlan {
     }
 }
 
+/// Threads a parallel compile uses: every core the process may use.
+#[cfg(all(feature = "compiler", feature = "std"))]
+fn compile_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[cfg(all(feature = "compiler", not(feature = "std")))]
+fn compile_threads() -> usize {
+    1
+}
+
 /// A compiled WebAssembly module, ready to instantiate any number of times.
 #[derive(Clone)]
 pub struct Module {
@@ -119,7 +130,8 @@ impl Module {
             relaxed_simd_deterministic: config.relaxed_simd_deterministic,
             native_fma: false,
         };
-        let (info, artifact) = engine.inner.compiler.compile_module(translation, &offsets, tunables)?;
+        let threads = if config.parallel_compilation { compile_threads() } else { 1 };
+        let (info, artifact) = engine.inner.compiler.compile_module(translation, &offsets, tunables, threads)?;
         let trampolines =
             Trampolines { array_to_wasm: artifact.array_trampolines, wasm_to_host: artifact.host_trampolines };
         Module::from_parts(engine, info, &artifact.text, artifact.traps, artifact.functions, trampolines)
