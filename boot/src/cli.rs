@@ -192,7 +192,11 @@ fn boot_streaming(vm: &VmArgs, cmdline: String, files: Vec<(String, Vec<u8>)>) -
 
 /// Boots a VM running the program of `spec`; the program's output is ours.
 fn run_program(vm: &VmArgs, spec: &crate::run::RunSpec) -> Result<u8> {
-    let kernel = vm.kernel_path()?;
+    // Nothing to compile in the VM: the kernel without Cranelift does.
+    let kernel = if spec.all_precompiled() { vm.runtime_only_kernel_path()? } else { vm.kernel_path()? };
+    if vm.verbose {
+        eprintln!("wasmetal: kernel {}", kernel.display());
+    }
     let files = crate::run::initrd_files(spec)?;
     let initrd = crate::run::write_initrd(&files)?;
     let mut config = vm.config(kernel, crate::run::run_cmdline(), Some(initrd.clone()))?;

@@ -129,6 +129,30 @@ fn a_compiled_artifact_runs_without_compiling_and_damage_is_one_line_exit_1() {
     }
 }
 
+#[test]
+fn precompiled_workloads_boot_the_runtime_only_kernel() {
+    let scratch = Scratch::new("runtime-only");
+    let cache = scratch.path("cache");
+    // No --kernel: the launcher picks from the kernels it carries.
+    let run = |wasm: &Path, extra: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_wasmetal-under-test"))
+            .args(["-v", "--timeout", "300", "run"])
+            .args(extra)
+            .arg(wasm)
+            .env("WASMETAL_CACHE_DIR", &cache)
+            .output()
+            .unwrap();
+        Run::from(output)
+    };
+    let cached = run(&program("echo_args"), &[]);
+    cached.expect_code(0);
+    assert!(cached.stderr.contains("runtime-only kernel (built without the compiler)"), "{cached}");
+    let in_vm = run(&program("echo_args"), &["--no-cache"]);
+    in_vm.expect_code(0);
+    assert!(!in_vm.stderr.contains("runtime-only kernel"), "{in_vm}");
+    assert_eq!(in_vm.stdout, cached.stdout);
+}
+
 fn flip(bytes: &[u8], at: usize) -> Vec<u8> {
     let mut out = bytes.to_vec();
     out[at] ^= 0x10;

@@ -123,6 +123,9 @@ pub fn run(initrd: &'static [u8], epoch_ns: Option<u64>, seed: Option<[u8; 32]>)
             return LOAD_FAILURE_STATUS;
         }
     };
+    if !engine.can_compile() {
+        log!("run: runtime-only kernel (built without the compiler): precompiled modules only");
+    }
     attach_epoch(&engine);
     let hz = crate::timer::timer_hz().max(1);
     let timeout_ticks = timeout_ms.map(|ms| (ms * hz).div_ceil(1000).max(1));
