@@ -183,7 +183,7 @@ fn every_bit_flip_outside_the_code_is_an_error() {
     let engine = engine(|_| {});
     let bytes = small_artifact(&engine);
     let code = text_offset(&bytes);
-    assert!(code > 0 && code < bytes.len() && code % 4096 == 0);
+    assert!(code > 0 && code < bytes.len() && code.is_multiple_of(4096));
     for at in 0..code {
         for bit in [0, 3, 7] {
             let mut damaged = bytes.clone();
