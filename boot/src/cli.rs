@@ -123,6 +123,17 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 50_000_000)]
         loop_n: u32,
     },
+    /// Time to `_start` of a module compiled in the VM, from its artifact and from the
+    /// compile cache, against an empty program; host compile (serial, parallel) and
+    /// deserialize times; the runtime-only kernel's boot against the full and empty ones.
+    Compile {
+        /// The module (default: ../shared/bench/spidermonkey.wasm beside the checkout).
+        #[arg(long)]
+        module: Option<PathBuf>,
+        /// Runs per case (the median counts).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// stdio throughput (stdout, stderr, stdin; 64 KiB, 4 KiB and 1-byte calls) of a WASI
     /// program inside the kernel; `cargo bench -p wasmetal-bench --bench io` adds Wasmtime.
     Io {
@@ -307,6 +318,10 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Some(Command::Bench { which: BenchCommand::Boot { runs } }) => bench::boot(&cli.vm, runs),
+        Some(Command::Bench { which: BenchCommand::Compile { module, runs } }) => {
+            let module = module.unwrap_or_else(|| crate::workspace::root().join("../shared/bench/spidermonkey.wasm"));
+            crate::bench_compile::report(&cli.vm, &module, runs)
+        }
         Some(Command::Bench { which: BenchCommand::Io { runs } }) => crate::bench_io::report(&cli.vm, runs),
         Some(Command::Bench { which: BenchCommand::Fs { runs } }) => crate::bench_fs::report(&cli.vm, runs),
         Some(Command::Bench { which: BenchCommand::Net { server, bulk, connections, seconds } }) => {

@@ -2,6 +2,7 @@
 //! integration tests link the same entry point into their own binary.
 
 pub mod bench;
+pub mod bench_compile;
 pub mod bench_fs;
 pub mod bench_io;
 pub mod bench_modules;

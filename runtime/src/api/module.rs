@@ -150,7 +150,7 @@ impl Module {
     /// A module from its declarations and linked code (compiled or loaded).
     pub(crate) fn from_parts(
         engine: &Engine,
-        info: ModuleInfo,
+        mut info: ModuleInfo,
         text: &[u8],
         traps: Vec<crate::vm::code_memory::TrapSite>,
         functions: Vec<core::ops::Range<u32>>,
@@ -165,7 +165,8 @@ impl Module {
             functions,
             info.num_imported_funcs as u32,
             info.module_name.clone(),
-            info.func_names.clone(),
+            // Kept once, with the code (backtraces read them there; so does `serialize`).
+            core::mem::take(&mut info.func_names),
         )?);
         let array_trampolines = trampolines
             .array_to_wasm
@@ -211,7 +212,8 @@ impl Module {
             host_trampolines: inner.trampoline_offsets.wasm_to_host.clone(),
         };
         let settings = crate::artifact::CodeSettings::of(&engine.config);
-        Ok(crate::artifact::write(&settings, &engine.cpu, &inner.info, &tables, inner.code.text()))
+        let names = &code_info.func_names;
+        Ok(crate::artifact::write(&settings, &engine.cpu, &inner.info, names, &tables, inner.code.text()))
     }
 
     /// Loads a module [`Module::serialize`] wrote, without compiling. The header must

@@ -134,11 +134,12 @@ pub(crate) fn write(
     settings: &CodeSettings,
     cpu: &CpuFeatures,
     info: &crate::module::info::ModuleInfo,
+    func_names: &hashbrown::HashMap<u32, String>,
     code: &CodeTables,
     text: &[u8],
 ) -> Vec<u8> {
     let mut tables = Writer::default();
-    tables::encode(&mut tables, info, code);
+    tables::encode(&mut tables, info, func_names, code);
     let mut w = Writer::default();
     w.bytes.extend_from_slice(&MAGIC);
     w.u32(FORMAT_VERSION);

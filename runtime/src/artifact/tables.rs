@@ -107,7 +107,7 @@ fn const_expr(w: &mut Writer, expr: &ConstExpr) {
 }
 
 /// Appends the declarations of `info` and the code tables.
-pub fn encode(w: &mut Writer, info: &ModuleInfo, code: &CodeTables) {
+pub fn encode(w: &mut Writer, info: &ModuleInfo, func_names: &HashMap<u32, String>, code: &CodeTables) {
     w.len(info.types.len());
     for ty in &info.types {
         w.len(ty.params().len());
@@ -196,7 +196,7 @@ pub fn encode(w: &mut Writer, info: &ModuleInfo, code: &CodeTables) {
         None => w.u8(0),
     }
     // Sorted, so the same module always serializes to the same bytes.
-    let mut names: Vec<(&u32, &String)> = info.func_names.iter().collect();
+    let mut names: Vec<(&u32, &String)> = func_names.iter().collect();
     names.sort_unstable();
     w.len(names.len());
     for (index, name) in names {
