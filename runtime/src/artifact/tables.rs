@@ -623,12 +623,14 @@ fn decode_code(r: &mut Reader<'_>, info: &ModuleInfo, text_len: usize) -> Result
 /// After the derived facts are recomputed: every function that can be called from the
 /// host has its type's array trampoline.
 pub fn check_trampolines(info: &ModuleInfo, code: &CodeTables) -> Result<(), ArtifactError> {
+    let with_trampoline: hashbrown::HashSet<&FuncType> =
+        code.array_trampolines.iter().map(|(ty, _)| &info.types[ty.index()]).collect();
     for (func, escapes) in info.escaping.iter().enumerate() {
         if !escapes || func < info.num_imported_funcs {
             continue;
         }
         let ty = &info.types[info.functions[func].index()];
-        if !code.array_trampolines.iter().any(|(t, _)| info.types[t.index()] == *ty) {
+        if !with_trampoline.contains(ty) {
             return Err(ArtifactError::Corrupt {
                 what: "the array trampolines",
                 offset: 0,
