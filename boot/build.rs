@@ -46,6 +46,18 @@ fn kernel(dir: &Path, out: &Path) {
     println!("cargo:rustc-env=WASMETAL_KERNEL_HASH={:016x}", fnv1a(&bytes));
     println!("cargo:rustc-env=WASMETAL_KERNEL_BYTES={}", bytes.len());
     println!("cargo:rustc-env=WASMETAL_SOURCE={}", source_revision(root));
+    // The runtime-only kernel (no Cranelift), booted when every workload is precompiled.
+    let runtime_only = kernel_build::build_flavor(
+        root,
+        &target_dir(out).join("kernel-runtime-only"),
+        true,
+        kernel_build::Flavor::RuntimeOnly,
+    )
+    .unwrap_or_else(|error| panic!("wasmetal: runtime-only kernel: {error}"));
+    let bytes =
+        std::fs::read(&runtime_only).unwrap_or_else(|error| panic!("reading {}: {error}", runtime_only.display()));
+    println!("cargo:rustc-env=WASMETAL_RUNTIME_KERNEL_ELF={}", runtime_only.display());
+    println!("cargo:rustc-env=WASMETAL_RUNTIME_KERNEL_HASH={:016x}", fnv1a(&bytes));
 }
 
 /// 64-bit FNV-1a: a name for the image, not a security measure.

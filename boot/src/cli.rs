@@ -51,9 +51,29 @@ pub enum Command {
         /// Run another program concurrently, as its own task: "FILE ARG...".
         #[arg(long = "task", value_name = "FILE ARGS")]
         tasks: Vec<String>,
+        /// Compile in the VM instead of using the compile cache (which compiles on the
+        /// host once and keeps the artifact; see `wasmetal compile`).
+        #[arg(long = "no-cache")]
+        no_cache: bool,
         /// Arguments passed to the program (after `--`).
         #[arg(last = true)]
         args: Vec<String>,
+    },
+    /// Compile a module on the host into an artifact the kernel runs without compiling
+    /// (`wasmetal run APP.cwasm`).
+    Compile {
+        /// The module.
+        wasm: PathBuf,
+        /// Where to write the artifact (default: the module's path with `.cwasm`).
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+        /// CPU features the code may use: `vm` (what the VM gets here, the default),
+        /// `host`, `baseline` (x86-64-v2), or `baseline,+avx,+avx2,...`.
+        #[arg(long = "target-cpu")]
+        target_cpu: Option<String>,
+        /// Meter fuel, for `wasmetal run --fuel` (a run's fuel setting must match).
+        #[arg(long)]
+        fuel: bool,
     },
     /// Boot the kernel with a raw command line (self-tests: `--append test=timer`).
     Kernel {
@@ -102,6 +122,17 @@ pub enum BenchCommand {
         /// Iterations of the loop modules (the hosted `instrument` bench runs 50 million too).
         #[arg(long, default_value_t = 50_000_000)]
         loop_n: u32,
+    },
+    /// Time to `_start` of a module compiled in the VM, from its artifact and from the
+    /// compile cache, against an empty program; host compile (serial, parallel) and
+    /// deserialize times; the runtime-only kernel's boot against the full and empty ones.
+    Compile {
+        /// The module (default: ../shared/bench/spidermonkey.wasm beside the checkout).
+        #[arg(long)]
+        module: Option<PathBuf>,
+        /// Runs per case (the median counts).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
     /// stdio throughput (stdout, stderr, stdin; 64 KiB, 4 KiB and 1-byte calls) of a WASI
     /// program inside the kernel; `cargo bench -p wasmetal-bench --bench io` adds Wasmtime.
@@ -172,7 +203,11 @@ fn boot_streaming(vm: &VmArgs, cmdline: String, files: Vec<(String, Vec<u8>)>) -
 
 /// Boots a VM running the program of `spec`; the program's output is ours.
 fn run_program(vm: &VmArgs, spec: &crate::run::RunSpec) -> Result<u8> {
-    let kernel = vm.kernel_path()?;
+    // Nothing to compile in the VM: the kernel without Cranelift does.
+    let kernel = if spec.all_precompiled() { vm.runtime_only_kernel_path()? } else { vm.kernel_path()? };
+    if vm.verbose {
+        eprintln!("wasmetal: kernel {}", kernel.display());
+    }
     let files = crate::run::initrd_files(spec)?;
     let initrd = crate::run::write_initrd(&files)?;
     let mut config = vm.config(kernel, crate::run::run_cmdline(), Some(initrd.clone()))?;
@@ -213,7 +248,10 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             };
             run_program(&cli.vm, &spec)
         }
-        Some(Command::Run { wasm, env, dirs, dir_copies, fuel, preloads, tcp_listen, tasks, args }) => {
+        Some(Command::Compile { wasm, output, target_cpu, fuel }) => {
+            crate::compile_cmd::run(&cli.vm, &wasm, output.as_deref(), target_cpu.as_deref(), fuel)
+        }
+        Some(Command::Run { wasm, env, dirs, dir_copies, fuel, preloads, tcp_listen, tasks, args, no_cache }) => {
             let extra_tasks = tasks
                 .iter()
                 .map(|task| {
@@ -228,7 +266,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
                 })
                 .collect::<Result<Vec<_>>>()?;
             let bytes = crate::exit_status::read_input(&wasm)?;
-            let spec = crate::run::RunSpec {
+            let mut spec = crate::run::RunSpec {
                 wasm_name: wasm
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
@@ -251,6 +289,11 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
                     .collect::<Result<_>>()?,
             };
             crate::net_devices::check_distinct(&spec.tcp_listen)?;
+            if !no_cache && let Some(cache) = crate::compile_cache::Cache::user() {
+                let target =
+                    crate::compile_cmd::Target { cpu: crate::compile_cmd::vm_cpu(&cli.vm), fuel: fuel.is_some() };
+                crate::compile_cache::precompile(&cache, &mut spec, target, cli.vm.verbose)?;
+            }
             run_program(&cli.vm, &spec)
         }
         Some(Command::Kernel { append, files }) => {
@@ -275,6 +318,10 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Some(Command::Bench { which: BenchCommand::Boot { runs } }) => bench::boot(&cli.vm, runs),
+        Some(Command::Bench { which: BenchCommand::Compile { module, runs } }) => {
+            let module = module.unwrap_or_else(|| crate::workspace::root().join("../shared/bench/spidermonkey.wasm"));
+            crate::bench_compile::report(&cli.vm, &module, runs)
+        }
         Some(Command::Bench { which: BenchCommand::Io { runs } }) => crate::bench_io::report(&cli.vm, runs),
         Some(Command::Bench { which: BenchCommand::Fs { runs } }) => crate::bench_fs::report(&cli.vm, runs),
         Some(Command::Bench { which: BenchCommand::Net { server, bulk, connections, seconds } }) => {

@@ -70,9 +70,22 @@ fn ensure_target(root: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Which kernel: with the compiler, or runtime-only (runs precompiled modules only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    Full,
+    RuntimeOnly,
+}
+
 /// Builds (or finds up to date) the kernel of the workspace at `root` into
 /// `target_dir` and returns the ELF's path.
 pub fn build(root: &Path, target_dir: &Path, quiet: bool) -> Result<PathBuf, String> {
+    build_flavor(root, target_dir, quiet, Flavor::Full)
+}
+
+/// As [`build`], for `flavor` (each flavor wants its own `target_dir`: one output path
+/// per target directory, and switching features would rebuild it every time).
+pub fn build_flavor(root: &Path, target_dir: &Path, quiet: bool, flavor: Flavor) -> Result<PathBuf, String> {
     ensure_target(root)?;
     let mut command = Command::new(cargo());
     command
@@ -80,6 +93,9 @@ pub fn build(root: &Path, target_dir: &Path, quiet: bool) -> Result<PathBuf, Str
         .args(["build", "--release", "-p", "wasmetal-kernel", "--target", KERNEL_TARGET])
         .arg("--target-dir")
         .arg(target_dir);
+    if flavor == Flavor::RuntimeOnly {
+        command.arg("--no-default-features");
+    }
     if quiet {
         command.arg("--quiet");
     }

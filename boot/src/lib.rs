@@ -2,12 +2,15 @@
 //! integration tests link the same entry point into their own binary.
 
 pub mod bench;
+pub mod bench_compile;
 pub mod bench_fs;
 pub mod bench_io;
 pub mod bench_modules;
 pub mod bench_net;
 pub mod bench_run;
 pub mod cli;
+pub mod compile_cache;
+pub mod compile_cmd;
 pub mod dir_devices;
 pub mod empty_kernel;
 pub mod exit_status;

@@ -34,6 +34,17 @@ pub struct RunSpec {
     pub tcp_listen: Vec<std::net::SocketAddrV4>,
 }
 
+impl RunSpec {
+    /// Whether every module of the run (program, `--task`s, `--preload`s) is a
+    /// precompiled artifact.
+    pub fn all_precompiled(&self) -> bool {
+        let artifact = |bytes: &[u8]| bytes.starts_with(&wasmetal_runtime::artifact::MAGIC);
+        artifact(&self.wasm)
+            && self.extra_tasks.iter().all(|(_, bytes, _)| artifact(bytes))
+            && self.preloads.iter().all(|(_, bytes)| artifact(bytes))
+    }
+}
+
 /// The most bytes of `--dir` files a VM of `memory_mib` MiB can hold: the kernel keeps
 /// them in its heap, a quarter of RAM (16 MiB to 1 GiB, as `kernel/src/main.rs` sizes
 /// it), and half of that stays for compiling and running the program.

@@ -49,6 +49,15 @@ impl VmArgs {
         }
     }
 
+    /// The kernel for workloads that are all precompiled: the one given, or the
+    /// runtime-only kernel this launcher carries.
+    pub fn runtime_only_kernel_path(&self) -> Result<PathBuf> {
+        match &self.kernel {
+            Some(path) => Ok(path.clone()),
+            None => kernel_image::runtime_only_path(),
+        }
+    }
+
     /// A VM configuration for `cmdline` with these options.
     pub fn config(&self, kernel: PathBuf, cmdline: String, initrd: Option<PathBuf>) -> Result<VmConfig> {
         let qemu = qemu_install::ensure_installed()?;

@@ -1,6 +1,7 @@
 //! What the kernel does once booted, as its command line asks: a self-test, the spec
 //! suites, the in-kernel benchmarks, a fuzz corpus replay, the soak run, the programs of
-//! the initrd, a fixed exit status, or the demo listing. Boot itself is `main.rs`'s.
+//! the initrd, the CPU features wasm code may use, a fixed exit status, or the demo
+//! listing. Boot itself is `main.rs`'s.
 
 use crate::boot_info::BootInfo;
 use crate::log;
@@ -24,6 +25,12 @@ pub fn run(boot: &BootInfo) -> u32 {
             boot.option("epoch_ns").and_then(|v| v.parse().ok()),
             boot.option("seed").and_then(parse_seed),
         ),
+        // What generated code may use here, for the launcher's host compiles.
+        (None, _) if boot.option("cpu_features").is_some() => {
+            let cpu = crate::wasm::engine::CPU.get().map_or(0, |cpu| cpu.bits());
+            log!("wasmetal: cpu-features {cpu:#x}");
+            0
+        }
         // `exit=N`: report status N at once (exercises the exit protocol end to end).
         (None, Some(value)) => value.parse().unwrap_or(1),
         (None, None) => demo(boot),

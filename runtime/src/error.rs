@@ -31,6 +31,8 @@ pub enum ErrorKind {
     Usage(String),
     /// The program asked to exit with this status (WASI `proc_exit`).
     Exit(i32),
+    /// A serialized module was refused (`Module::deserialize`).
+    Artifact(crate::artifact::ArtifactError),
 }
 
 /// The runtime's error.
@@ -101,6 +103,12 @@ impl Error {
     }
 }
 
+impl From<crate::artifact::ArtifactError> for Error {
+    fn from(error: crate::artifact::ArtifactError) -> Self {
+        Self::new(ErrorKind::Artifact(error))
+    }
+}
+
 impl From<Trap> for Error {
     fn from(trap: Trap) -> Self {
         Self::new(ErrorKind::Trap(trap))
@@ -133,6 +141,7 @@ impl fmt::Display for Error {
             ErrorKind::Resource(message) => write!(f, "resource limit: {message}"),
             ErrorKind::Usage(message) => write!(f, "{message}"),
             ErrorKind::Exit(status) => write!(f, "exited with status {status}"),
+            ErrorKind::Artifact(error) => error.fmt(f),
         }
     }
 }

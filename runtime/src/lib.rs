@@ -11,7 +11,10 @@ extern crate alloc;
 extern crate std;
 
 pub mod api;
+pub mod artifact;
+#[cfg(feature = "compiler")]
 pub mod compiler;
+pub mod cpu;
 pub mod error;
 pub mod memory;
 pub mod module;
@@ -21,7 +24,7 @@ pub mod trap;
 pub mod types;
 pub(crate) mod vm;
 
-pub use api::config::{Config, InstanceAllocationStrategy, PoolingConfig};
+pub use api::config::{Config, InstanceAllocationStrategy, OptLevel, PoolingConfig};
 pub use api::engine::Engine;
 pub use api::externals::{Extern, Global, Memory, Table};
 pub use api::func::{Func, IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
@@ -30,7 +33,7 @@ pub use api::linker::Linker;
 pub use api::module::{ExportType, ImportType, Module};
 pub use api::store::{AsContext, AsContextMut, Caller, Store, StoreContext, StoreContextMut};
 pub use api::values::{ExternRef, V128, Val};
-pub use compiler::CpuFeatures;
+pub use cpu::CpuFeatures;
 pub use error::{Error, ErrorKind, Result};
 pub use trap::{FrameInfo, Trap, TrapCode, WasmBacktrace};
 pub use types::*;

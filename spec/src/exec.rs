@@ -37,6 +37,17 @@ struct Runner<'e> {
     definitions: HashMap<String, Module>,
     last_definition: Option<Module>,
     report: Report,
+    loading: Loading,
+}
+
+/// How the script's modules are made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loading {
+    /// Compiled (`Module::new`).
+    Compile,
+    /// Compiled, serialized and loaded back (`Module::serialize` then
+    /// `Module::deserialize`): the loaded module must pass every assertion.
+    RoundTrip,
 }
 
 /// The message of an error, for comparison with the expected text.
@@ -55,7 +66,7 @@ fn trap_matches(code: TrapCode, expected: &str) -> bool {
 }
 
 impl<'e> Runner<'e> {
-    fn new(engine: &'e Engine) -> Result<Self, Error> {
+    fn new(engine: &'e Engine, loading: Loading) -> Result<Self, Error> {
         let mut store = Store::new(engine, Host);
         // With fuel or epochs compiled in, give the script plenty of both: the
         // instrumentation must not change any result.
@@ -73,7 +84,22 @@ impl<'e> Runner<'e> {
             definitions: HashMap::new(),
             last_definition: None,
             report: Report::default(),
+            loading,
         })
+    }
+
+    /// Makes the module of `binary` as `loading` says.
+    fn module(&self, binary: &[u8]) -> Result<Module, Error> {
+        let module = Module::new(self.engine, binary)?;
+        match self.loading {
+            Loading::Compile => Ok(module),
+            Loading::RoundTrip => {
+                let bytes = module.serialize()?;
+                drop(module);
+                // SAFETY: the bytes were just written by `serialize` of this runtime.
+                unsafe { Module::deserialize(self.engine, &bytes) }
+            }
+        }
     }
 
     fn pass(&mut self) {
@@ -170,18 +196,16 @@ impl<'e> Runner<'e> {
 
     fn command(&mut self, command: &Command) {
         match command {
-            Command::Module { line, name, binary } => {
-                match Module::new(self.engine, binary).and_then(|m| self.instantiate(&m)) {
-                    Ok(instance) => {
-                        self.current = Some(instance);
-                        if let Some(name) = name {
-                            self.named.insert(name.clone(), instance);
-                        }
+            Command::Module { line, name, binary } => match self.module(binary).and_then(|m| self.instantiate(&m)) {
+                Ok(instance) => {
+                    self.current = Some(instance);
+                    if let Some(name) = name {
+                        self.named.insert(name.clone(), instance);
                     }
-                    Err(error) => self.fail(*line, format!("module failed: {}", describe(&error))),
                 }
-            }
-            Command::ModuleDefinition { line, name, binary } => match Module::new(self.engine, binary) {
+                Err(error) => self.fail(*line, format!("module failed: {}", describe(&error))),
+            },
+            Command::ModuleDefinition { line, name, binary } => match self.module(binary) {
                 Ok(module) => {
                     if let Some(name) = name {
                         self.definitions.insert(name.clone(), module.clone());
@@ -245,7 +269,7 @@ impl<'e> Runner<'e> {
                 }
             }
             Command::AssertTrapModule { line, binary, message } => {
-                match Module::new(self.engine, binary).and_then(|m| self.instantiate(&m)) {
+                match self.module(binary).and_then(|m| self.instantiate(&m)) {
                     Err(error) => match error.trap_code() {
                         Some(code) if trap_matches(code, message) => self.pass(),
                         _ => self.fail(*line, format!("expected trap `{message}`, got: {}", describe(&error))),
@@ -262,7 +286,7 @@ impl<'e> Runner<'e> {
                     Ok(_) => self.fail(*line, format!("expected `{message}`, module compiled")),
                 }
             }
-            Command::AssertUnlinkable { line, binary, message } => match Module::new(self.engine, binary) {
+            Command::AssertUnlinkable { line, binary, message } => match self.module(binary) {
                 Ok(module) => match self.instantiate(&module) {
                     Err(error) if matches!(error.kind(), ErrorKind::Link(_)) => self.pass(),
                     Err(error) => self.fail(*line, format!("expected link error `{message}`, got: {error}")),
@@ -277,7 +301,12 @@ impl<'e> Runner<'e> {
 
 /// Runs every command of `script` in a fresh store of `engine`.
 pub fn run(engine: &Engine, script: &Script) -> Report {
-    let mut runner = match Runner::new(engine) {
+    run_with(engine, script, Loading::Compile)
+}
+
+/// [`run`], with the modules made as `loading` says.
+pub fn run_with(engine: &Engine, script: &Script, loading: Loading) -> Report {
+    let mut runner = match Runner::new(engine, loading) {
         Ok(runner) => runner,
         Err(error) => {
             return Report { passed: 0, failed: 1, failures: alloc::vec![format!("setting up spectest: {error}")] };

@@ -8,13 +8,14 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use wasmetal_runtime::{Config, Engine};
 use wasmetal_spec::{SKIP, convert, engines, exec};
 
-/// How a file is run: every file plainly and with fuel and epochs; relaxed SIMD also
-/// in its deterministic mode.
+/// How a file is run: every file plainly, with fuel and epochs, and through
+/// serialize→deserialize; relaxed SIMD also in its deterministic mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Pass {
     Plain,
     Instrumented,
     Deterministic,
+    RoundTrip,
 }
 
 impl Pass {
@@ -23,6 +24,7 @@ impl Pass {
             Pass::Plain => "",
             Pass::Instrumented => " [fuel+epoch]",
             Pass::Deterministic => " [deterministic]",
+            Pass::RoundTrip => " [serialized]",
         }
     }
 }
@@ -40,6 +42,7 @@ fn engine(suite: &str, pass: Pass) -> &'static Engine {
             Pass::Plain => {}
             Pass::Instrumented => engines::instrument(&mut config),
             Pass::Deterministic => engines::deterministic(&mut config),
+            Pass::RoundTrip => {}
         }
         Box::leak(Box::new(Engine::new(&config).expect("engine")))
     })
@@ -53,7 +56,9 @@ fn main() {
     let mut trials = Vec::new();
     for ((suite, file, text), pass) in convert::suites().into_iter().flat_map(|f| {
         let deterministic = engines::has_deterministic_pass(&f.0).then(|| (f.clone(), Pass::Deterministic));
-        [(f.clone(), Pass::Plain), (f, Pass::Instrumented)].into_iter().chain(deterministic)
+        [(f.clone(), Pass::Plain), (f.clone(), Pass::Instrumented), (f, Pass::RoundTrip)]
+            .into_iter()
+            .chain(deterministic)
     }) {
         let name = format!("{suite}/{file}{}", pass.label());
         let skip = SKIP.iter().any(|(skipped, _)| *skipped == format!("{suite}/{file}"));
@@ -64,7 +69,8 @@ fn main() {
         trials.push(
             Trial::test(name, move || {
                 let script = convert::convert(&label, text).map_err(|e| Failed::from(format!("conversion: {e}")))?;
-                let report = exec::run(engine(&suite_name, pass), &script);
+                let loading = if pass == Pass::RoundTrip { exec::Loading::RoundTrip } else { exec::Loading::Compile };
+                let report = exec::run_with(engine(&suite_name, pass), &script, loading);
                 if pass == Pass::Plain {
                     passed.fetch_add(report.passed, Ordering::Relaxed);
                     failed.fetch_add(report.failed, Ordering::Relaxed);
@@ -84,7 +90,7 @@ fn main() {
     let conclusion = libtest_mimic::run(&args, trials);
     println!("spec: {} passed, {} failed", passed.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
     println!(
-        "spec with fuel and epochs, and relaxed SIMD deterministic: {} failed",
+        "spec with fuel and epochs, relaxed SIMD deterministic, and serialized: {} failed",
         instrumented_failed.load(Ordering::Relaxed)
     );
     conclusion.exit();

@@ -19,7 +19,8 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(output: Output) -> Self {
+    /// The run of a finished process.
+    pub fn from(output: Output) -> Self {
         Run {
             code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -85,9 +86,19 @@ impl Launcher {
 
     /// As [`run`](Self::run), feeding `stdin` to the launcher.
     pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Run {
+        self.run_full(args, stdin, &[])
+    }
+
+    /// As [`run`](Self::run), with environment variables `env` set for the launcher.
+    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &Path)]) -> Run {
+        self.run_full(args, None, env)
+    }
+
+    fn run_full(&self, args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &Path)]) -> Run {
         let kernel = self.kernel().to_path_buf();
         let mut command = Command::new(&self.binary);
         command.arg("--kernel").arg(kernel).args(args);
+        command.envs(env.iter().map(|(name, value)| (name, value.as_os_str())));
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
         command.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
         let mut child = command.spawn().expect("spawning the launcher");

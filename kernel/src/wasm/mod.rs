@@ -11,6 +11,7 @@ pub mod bench;
 pub mod compile;
 pub mod engine;
 pub mod image;
+pub mod load;
 pub mod pager;
 pub mod pager_stats;
 pub mod platform;

@@ -123,6 +123,9 @@ pub fn run(initrd: &'static [u8], epoch_ns: Option<u64>, seed: Option<[u8; 32]>)
             return LOAD_FAILURE_STATUS;
         }
     };
+    if !engine.can_compile() {
+        log!("run: runtime-only kernel (built without the compiler): precompiled modules only");
+    }
     attach_epoch(&engine);
     let hz = crate::timer::timer_hz().max(1);
     let timeout_ticks = timeout_ms.map(|ms| (ms * hz).div_ceil(1000).max(1));
@@ -280,13 +283,32 @@ fn run_task(
             return LOAD_FAILURE_STATUS;
         }
     };
-    let module = match super::compile::compile(engine, program) {
+    // Every module is made before the linker: host functions then find the wasm-to-host
+    // trampolines precompiled modules carry (a kernel without the compiler has no other).
+    let load_started_ns = crate::timer::monotonic_ns();
+    let module = match super::load::load(engine, program) {
         Ok(module) => module,
         Err(error) => {
-            report(&mut errors, &format!("Error: failed to compile `{name}`: {error}\n"));
+            report(&mut errors, &format!("Error: failed to {} `{name}`: {error}\n", error.verb()));
             return LOAD_FAILURE_STATUS;
         }
     };
+    let how = if super::load::is_artifact(program) { "loaded" } else { "compiled" };
+    log!("run: {name} {how} in {} ns", crate::timer::monotonic_ns() - load_started_ns);
+    let mut libraries = Vec::new();
+    for (library, path) in &task.preloads {
+        let Some(bytes) = file(initrd, path) else {
+            report(&mut errors, &format!("wasmetal: preload {path} is missing\n"));
+            return LOAD_FAILURE_STATUS;
+        };
+        match super::load::load(engine, bytes) {
+            Ok(module) => libraries.push((library, module)),
+            Err(error) => {
+                report(&mut errors, &format!("Error: failed to preload `{library}`: {error}\n"));
+                return LOAD_FAILURE_STATUS;
+            }
+        }
+    }
     let mut linker: Linker<WasiCtx> = Linker::new(engine);
     if let Err(error) = wasmetal_wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx) {
         report(&mut errors, &format!("wasmetal: {error}\n"));
@@ -328,14 +350,9 @@ fn run_task(
             }
         }
     });
-    for (library, path) in &task.preloads {
-        let Some(bytes) = file(initrd, path) else {
-            report(&mut errors, &format!("wasmetal: preload {path} is missing\n"));
-            return LOAD_FAILURE_STATUS;
-        };
-        let loaded = super::compile::compile(engine, bytes)
-            .map_err(|error| Error::msg(alloc::format!("{error}")))
-            .and_then(|module| linker.instantiate(&mut store, &module))
+    for (library, module) in &libraries {
+        let loaded = linker
+            .instantiate(&mut store, module)
             .and_then(|instance| linker.instance(&mut store, library, instance).map(|_| ()));
         if let Err(error) = loaded {
             report(&mut errors, &format!("Error: failed to preload `{library}`: {error}\n"));
@@ -354,6 +371,8 @@ fn run_task(
         }
     };
     let started_ns = crate::timer::monotonic_ns();
+    // For `bench compile`: boot to the program's first instruction.
+    log!("run: {name} _start at {} ns", started_ns);
     let pager_before = super::pager_stats::PAGER_STATS.snapshot();
     let result = start.call(&mut store, ());
     // The program's unfinished output lines go out before any report of ours.

@@ -1,10 +1,17 @@
 //! Engine configuration.
 
-use crate::compiler::{CpuFeatures, OptLevel};
+use crate::cpu::CpuFeatures;
 use crate::module::environ::Features;
 use crate::platform::Platform;
 
 pub use crate::vm::pool::PoolingConfig;
+
+/// Optimization level of generated code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptLevel {
+    None,
+    Speed,
+}
 
 /// How instances, memories and tables are allocated.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -30,6 +37,7 @@ pub struct Config {
     pub(crate) allocation_strategy: InstanceAllocationStrategy,
     pub(crate) features: Features,
     pub(crate) relaxed_simd_deterministic: bool,
+    pub(crate) parallel_compilation: bool,
 }
 
 impl Default for Config {
@@ -45,6 +53,7 @@ impl Default for Config {
             allocation_strategy: InstanceAllocationStrategy::OnDemand,
             features: Features::default(),
             relaxed_simd_deterministic: false,
+            parallel_compilation: true,
         }
     }
 }
@@ -147,6 +156,13 @@ impl Config {
     /// products, IEEE `min`/`max`, fused multiply-add), the same on every machine.
     pub fn relaxed_simd_deterministic(&mut self, enable: bool) -> &mut Self {
         self.relaxed_simd_deterministic = enable;
+        self
+    }
+
+    /// Whether `Module::new` compiles functions on every core (hosted builds; a kernel
+    /// compiles on its one thread). Default: yes. The code is the same either way.
+    pub fn parallel_compilation(&mut self, enable: bool) -> &mut Self {
+        self.parallel_compilation = enable;
         self
     }
 

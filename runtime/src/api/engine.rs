@@ -5,7 +5,9 @@ use hashbrown::HashMap;
 use spin::Mutex;
 
 use crate::api::config::{Config, InstanceAllocationStrategy};
-use crate::compiler::{Compiler, CpuFeatures};
+#[cfg(feature = "compiler")]
+use crate::compiler::Compiler;
+use crate::cpu::CpuFeatures;
 use crate::error::{Error, Result};
 use crate::memory::page_alloc::PageAllocator;
 use crate::platform::Platform;
@@ -18,15 +20,24 @@ use crate::vm::type_registry::TypeRegistry;
 
 pub(crate) struct EngineInner {
     pub config: Config,
+    #[cfg(feature = "compiler")]
     pub compiler: Compiler,
+    /// The CPU features generated code may use (compiled or loaded).
+    pub cpu: CpuFeatures,
     pub platform: &'static dyn Platform,
     pub allocator: Arc<PageAllocator>,
     pub types: TypeRegistry,
     pub epoch: EpochClock,
     /// The pools, with the pooling allocation strategy.
     pub pool: Option<Arc<Pool>>,
-    /// Wasm-to-host trampolines by type, compiled on first use.
-    host_trampolines: Mutex<HashMap<SharedTypeIndex, Arc<CodeMemory>>>,
+    /// Wasm-to-host trampolines by type: compiled on first use, or taken from a
+    /// module's code that carries one (the code, and the offset in it).
+    host_trampolines: Mutex<HashMap<SharedTypeIndex, (Arc<CodeMemory>, u32)>>,
+    /// Without the compiler: code that traps, for host functions of a type no loaded
+    /// module carries a trampoline for (no wasm can reach them unless an embedder
+    /// hands one over; then the call traps instead of jumping nowhere).
+    #[cfg(not(feature = "compiler"))]
+    missing_trampoline: Arc<CodeMemory>,
 }
 
 /// A compilation and execution environment for modules.
@@ -44,8 +55,15 @@ impl Engine {
         };
         platform.init_trap_handling().map_err(|error| Error::resource(format!("installing trap handlers: {error}")))?;
         let features = config.cpu_features.unwrap_or_else(default_features);
+        #[cfg(feature = "compiler")]
         let compiler = Compiler::new(&features, config.opt_level)?;
+        #[cfg(not(feature = "compiler"))]
+        if !(features.sse41 && features.sse42) {
+            return Err(Error::unsupported("this CPU lacks SSE4.1/SSE4.2, which generated code requires"));
+        }
         let allocator = Arc::new(PageAllocator::new(platform));
+        #[cfg(not(feature = "compiler"))]
+        let missing_trampoline = Arc::new(missing_trampoline(&allocator)?);
         let pool = match config.allocation_strategy {
             InstanceAllocationStrategy::OnDemand => None,
             InstanceAllocationStrategy::Pooling(limits) => Some(Arc::new(Pool::new(limits, Arc::clone(&allocator)))),
@@ -53,7 +71,11 @@ impl Engine {
         Ok(Self {
             inner: Arc::new(EngineInner {
                 config: config.clone(),
+                #[cfg(feature = "compiler")]
                 compiler,
+                cpu: features,
+                #[cfg(not(feature = "compiler"))]
+                missing_trampoline,
                 platform,
                 allocator,
                 pool,
@@ -93,16 +115,62 @@ impl Engine {
 
     /// The wasm-to-host trampoline for host functions of type `ty`.
     pub(crate) fn host_trampoline(&self, ty: &FuncType, id: SharedTypeIndex) -> Result<*const u8> {
+        #[cfg_attr(not(feature = "compiler"), expect(unused_mut, reason = "only the compiler adds"))]
         let mut trampolines = self.inner.host_trampolines.lock();
-        if let Some(code) = trampolines.get(&id) {
-            return Ok(code.address(0));
+        if let Some((code, offset)) = trampolines.get(&id) {
+            return Ok(code.address(*offset));
         }
-        let artifact = self.inner.compiler.compile_host_trampoline(ty)?;
-        let code = Arc::new(CodeMemory::new(&self.inner.allocator, &artifact, 0, None, Default::default())?);
-        let address = code.address(0);
-        trampolines.insert(id, code);
-        Ok(address)
+        #[cfg(feature = "compiler")]
+        {
+            let artifact = self.inner.compiler.compile_host_trampoline(ty)?;
+            let code = Arc::new(CodeMemory::new(
+                &self.inner.allocator,
+                &artifact.text,
+                artifact.traps,
+                artifact.functions,
+                0,
+                None,
+                Default::default(),
+            )?);
+            let address = code.address(0);
+            trampolines.insert(id, (code, 0));
+            Ok(address)
+        }
+        #[cfg(not(feature = "compiler"))]
+        {
+            let _ = ty;
+            Ok(self.inner.missing_trampoline.address(0))
+        }
     }
+
+    /// Offers a module's wasm-to-host trampolines (`(type id, offset in code)`) for host
+    /// functions created later; types that already have one keep it.
+    pub(crate) fn offer_host_trampolines(&self, code: &Arc<CodeMemory>, offered: &[(SharedTypeIndex, u32)]) {
+        let mut trampolines = self.inner.host_trampolines.lock();
+        for &(id, offset) in offered {
+            trampolines.entry(id).or_insert_with(|| (Arc::clone(code), offset));
+        }
+    }
+
+    /// The CPU features generated code may use.
+    pub fn cpu_features(&self) -> CpuFeatures {
+        self.inner.cpu
+    }
+
+    /// Whether this runtime was built with the compiler (`Module::new` works).
+    pub fn can_compile(&self) -> bool {
+        cfg!(feature = "compiler")
+    }
+}
+
+/// `ud2`, registered as a trap site: reached only through a host function whose
+/// trampoline no module carried (see `EngineInner::missing_trampoline`).
+#[cfg(not(feature = "compiler"))]
+fn missing_trampoline(allocator: &Arc<PageAllocator>) -> Result<CodeMemory> {
+    use crate::trap::TrapCode;
+    use crate::vm::code_memory::TrapSite;
+    let traps = vec![TrapSite { offset: 0, code: TrapCode::HostError }];
+    CodeMemory::new(allocator, &[0x0F, 0x0B], traps, vec![], 0, None, Default::default())
 }
 
 impl Default for Engine {

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::module::environ;
 use crate::module::info::{EntityIndex, ModuleInfo};
 use crate::prelude::*;
-use crate::types::{ExternType, SharedTypeIndex};
+use crate::types::{ExternType, SharedTypeIndex, TypeIndex};
 use crate::vm::code_memory::CodeMemory;
 use crate::vm::memory_image::MemoryImage;
 use crate::vm::offsets::VMOffsets;
@@ -16,7 +16,9 @@ pub(crate) struct ModuleInner {
     pub engine: Engine,
     pub info: ModuleInfo,
     pub offsets: VMOffsets,
-    pub code: CodeMemory,
+    pub code: Arc<CodeMemory>,
+    /// The trampolines in `code` by module type (what `serialize` writes).
+    pub trampoline_offsets: Trampolines,
     /// Engine-wide id of each of the module's types.
     pub type_ids: Vec<SharedTypeIndex>,
     /// Array-to-wasm trampoline per type of escaping function.
@@ -26,6 +28,13 @@ pub(crate) struct ModuleInner {
     pub memory_images: Vec<Option<Arc<MemoryImage>>>,
     /// What instantiation has to do, worked out once.
     pub plan: InstantiationPlan,
+}
+
+/// A module's trampolines: `(module type, offset in its code)`.
+#[derive(Clone, Debug, Default)]
+pub struct Trampolines {
+    pub array_to_wasm: Vec<(TypeIndex, u32)>,
+    pub wasm_to_host: Vec<(TypeIndex, u32)>,
 }
 
 /// The segment work of an instantiation, precomputed per module: which active
@@ -75,6 +84,17 @@ impl InstantiationPlan {
     }
 }
 
+/// Threads a parallel compile uses: every core the process may use.
+#[cfg(all(feature = "compiler", feature = "std"))]
+fn compile_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[cfg(all(feature = "compiler", not(feature = "std")))]
+fn compile_threads() -> usize {
+    1
+}
+
 /// A compiled WebAssembly module, ready to instantiate any number of times.
 #[derive(Clone)]
 pub struct Module {
@@ -99,9 +119,9 @@ pub struct ExportType<'module> {
 impl Module {
     /// Validates and compiles a binary module. Malformed or invalid input gives an
     /// error with the validator's message and byte offset.
+    #[cfg(feature = "compiler")]
     pub fn new(engine: &Engine, bytes: impl AsRef<[u8]>) -> Result<Module> {
         let translation = environ::translate(bytes.as_ref(), engine.inner.config.features)?;
-        let type_ids: Vec<SharedTypeIndex> = translation.info.types.iter().map(|ty| engine.register_type(ty)).collect();
         let offsets = VMOffsets::new(&translation.info);
         let config = &engine.inner.config;
         let tunables = crate::compiler::Tunables {
@@ -110,16 +130,52 @@ impl Module {
             relaxed_simd_deterministic: config.relaxed_simd_deterministic,
             native_fma: false,
         };
-        let (info, artifact) = engine.inner.compiler.compile_module(translation, &offsets, &type_ids, tunables)?;
-        let code = CodeMemory::new(
+        let threads = if config.parallel_compilation { compile_threads() } else { 1 };
+        let (info, artifact) = engine.inner.compiler.compile_module(translation, &offsets, tunables, threads)?;
+        let trampolines =
+            Trampolines { array_to_wasm: artifact.array_trampolines, wasm_to_host: artifact.host_trampolines };
+        Module::from_parts(engine, info, &artifact.text, artifact.traps, artifact.functions, trampolines)
+    }
+
+    /// Without the compiler there is nothing to compile with: load artifacts with
+    /// [`Module::deserialize`] instead.
+    #[cfg(not(feature = "compiler"))]
+    pub fn new(engine: &Engine, bytes: impl AsRef<[u8]>) -> Result<Module> {
+        let _ = (engine, bytes);
+        Err(crate::error::Error::unsupported(
+            "this runtime was built without the compiler: load a precompiled module (`wasmetal compile`)",
+        ))
+    }
+
+    /// A module from its declarations and linked code (compiled or loaded).
+    pub(crate) fn from_parts(
+        engine: &Engine,
+        mut info: ModuleInfo,
+        text: &[u8],
+        traps: Vec<crate::vm::code_memory::TrapSite>,
+        functions: Vec<core::ops::Range<u32>>,
+        trampolines: Trampolines,
+    ) -> Result<Module> {
+        let type_ids: Vec<SharedTypeIndex> = info.types.iter().map(|ty| engine.register_type(ty)).collect();
+        let offsets = VMOffsets::new(&info);
+        let code = Arc::new(CodeMemory::new(
             &engine.inner.allocator,
-            &artifact,
+            text,
+            traps,
+            functions,
             info.num_imported_funcs as u32,
             info.module_name.clone(),
-            info.func_names.clone(),
-        )?;
-        let array_trampolines =
-            artifact.array_trampolines.iter().map(|&(ty, offset)| (ty, code.address(offset) as usize)).collect();
+            // Kept once, with the code (backtraces read them there; so does `serialize`).
+            core::mem::take(&mut info.func_names),
+        )?);
+        let array_trampolines = trampolines
+            .array_to_wasm
+            .iter()
+            .map(|&(ty, offset)| (type_ids[ty.index()], code.address(offset) as usize))
+            .collect();
+        let host: Vec<(SharedTypeIndex, u32)> =
+            trampolines.wasm_to_host.iter().map(|&(ty, offset)| (type_ids[ty.index()], offset)).collect();
+        engine.offer_host_trampolines(&code, &host);
         let memory_images: Vec<Option<Arc<MemoryImage>>> = info
             .memory_images
             .iter()
@@ -132,12 +188,57 @@ impl Module {
                 info,
                 offsets,
                 code,
+                trampoline_offsets: trampolines,
                 type_ids,
                 array_trampolines,
                 memory_images,
                 plan,
             }),
         })
+    }
+
+    /// The module as bytes [`Module::deserialize`] loads (a `.cwasm`): its code,
+    /// declarations and tables behind a header naming this runtime build, the engine
+    /// settings that shaped the code and the CPU features it assumes. The same module
+    /// compiled with the same settings always gives the same bytes.
+    pub fn serialize(&self) -> Result<Vec<u8>> {
+        let inner = &*self.inner;
+        let engine = &inner.engine.inner;
+        let code_info = inner.code.info();
+        let tables = crate::artifact::CodeTables {
+            functions: code_info.functions.clone(),
+            traps: code_info.traps.clone(),
+            array_trampolines: inner.trampoline_offsets.array_to_wasm.clone(),
+            host_trampolines: inner.trampoline_offsets.wasm_to_host.clone(),
+        };
+        let settings = crate::artifact::CodeSettings::of(&engine.config);
+        let names = &code_info.func_names;
+        Ok(crate::artifact::write(&settings, &engine.cpu, &inner.info, names, &tables, inner.code.text()))
+    }
+
+    /// Loads a module [`Module::serialize`] wrote, without compiling. The header must
+    /// name this runtime build, `engine`'s code-affecting settings and CPU features it
+    /// has; the header and tables are checksummed and every length, offset and index in
+    /// them is checked. Any mismatch, truncation or damage there is an error
+    /// ([`ErrorKind::Artifact`](crate::ErrorKind::Artifact)), never a panic.
+    ///
+    /// # Safety
+    /// The code bytes are not checked (as with Wasmtime's `Module::deserialize`): they
+    /// run as they are. `bytes` must come from `Module::serialize` of this runtime
+    /// (possibly on another machine), unmodified except by damage the checks above
+    /// catch, e.g. from a file only trusted users can write.
+    pub unsafe fn deserialize(engine: &Engine, bytes: impl AsRef<[u8]>) -> Result<Module> {
+        let bytes = bytes.as_ref();
+        let config = &engine.inner.config;
+        let settings = crate::artifact::CodeSettings::of(config);
+        let header = crate::artifact::read_header(bytes, &settings, &engine.inner.cpu)?;
+        let (mut info, tables) = header.decode(bytes)?;
+        environ::finish(&mut info);
+        crate::artifact::check_trampolines(&info, &tables)?;
+        let text = header.text(bytes)?;
+        let trampolines =
+            Trampolines { array_to_wasm: tables.array_trampolines, wasm_to_host: tables.host_trampolines };
+        Module::from_parts(engine, info, text, tables.traps, tables.functions, trampolines)
     }
 
     /// Checks that `bytes` is a valid module this runtime supports, without compiling.

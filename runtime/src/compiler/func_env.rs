@@ -131,8 +131,6 @@ pub struct FuncEnv<'m> {
     pub tunables: Tunables,
     pub module: &'m ModuleInfo,
     pub offsets: &'m VMOffsets,
-    /// Engine-wide type id of each module type.
-    pub type_ids: &'m [SharedTypeIndex],
     pub vmctx: Value,
     /// The jump that ends the entry block: values loaded once are inserted before it.
     pub entry_terminator: Option<ir::Inst>,
@@ -145,17 +143,11 @@ pub struct FuncEnv<'m> {
 }
 
 impl<'m> FuncEnv<'m> {
-    pub fn new(
-        module: &'m ModuleInfo,
-        offsets: &'m VMOffsets,
-        type_ids: &'m [SharedTypeIndex],
-        tunables: Tunables,
-    ) -> Self {
+    pub fn new(module: &'m ModuleInfo, offsets: &'m VMOffsets, tunables: Tunables) -> Self {
         Self {
             tunables,
             module,
             offsets,
-            type_ids,
             vmctx: Value::from_u32(0),
             entry_terminator: None,
             builtin_sigs: HashMap::new(),

@@ -3,68 +3,10 @@
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 
+pub use crate::api::config::OptLevel;
+pub use crate::cpu::CpuFeatures;
 use crate::error::{Error, Result};
 use crate::prelude::*;
-
-/// x86-64 features Cranelift can use, as detected by cpuid (kernel) or the host's
-/// feature detection (hosted).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CpuFeatures {
-    pub sse3: bool,
-    pub ssse3: bool,
-    pub sse41: bool,
-    pub sse42: bool,
-    pub popcnt: bool,
-    pub avx: bool,
-    pub avx2: bool,
-    pub fma: bool,
-    pub bmi1: bool,
-    pub bmi2: bool,
-    pub lzcnt: bool,
-}
-
-impl CpuFeatures {
-    /// x86-64-v2 (SSE4.2, POPCNT): the minimum this runtime generates code for, since
-    /// `f32.floor` and friends then need no library calls.
-    pub const BASELINE: CpuFeatures = CpuFeatures {
-        sse3: true,
-        ssse3: true,
-        sse41: true,
-        sse42: true,
-        popcnt: true,
-        avx: false,
-        avx2: false,
-        fma: false,
-        bmi1: false,
-        bmi2: false,
-        lzcnt: false,
-    };
-
-    /// The host's features (hosted builds only).
-    #[cfg(feature = "std")]
-    pub fn detect_host() -> CpuFeatures {
-        CpuFeatures {
-            sse3: std::is_x86_feature_detected!("sse3"),
-            ssse3: std::is_x86_feature_detected!("ssse3"),
-            sse41: std::is_x86_feature_detected!("sse4.1"),
-            sse42: std::is_x86_feature_detected!("sse4.2"),
-            popcnt: std::is_x86_feature_detected!("popcnt"),
-            avx: std::is_x86_feature_detected!("avx"),
-            avx2: std::is_x86_feature_detected!("avx2"),
-            fma: std::is_x86_feature_detected!("fma"),
-            bmi1: std::is_x86_feature_detected!("bmi1"),
-            bmi2: std::is_x86_feature_detected!("bmi2"),
-            lzcnt: std::is_x86_feature_detected!("lzcnt"),
-        }
-    }
-}
-
-/// Optimization level of generated code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OptLevel {
-    None,
-    Speed,
-}
 
 fn set(builder: &mut dyn Configurable, name: &str, value: &str) -> Result<()> {
     builder.set(name, value).map_err(|error| Error::unsupported(format!("cranelift setting {name}={value}: {error}")))

@@ -279,7 +279,7 @@ fn section(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<()> {
 }
 
 /// Derived facts: which functions escape, and how each defined table starts out.
-fn finish(info: &mut ModuleInfo) {
+pub(crate) fn finish(info: &mut ModuleInfo) {
     let mut escaping = vec![false; info.functions.len()];
     let mut mark = |func: FuncIndex| {
         if let Some(slot) = escaping.get_mut(func.index()) {

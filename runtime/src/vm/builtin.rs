@@ -68,7 +68,8 @@ macro_rules! foreach_builtin {
 }
 pub(crate) use foreach_builtin;
 
-/// A parameter or result kind of a builtin.
+/// A parameter or result kind of a builtin (the compiler's view of the table).
+#[cfg_attr(not(feature = "compiler"), allow(dead_code))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BuiltinType {
     I32,
@@ -77,6 +78,7 @@ pub enum BuiltinType {
 }
 
 /// The builtin kind of a Rust type in a builtin's signature.
+#[cfg_attr(not(feature = "compiler"), allow(dead_code))]
 pub trait BuiltinAbi {
     const TYPE: BuiltinType;
 }
@@ -114,6 +116,7 @@ macro_rules! declare_builtins {
             $($(#[$pdoc])* $pname,)*
         }
 
+        #[cfg_attr(not(feature = "compiler"), allow(dead_code))]
         impl Builtin {
             /// Every builtin, in table order.
             pub const ALL: &'static [Builtin] = &[$(Builtin::$name,)* $(Builtin::$pname,)*];

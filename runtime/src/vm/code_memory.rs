@@ -9,12 +9,18 @@ use core::ops::Range;
 
 use spin::RwLock;
 
-use crate::compiler::{CodeArtifact, TrapSite};
 use crate::error::Result;
 use crate::memory::page_alloc::{PageAllocator, Region};
 use crate::platform::Protection;
 use crate::prelude::*;
 use crate::trap::{FrameInfo, TrapCode};
+
+/// A trap site: an instruction that can fault, and what the fault means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrapSite {
+    pub offset: u32,
+    pub code: TrapCode,
+}
 
 /// What the trap handler and backtraces need to know about one piece of code.
 #[derive(Debug)]
@@ -100,33 +106,42 @@ pub struct CodeMemory {
 }
 
 impl CodeMemory {
-    /// Copies `artifact` into fresh memory, makes it executable and registers it.
+    /// Copies `text` into fresh memory, makes it executable and registers it with its
+    /// trap sites (sorted by offset) and function ranges.
     pub fn new(
         allocator: &Arc<PageAllocator>,
-        artifact: &CodeArtifact,
+        text: &[u8],
+        traps: Vec<TrapSite>,
+        functions: Vec<Range<u32>>,
         first_defined_func: u32,
         module_name: Option<String>,
         func_names: hashbrown::HashMap<u32, String>,
     ) -> Result<Self> {
-        let len = artifact.text.len().max(1);
+        let len = text.len().max(1);
         let region = allocator.allocate(len)?;
         allocator.commit(&region, 0, len, Protection::ReadWrite)?;
         // SAFETY: the region was just committed read-write for at least `len` bytes and
         // nothing else refers to it.
-        unsafe { core::ptr::copy_nonoverlapping(artifact.text.as_ptr(), region.base(), artifact.text.len()) };
+        unsafe { core::ptr::copy_nonoverlapping(text.as_ptr(), region.base(), text.len()) };
         allocator.protect(&region, 0, len, Protection::ReadExecute)?;
         let start = region.base() as usize;
         let info = Arc::new(CodeInfo {
             start,
-            end: start + artifact.text.len(),
-            traps: artifact.traps.clone(),
-            functions: artifact.functions.clone(),
+            end: start + text.len(),
+            traps,
+            functions,
             first_defined_func,
             module_name,
             func_names,
         });
         REGISTRY.write().insert(start, Arc::clone(&info));
         Ok(Self { region, allocator: Arc::clone(allocator), info })
+    }
+
+    /// The code bytes (readable while mapped read-execute).
+    pub fn text(&self) -> &[u8] {
+        // SAFETY: `start..end` is committed read-execute for as long as `self` lives.
+        unsafe { core::slice::from_raw_parts(self.info.start as *const u8, self.info.end - self.info.start) }
     }
 
     /// Address of `offset` in the code.

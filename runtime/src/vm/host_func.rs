@@ -39,6 +39,7 @@ unsafe impl Send for HostFuncContext {}
 // SAFETY: as above; nothing in the context changes after creation.
 unsafe impl Sync for HostFuncContext {}
 
+#[cfg(feature = "compiler")]
 const _: () = assert!(
     core::mem::offset_of!(HostFuncContext, entry) == crate::compiler::trampolines::HOST_CONTEXT_ENTRY_OFFSET as usize
 );

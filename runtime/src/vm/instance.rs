@@ -382,6 +382,9 @@ pub fn instantiate(store: &mut StoreOpaque, module: &Module, imports: &[RawExter
             store.epoch.as_ref().map_or(core::ptr::null(), |handle| handle.as_ptr());
         *instance.slot::<*mut StoreOpaque>(header::STORE) = store_ptr;
         *instance.slot::<*mut Instance>(header::INSTANCE) = instance;
+        for (index, id) in inner.type_ids.iter().enumerate() {
+            *instance.slot::<u32>(offsets.type_id(TypeIndex::new(index))) = id.0;
+        }
     }
 
     let mut func_imports = 0;

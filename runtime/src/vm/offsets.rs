@@ -8,7 +8,12 @@
 //! imported globals     [*mut VMGlobalDefinition; imported globals]
 //! defined globals      [VMGlobalDefinition; defined globals]     (16-byte aligned)
 //! function references  [VMFuncRef; escaping functions]           (written lazily)
+//! type ids             [u32; module types]                       (engine-wide ids)
 //! ```
+//!
+//! `call_indirect` compares the callee's engine-wide type id with the one in this
+//! vmctx's type-id array rather than with a constant in the code, so compiled code
+//! names no engine's ids and a serialized module runs in any engine.
 //!
 //! Memories and tables are reached through a pointer whether imported or defined, so
 //! generated code treats both alike and grown tables/memories update in one place.
@@ -26,6 +31,7 @@ pub struct VMOffsets {
     pub imported_globals: u32,
     pub defined_globals: u32,
     pub func_refs: u32,
+    pub type_ids: u32,
     pub size: u32,
 }
 
@@ -45,8 +51,9 @@ impl VMOffsets {
         let imported_globals = take(info.num_imported_globals, 8, 8);
         let defined_globals = take(info.num_defined_globals(), field::GLOBAL_DEFINITION_SIZE, 16);
         let func_refs = take(info.num_funcref_slots, field::FUNC_REF_SIZE, 16);
+        let type_ids = take(info.types.len(), 4, 4);
         let size = take(0, 0, 16);
-        Self { imported_functions, memories, tables, imported_globals, defined_globals, func_refs, size }
+        Self { imported_functions, memories, tables, imported_globals, defined_globals, func_refs, type_ids, size }
     }
 
     pub fn imported_function(&self, index: FuncIndex) -> u32 {
@@ -70,6 +77,11 @@ impl VMOffsets {
 
     pub fn defined_global(&self, index: DefinedGlobalIndex) -> u32 {
         self.defined_globals + index.0 * field::GLOBAL_DEFINITION_SIZE
+    }
+
+    /// The slot holding the engine-wide id of module type `index`.
+    pub fn type_id(&self, index: TypeIndex) -> u32 {
+        self.type_ids + index.0 * 4
     }
 
     pub fn func_ref(&self, slot: u32) -> u32 {

@@ -154,7 +154,9 @@ pub mod header {
     pub const SIZE: u32 = 56;
 }
 
-/// Offsets within the shared structures.
+/// Offsets within the shared structures (generated code's view: unused without the
+/// compiler).
+#[cfg_attr(not(feature = "compiler"), allow(dead_code))]
 pub mod field {
     use super::*;
     use core::mem::offset_of;

@@ -339,9 +339,15 @@ impl FuncTranslator<'_, '_> {
         let table_type = self.env.module.tables[table.index()];
         let func_ref = self.table_funcref(table, index, table_type.table64, TrapCode::UndefinedElement);
         self.builder.ins().trapz(func_ref, trap_code(TrapCode::UninitializedElement));
-        let expected = self.env.type_ids[ty.index()].0;
+        // The expected id sits in the vmctx (see `vm::offsets`), never in the code.
+        let expected = self.builder.ins().load(
+            ir::types::I32,
+            trusted_readonly(),
+            self.env.vmctx,
+            self.env.offsets.type_id(ty) as i32,
+        );
         let actual = self.builder.ins().load(ir::types::I32, trusted(), func_ref, field::FUNC_REF_TYPE_INDEX as i32);
-        let mismatch = self.builder.ins().icmp_imm_s(ir::condcodes::IntCC::NotEqual, actual, i64::from(expected));
+        let mismatch = self.builder.ins().icmp(ir::condcodes::IntCC::NotEqual, actual, expected);
         self.builder.ins().trapnz(mismatch, trap_code(TrapCode::BadSignature));
         let code = self.builder.ins().load(POINTER, trusted(), func_ref, field::FUNC_REF_WASM_CALL as i32);
         let callee_vmctx = self.builder.ins().load(POINTER, trusted(), func_ref, field::FUNC_REF_VMCTX as i32);
