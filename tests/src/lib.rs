@@ -5,6 +5,7 @@
 //! when QEMU or the kernel build is missing, the run fails with the launcher's message.
 
 pub mod programs;
+pub mod scratch;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -5,32 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use wasmetal_tests::programs::program;
+use wasmetal_tests::scratch::Scratch;
 use wasmetal_tests::{Launcher, Run};
 
 fn launcher() -> Launcher {
     Launcher::new(env!("CARGO_BIN_EXE_wasmetal-under-test"))
-}
-
-/// A scratch directory of this test process, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("wasmetal-compile-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn text(path: &Path) -> String {
@@ -61,7 +40,7 @@ fn how_made(run: &Run) -> &'static str {
 
 #[test]
 fn a_cached_run_equals_an_uncached_one_and_the_vm_compiles_nothing() {
-    let scratch = Scratch::new("cache");
+    let scratch = Scratch::new("compile", "cache");
     let cache = scratch.path("cache");
     let wasm = program("echo_args");
     let uncached = echo(&cache, &["-v"], &["--no-cache"], &wasm);
@@ -97,7 +76,7 @@ fn a_cached_run_equals_an_uncached_one_and_the_vm_compiles_nothing() {
 
 #[test]
 fn a_compiled_artifact_runs_without_compiling_and_damage_is_one_line_exit_1() {
-    let scratch = Scratch::new("cwasm");
+    let scratch = Scratch::new("compile", "cwasm");
     let cache = scratch.path("cache");
     let cwasm = scratch.path("echo.cwasm");
     let compiled = launcher().run(&["compile", &text(&program("echo_args")), "-o", &text(&cwasm)]);
@@ -131,7 +110,7 @@ fn a_compiled_artifact_runs_without_compiling_and_damage_is_one_line_exit_1() {
 
 #[test]
 fn precompiled_workloads_boot_the_runtime_only_kernel() {
-    let scratch = Scratch::new("runtime-only");
+    let scratch = Scratch::new("compile", "runtime-only");
     let cache = scratch.path("cache");
     // No --kernel: the launcher picks from the kernels it carries.
     let run = |wasm: &Path, extra: &[&str]| {
@@ -161,7 +140,7 @@ fn flip(bytes: &[u8], at: usize) -> Vec<u8> {
 
 #[test]
 fn mismatched_settings_and_cpu_features_are_one_line_exit_1() {
-    let scratch = Scratch::new("mismatch");
+    let scratch = Scratch::new("compile", "mismatch");
     let cache = scratch.path("cache");
     // Fuel compiled in, run without fuel.
     let fuel = scratch.path("fuel.cwasm");

@@ -8,31 +8,10 @@ use std::path::{Path, PathBuf};
 
 use wasmetal_tests::Launcher;
 use wasmetal_tests::programs::program;
+use wasmetal_tests::scratch::Scratch;
 
 fn launcher() -> Launcher {
     Launcher::new(env!("CARGO_BIN_EXE_wasmetal-under-test"))
-}
-
-/// A fresh host directory, removed afterwards.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("wasmetal-dirs-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Runs the `dirs` program with `options` before the program and `args` after it.
@@ -90,7 +69,7 @@ fn file_checksum(path: &Path) -> u64 {
 
 #[test]
 fn writes_renames_links_and_symlinks_land_in_the_host_directory() {
-    let dir = Scratch::new("persist");
+    let dir = Scratch::new("dirs", "persist");
     let run = run_dirs(&["--timeout", "120"], &dir.0, "", &["persist"]);
     run.expect_code(0);
     assert_eq!(
@@ -111,7 +90,7 @@ fn writes_renames_links_and_symlinks_land_in_the_host_directory() {
 
 #[test]
 fn a_file_larger_than_guest_ram_streams_through() {
-    let dir = Scratch::new("large");
+    let dir = Scratch::new("dirs", "large");
     let mib = 300u64;
     let run = run_dirs(&["--memory", "128", "--timeout", "300"], &dir.0, "", &["large", &mib.to_string()]);
     run.expect_code(0);
@@ -123,7 +102,7 @@ fn a_file_larger_than_guest_ram_streams_through() {
 
 #[test]
 fn many_files_are_created_listed_renamed_and_removed() {
-    let dir = Scratch::new("many");
+    let dir = Scratch::new("dirs", "many");
     let count = 10_000;
     let run = run_dirs(&["--timeout", "300"], &dir.0, "", &["many", &count.to_string()]);
     run.expect_code(0);
@@ -137,7 +116,7 @@ fn many_files_are_created_listed_renamed_and_removed() {
 
 #[test]
 fn dotdot_and_symlinks_never_leave_the_preopen() {
-    let outer = Scratch::new("escape");
+    let outer = Scratch::new("dirs", "escape");
     std::fs::write(outer.path("secret.txt"), "outside\n").unwrap();
     let data = outer.path("data");
     std::fs::create_dir(&data).unwrap();
@@ -157,7 +136,7 @@ fn dotdot_and_symlinks_never_leave_the_preopen() {
 
 #[test]
 fn a_read_only_dir_refuses_every_change() {
-    let dir = Scratch::new("readonly");
+    let dir = Scratch::new("dirs", "readonly");
     std::fs::write(dir.path("input.txt"), "in\n").unwrap();
     let run = run_dirs(&["--timeout", "120"], &dir.0, "::ro", &["readonly"]);
     run.expect_code(0);
@@ -178,7 +157,7 @@ fn written_data_is_on_the_host_after_a_trap_or_a_timeout() {
     for (mode, options, code) in
         [("sync-then-trap", &["--timeout", "120"][..], 134), ("sync-then-spin", &["--timeout", "3"][..], 134)]
     {
-        let dir = Scratch::new(mode);
+        let dir = Scratch::new("dirs", mode);
         let run = run_dirs(options, &dir.0, "", &[mode]);
         run.expect_code(code);
         assert!(run.stdout.starts_with("about to "), "{run}");
@@ -192,7 +171,7 @@ fn written_data_is_on_the_host_after_a_trap_or_a_timeout() {
 #[test]
 fn the_files_program_sees_the_same_semantics_over_9p_as_in_memory() {
     let make = |name: &str| {
-        let dir = Scratch::new(name);
+        let dir = Scratch::new("dirs", name);
         std::fs::create_dir_all(dir.path("keep")).unwrap();
         std::fs::write(dir.path("input.txt"), "some input\n").unwrap();
         dir
@@ -215,7 +194,7 @@ fn preview0_programs_link_and_see_preview0_layouts() {
     // A `wasi_unstable` program: whence END is 1 there, filestat has a 32-bit nlink and
     // the size at 24, clock subscriptions carry an identifier first. Each failed check
     // exits with its own code.
-    let dir = Scratch::new("preview0");
+    let dir = Scratch::new("dirs", "preview0");
     let wat = r#"(module
       (import "wasi_unstable" "path_open" (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
       (import "wasi_unstable" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
@@ -263,7 +242,7 @@ fn preview0_programs_link_and_see_preview0_layouts() {
 
 #[test]
 fn a_redb_database_written_in_one_run_is_read_back_by_the_next() {
-    let dir = Scratch::new("redb");
+    let dir = Scratch::new("dirs", "redb");
     let wasm = program("redb_store").display().to_string();
     let spec = format!("{}::/data", dir.0.display());
     let count = "100000";
@@ -279,7 +258,7 @@ fn a_redb_database_written_in_one_run_is_read_back_by_the_next() {
 
 #[test]
 fn more_dirs_than_buses_is_a_clear_launcher_error() {
-    let dir = Scratch::new("toomany");
+    let dir = Scratch::new("dirs", "toomany");
     let hello = program("hello").display().to_string();
     let spec = format!("{}::/d", dir.0.display());
     let mut args = vec!["run", hello.as_str()];

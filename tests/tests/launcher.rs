@@ -1,10 +1,10 @@
 //! The launcher on any host: falling back when QEMU cannot start, and user errors that
 //! exit like `wasmtime run` (1 with the reason), never silently or as a kernel failure.
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use wasmetal_tests::programs::program;
+use wasmetal_tests::scratch::Scratch;
 use wasmetal_tests::{Launcher, Run};
 
 fn launcher() -> Launcher {
@@ -12,24 +12,6 @@ fn launcher() -> Launcher {
 }
 
 const INPUT_ERROR: i32 = 1;
-
-/// A scratch directory of this test process, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("wasmetal-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Runs the launcher with an extra environment variable.
 fn run_with_env(args: &[&str], var: &str, value: &str) -> Run {
@@ -114,7 +96,7 @@ fn an_unreadable_task_or_preload_file_exits_1() {
 
 #[test]
 fn dir_trees_larger_than_the_guest_can_hold_are_refused_up_front() {
-    let scratch = Scratch::new("bigdir");
+    let scratch = Scratch::new("launcher", "bigdir");
     let hello = program("hello");
     let spec = format!("{}::/data", scratch.0.display());
     for (name, bytes) in [("100m", 100u64 << 20), ("1g", 1 << 30)] {
@@ -133,7 +115,7 @@ fn dir_trees_larger_than_the_guest_can_hold_are_refused_up_front() {
 fn a_dir_tree_the_kernel_heap_cannot_hold_is_a_load_error_not_a_panic() {
     // Bypasses the launcher's up-front check (raw kernel boot with a hand-packed
     // initrd) to reach the kernel's own: the copy must fail cleanly.
-    let scratch = Scratch::new("heapdir");
+    let scratch = Scratch::new("launcher", "heapdir");
     let mut manifest = wasmetal_initrd::manifest::ManifestWriter::new();
     let program_name = "app/0/hello.wasm";
     manifest.push(wasmetal_initrd::manifest::Record::Program(program_name)).unwrap();
