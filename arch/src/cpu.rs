@@ -80,8 +80,26 @@ pub struct VectorState {
     pub avx: bool,
     /// XSAVE is on (CR4.OSXSAVE): contexts are saved with `xsave`, else `fxsave`.
     pub xsave: bool,
-    /// Bytes an `xsave`/`fxsave` area needs for the enabled state.
+    /// The state components this kernel enabled in XCR0 (bit i: component i).
+    pub xsave_components: u64,
+    /// Bytes an `xsave`/`fxsave` area needs for those components.
     pub save_area_bytes: usize,
+}
+
+/// Bytes a standard-format XSAVE area needs for `components`: the legacy region and
+/// header (576 bytes), then each extended component at the offset cpuid leaf 0xD gives.
+/// Computed from the components rather than read from leaf 0xD's EBX, which reports the
+/// size for whatever XCR0 the hardware holds: under KVM's PVM on an Intel host that is
+/// not the value this kernel wrote (measured: EBX said 832 while `xsave` with an
+/// all-ones mask wrote past a 4 KiB buffer, the host's AVX-512 and AMX state).
+pub fn xsave_area_bytes(components: u64) -> usize {
+    (2..63)
+        .filter(|bit| components & (1 << bit) != 0)
+        .map(|bit| {
+            let leaf = __cpuid_count(0xD, bit);
+            leaf.ebx as usize + leaf.eax as usize
+        })
+        .fold(576, usize::max)
 }
 
 /// Enables SSE (CR0/CR4) and, when the CPU has XSAVE and AVX, AVX state in XCR0.
@@ -102,7 +120,7 @@ pub fn enable_vector_state(features: &CpuFeatures) -> VectorState {
             flags.insert(Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE);
         });
     }
-    let mut state = VectorState { sse: true, avx: false, xsave: false, save_area_bytes: 512 };
+    let mut state = VectorState { sse: true, avx: false, xsave: false, xsave_components: 0, save_area_bytes: 512 };
     if features.xsave {
         // SAFETY: ring 0 and the CPU reports XSAVE, so CR4.OSXSAVE may be set.
         unsafe { Cr4::update(|flags| flags.insert(Cr4Flags::OSXSAVE)) };
@@ -116,7 +134,8 @@ pub fn enable_vector_state(features: &CpuFeatures) -> VectorState {
         // emulate xgetbv, and the value we want is fully known anyway.
         // SAFETY: OSXSAVE is on and every bit requested is supported (AVX per cpuid).
         unsafe { XCr0::write_raw(xcr0.bits()) };
-        state.save_area_bytes = __cpuid_count(0xD, 0).ebx as usize;
+        state.xsave_components = xcr0.bits();
+        state.save_area_bytes = xsave_area_bytes(xcr0.bits());
     }
     state
 }

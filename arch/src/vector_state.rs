@@ -14,8 +14,11 @@ use crate::cpu::VectorState;
 /// Which instruction pair saves and restores the state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SaveFormat {
-    /// `xsave64`/`xrstor64` of every component enabled in XCR0.
-    Xsave,
+    /// `xsave64`/`xrstor64` of the state components in `components` (a mask of XCR0
+    /// bits). The mask, not all-ones: the hardware's XCR0 may hold more components than
+    /// the kernel enabled (a hypervisor's own), and those would be written past the
+    /// area.
+    Xsave { components: u64 },
     /// `fxsave64`/`fxrstor64`: x87 and SSE only.
     Fxsave,
 }
@@ -33,7 +36,7 @@ impl AreaLayout {
     pub fn of(state: &VectorState) -> AreaLayout {
         if state.xsave {
             AreaLayout {
-                format: SaveFormat::Xsave,
+                format: SaveFormat::Xsave { components: state.xsave_components },
                 bytes: state.save_area_bytes.max(FXSAVE_BYTES + XSAVE_HEADER_BYTES),
             }
         } else {
@@ -111,14 +114,13 @@ pub fn save(layout: &AreaLayout, area: &mut [AreaChunk]) -> Result<(), AreaTooSm
     let pointer = area.as_mut_ptr().cast::<u8>();
     match layout.format {
         // SAFETY: `area` is 64-byte aligned and at least `layout.bytes` long, the size
-        // cpuid gives for the components enabled in XCR0, so the save stays inside it.
-        // All-ones in EDX:EAX asks for every enabled component.
-        SaveFormat::Xsave => unsafe {
+        // of the components in the mask EDX:EAX, which bounds what the save writes.
+        SaveFormat::Xsave { components } => unsafe {
             core::arch::asm!(
                 "xsave64 [{area}]",
                 area = in(reg) pointer,
-                in("eax") u32::MAX,
-                in("edx") u32::MAX,
+                in("eax") components as u32,
+                in("edx") (components >> 32) as u32,
                 options(nostack, preserves_flags),
             );
         },
@@ -143,12 +145,12 @@ pub unsafe fn restore(layout: &AreaLayout, area: &[AreaChunk]) -> Result<(), Are
         // SAFETY: per the contract the area is a valid XSAVE image of this layout.
         // `clobber_abi("C")` marks the vector registers clobbered where the target
         // has them (on the soft-float kernel target it names general registers only).
-        SaveFormat::Xsave => unsafe {
+        SaveFormat::Xsave { components } => unsafe {
             core::arch::asm!(
                 "xrstor64 [{area}]",
                 area = in(reg) pointer,
-                in("eax") u32::MAX,
-                in("edx") u32::MAX,
+                in("eax") components as u32,
+                in("edx") (components >> 32) as u32,
                 clobber_abi("C"),
                 options(nostack, preserves_flags),
             );
@@ -175,10 +177,12 @@ mod tests {
     use super::*;
 
     fn host_layouts() -> [AreaLayout; 2] {
-        // Leaf 0xD sub-leaf 0 EBX: the XSAVE size for the components the host OS enabled.
-        let bytes = core::arch::x86_64::__cpuid_count(0xD, 0).ebx as usize;
+        // x87, SSE and AVX (when the host has it), as the kernel enables them.
+        let avx = core::arch::x86_64::__cpuid(1).ecx & (1 << 28) != 0;
+        let components = if avx { 0b111 } else { 0b11 };
+        let bytes = crate::cpu::xsave_area_bytes(components);
         [
-            AreaLayout { format: SaveFormat::Xsave, bytes },
+            AreaLayout { format: SaveFormat::Xsave { components }, bytes },
             AreaLayout { format: SaveFormat::Fxsave, bytes: FXSAVE_BYTES },
         ]
     }
@@ -219,9 +223,29 @@ mod tests {
         }
     }
 
+    /// The save writes only the masked components, whatever else the host's XCR0 holds
+    /// (Linux enables AVX-512 and AMX where the CPU has them): nothing past the area.
+    #[test]
+    fn a_save_stays_inside_the_area_of_its_components() {
+        let [layout, _] = host_layouts();
+        let mut area = vec![AreaChunk([0xA5; CHUNK_BYTES]); layout.chunks() + 256];
+        initialize(&layout, &mut area[..layout.chunks()]).unwrap();
+        save(&layout, &mut area).unwrap();
+        let past = &area[layout.chunks()..];
+        assert!(past.iter().all(|chunk| chunk.0 == [0xA5; CHUNK_BYTES]), "xsave wrote past {} bytes", layout.bytes);
+    }
+
+    #[test]
+    fn the_area_of_x87_sse_and_avx_is_832_bytes() {
+        if core::arch::x86_64::__cpuid(1).ecx & (1 << 28) != 0 {
+            assert_eq!(crate::cpu::xsave_area_bytes(0b111), 832);
+        }
+        assert_eq!(crate::cpu::xsave_area_bytes(0b11), 576);
+    }
+
     #[test]
     fn a_short_area_is_refused_before_any_instruction_runs() {
-        let layout = AreaLayout { format: SaveFormat::Xsave, bytes: 832 };
+        let layout = AreaLayout { format: SaveFormat::Xsave { components: 0b111 }, bytes: 832 };
         let mut area = [AreaChunk::ZERO; 4];
         assert_eq!(save(&layout, &mut area), Err(AreaTooSmall { needed_chunks: 13, got_chunks: 4 }));
         assert_eq!(initialize(&layout, &mut area), Err(AreaTooSmall { needed_chunks: 13, got_chunks: 4 }));
