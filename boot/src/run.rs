@@ -234,7 +234,14 @@ pub fn parse_preload(spec: &str) -> Result<(String, Vec<u8>)> {
 pub fn write_initrd(files: &[(String, Vec<u8>)]) -> Result<PathBuf> {
     let mut writer = wasmetal_initrd::Writer::new();
     for (name, data) in files {
-        writer.add_file(name, data).map_err(|error| anyhow::anyhow!("cannot pack {name}: {error:?}"))?;
+        // A precompiled module's code starts on a page of the artifact: with the file on
+        // a page of the initrd too, the kernel runs the code where it lies.
+        let packed = if data.starts_with(&wasmetal_runtime::artifact::MAGIC) {
+            writer.add_file_aligned(name, data, wasmetal_runtime::artifact::TEXT_ALIGN)
+        } else {
+            writer.add_file(name, data)
+        };
+        packed.map_err(|error| anyhow::anyhow!("cannot pack {name}: {error:?}"))?;
     }
     let dir = crate::workspace::scratch_dir().join("wasmetal-initrd");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -2,8 +2,9 @@
 //!
 //! Each file is a 110-byte ASCII header (`070701` then thirteen 8-digit hex fields), its
 //! NUL-terminated name padded to 4 bytes, and its data padded to 4 bytes; a final entry
-//! named `TRAILER!!!` ends the archive. Only regular files are written; the reader
-//! skips anything else (directories, links) and rejects malformed headers with an error
+//! named `TRAILER!!!` ends the archive. Only regular files are written, and padding
+//! entries (`.padding`, placing the next file's data on a page); the reader skips
+//! anything else (padding, directories, links) and rejects malformed headers with an error
 //! instead of panicking. The same bytes can be listed with `cpio -t < initrd`.
 #![no_std]
 
@@ -27,6 +28,12 @@ pub const HEADER_LEN: usize = 110;
 pub const TRAILER: &str = "TRAILER!!!";
 /// `st_mode` of a regular file with permissions 0644.
 pub const MODE_REGULAR_FILE: u32 = 0o100644;
+/// Name of the padding entries `Writer::add_file_aligned` inserts.
+pub const PADDING: &str = ".padding";
+/// `st_mode` of a padding entry: a character device (its bytes are not a file's, and
+/// the reader skips every entry that is not a regular file).
+#[cfg(feature = "alloc")]
+const MODE_PADDING: u32 = 0o020000;
 const MODE_TYPE_MASK: u32 = 0o170000;
 const MODE_TYPE_REGULAR: u32 = 0o100000;
 
@@ -39,6 +46,32 @@ pub fn entries(archive: &[u8]) -> Entries<'_> {
 mod tests {
     use super::*;
     use alloc::vec::Vec;
+
+    #[test]
+    fn aligned_files_start_on_their_boundary_and_padding_is_skipped() {
+        let mut writer = Writer::new();
+        let mut names = Vec::new();
+        for n in 0..12 {
+            let name = alloc::format!("app/{}/f{}", n, "y".repeat(n));
+            let data: Vec<u8> = (0..n * 37).map(|i| i as u8).collect();
+            if n % 3 == 0 {
+                writer.add_file(&name, &data).unwrap();
+            } else {
+                writer.add_file_aligned(&name, &data, 4096).unwrap();
+            }
+            names.push((name, data, n % 3 != 0));
+        }
+        let archive = writer.finish();
+        let read: Vec<_> = entries(&archive).collect::<Result<_, _>>().unwrap();
+        assert_eq!(read.len(), names.len(), "padding entries are not files");
+        for (entry, (name, data, aligned)) in read.iter().zip(&names) {
+            assert_eq!((entry.name, entry.data), (name.as_str(), &data[..]));
+            let offset = entry.data.as_ptr() as usize - archive.as_ptr() as usize;
+            if *aligned {
+                assert_eq!(offset % 4096, 0, "{name} at {offset}");
+            }
+        }
+    }
 
     #[test]
     fn round_trips_files_of_every_padding() {

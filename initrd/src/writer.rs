@@ -2,7 +2,7 @@
 
 use alloc::vec::Vec;
 
-use crate::{HEADER_LEN, MAGIC, MODE_REGULAR_FILE, TRAILER};
+use crate::{HEADER_LEN, MAGIC, MODE_PADDING, MODE_REGULAR_FILE, PADDING, TRAILER};
 
 /// Why a file cannot go into the archive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +59,27 @@ impl Writer {
         self.bytes.extend_from_slice(data);
         self.pad();
         Ok(())
+    }
+
+    /// Adds a regular file whose data starts at a multiple of `align` bytes from the
+    /// start of the archive (a power of two, at least 4), so that an archive loaded at
+    /// such an address (QEMU loads the initrd at a page boundary) has the file's data
+    /// on a page and can map it in place (precompiled code). A padding entry goes
+    /// before it when needed: a non-regular entry named [`PADDING`], which readers skip.
+    pub fn add_file_aligned(&mut self, name: &str, data: &[u8], align: usize) -> Result<(), WriteError> {
+        debug_assert!(align.is_power_of_two() && align >= 4);
+        let data_start = |at: usize, name: &str| (at + HEADER_LEN + name.len() + 1).next_multiple_of(4);
+        if !data_start(self.bytes.len(), name).is_multiple_of(align) {
+            // The padding entry's own data is sized so the file's data lands aligned.
+            let padding_data = data_start(self.bytes.len(), PADDING);
+            let mut fill = 0;
+            while !data_start(padding_data + fill, name).is_multiple_of(align) {
+                fill += 4;
+            }
+            self.header(MODE_PADDING, fill as u32, PADDING);
+            self.bytes.resize(self.bytes.len() + fill, 0);
+        }
+        self.add_file(name, data)
     }
 
     /// Appends the trailer and returns the archive.

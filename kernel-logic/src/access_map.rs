@@ -2,9 +2,10 @@
 //!
 //! The runtime commits ranges (linear memories as they grow, code, stacks); the kernel
 //! only records them and maps a frame when a page is first touched, so an untouched
-//! page costs nothing. A page is backed by a fresh zeroed frame, or by a frame of a
-//! memory image (mapped read-only and copied on the first write). Pages outside every
-//! range are guards.
+//! page costs nothing. A page is backed by a fresh zeroed frame, by a frame of a
+//! memory image (mapped read-only and copied on the first write), or by a borrowed
+//! frame (memory owned elsewhere for good, such as a boot module: mapped where it
+//! lies, never freed). Pages outside every range are guards.
 //!
 //! The map is generic over the rights type (the kernel's page protections) and knows
 //! nothing of page tables: it must not map, allocate frames or take locks; the kernel's
@@ -38,6 +39,18 @@ pub enum Backing {
     Zero,
     /// Frames of image `image`, starting at its page `first_page` for the range start.
     Image { image: ImageHandle, first_page: u64 },
+    /// Physically contiguous frames owned elsewhere for as long as the kernel runs (a
+    /// boot module), starting at physical address `first_frame` for the range start:
+    /// mapped with the range's rights, never copied or freed.
+    Borrowed { first_frame: u64 },
+}
+
+impl Backing {
+    /// Whether the frames are someone else's (an image's or borrowed): unmapping must
+    /// not free them.
+    pub fn is_shared(&self) -> bool {
+        !matches!(self, Backing::Zero)
+    }
 }
 
 /// One accessible range, with rights of type `R`.
@@ -66,6 +79,7 @@ fn tail<R>(start: u64, range: Range<R>, at: u64) -> Range<R> {
     let backing = match range.backing {
         Backing::Zero => Backing::Zero,
         Backing::Image { image, first_page } => Backing::Image { image, first_page: first_page + (at - start) / PAGE },
+        Backing::Borrowed { first_frame } => Backing::Borrowed { first_frame: first_frame + (at - start) },
     };
     Range { backing, ..range }
 }
@@ -142,11 +156,12 @@ impl<R: Copy + Eq> AccessMap<R> {
         (addr < range.end).then_some((start, range))
     }
 
-    /// The image-backed parts of `start..end`.
-    pub fn image_parts(&self, start: u64, end: u64) -> Vec<(u64, u64)> {
+    /// The parts of `start..end` backed by frames that are not the range's own (images,
+    /// borrowed frames; see [`Backing::is_shared`]).
+    pub fn shared_parts(&self, start: u64, end: u64) -> Vec<(u64, u64)> {
         self.ranges
             .range(..end)
-            .filter(|&(&s, range)| range.end > start && s < end && matches!(range.backing, Backing::Image { .. }))
+            .filter(|&(&s, range)| range.end > start && s < end && range.backing.is_shared())
             .map(|(&s, range)| (s.max(start), range.end.min(end)))
             .collect()
     }
@@ -245,16 +260,28 @@ mod tests {
     }
 
     #[test]
-    fn image_parts_are_clipped_to_the_query() {
+    fn the_tail_of_a_cut_borrowed_range_starts_at_its_own_frame() {
+        let mut map = AccessMap::new();
+        let first_frame = 0x40_0000;
+        map.set(A, A + 4 * PAGE, Some((Rights::Read, Backing::Borrowed { first_frame })));
+        map.set(A, A + PAGE, None);
+        let (start, range) = map.lookup(A + 2 * PAGE).unwrap();
+        assert_eq!(start, A + PAGE);
+        assert_eq!(range.backing, Backing::Borrowed { first_frame: first_frame + PAGE });
+        assert_eq!(map.shared_parts(A, A + 8 * PAGE), [(A + PAGE, A + 4 * PAGE)]);
+    }
+
+    #[test]
+    fn shared_parts_are_clipped_to_the_query() {
         let mut map = AccessMap::new();
         map.set(A, A + 2 * PAGE, Some((Rights::Write, Backing::Zero)));
         map.set(A + 2 * PAGE, A + 4 * PAGE, Some((Rights::Write, image(1, 0))));
         map.set(A + 6 * PAGE, A + 8 * PAGE, Some((Rights::Write, image(2, 0))));
         assert_eq!(
-            map.image_parts(A + PAGE, A + 7 * PAGE),
+            map.shared_parts(A + PAGE, A + 7 * PAGE),
             [(A + 2 * PAGE, A + 4 * PAGE), (A + 6 * PAGE, A + 7 * PAGE)]
         );
-        assert_eq!(map.image_parts(A, A + 2 * PAGE), []);
+        assert_eq!(map.shared_parts(A, A + 2 * PAGE), []);
     }
 
     #[test]

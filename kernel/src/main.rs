@@ -133,6 +133,10 @@ fn init_frames(boot: &BootInfo, image: &layout::KernelImage, quiet: bool) -> mem
     reserved[0] = PhysRange { start: 0, end: 0x10_0000 };
     reserved[1] = PhysRange { start: image.start, end: image.end };
     reserved[2] = boot.initrd.unwrap_or_default();
+    if let Some(initrd) = boot.initrd {
+        // Reserved just below and never written: precompiled code can run from it.
+        memory::lendable::lend(initrd);
+    }
     reserved[3] = boot.start_info;
     let mut ram = memory::ram_ranges::Ranges::new();
     frames::with(|allocator| {

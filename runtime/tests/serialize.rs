@@ -121,6 +121,21 @@ fn a_loaded_module_behaves_as_the_compiled_one() {
     assert_eq!(elsewhere.serialize().unwrap(), bytes);
 }
 
+/// The hosted platform cannot alias memory executable a second time, so loading in
+/// place copies the code, and the module behaves as any other.
+#[test]
+fn loading_in_place_falls_back_to_a_copy_where_the_platform_cannot_alias() {
+    let engine = engine(|_| {});
+    let module = compile(&engine, VARIED);
+    let direct = observe(&engine, &module);
+    let bytes: &'static [u8] = Vec::leak(module.serialize().unwrap());
+    // SAFETY: the bytes come from `serialize` of this runtime and are never written.
+    let loaded = unsafe { Module::deserialize_in_place(&engine, bytes) }.unwrap();
+    assert!(!loaded.code_in_place());
+    assert!(!module.code_in_place());
+    assert_eq!(observe(&engine, &loaded), direct);
+}
+
 #[test]
 fn serializing_is_deterministic_across_engines() {
     let a = compile(&engine(|_| {}), VARIED).serialize().unwrap();

@@ -27,10 +27,14 @@ fn echo(cache: &Path, launcher_args: &[&str], run_args: &[&str], program_path: &
     launcher().run_with_env(&args, &[("WASMETAL_CACHE_DIR", cache)])
 }
 
-/// The kernel log line of how the program's module was made ("loaded" or "compiled").
+/// The kernel log line of how the program's module was made: "in place" (an artifact
+/// whose code runs where the initrd holds it, as the launcher packs them), "copied" (an
+/// artifact whose code was copied) or "compiled".
 fn how_made(run: &Run) -> &'static str {
-    if run.stderr.contains("echo_args.wasm loaded in") || run.stderr.contains("echo.cwasm loaded in") {
-        "loaded"
+    if run.stderr.contains(" loaded (code in place) in ") {
+        "in place"
+    } else if run.stderr.contains(" loaded (code copied) in ") {
+        "copied"
     } else if run.stderr.contains("compiled in") {
         "compiled"
     } else {
@@ -51,11 +55,11 @@ fn a_cached_run_equals_an_uncached_one_and_the_vm_compiles_nothing() {
     let first = echo(&cache, &["-v"], &[], &wasm);
     first.expect_code(0);
     assert!(first.stderr.contains("echo_args.wasm: compiled on the host"), "{first}");
-    assert_eq!(how_made(&first), "loaded", "{first}");
+    assert_eq!(how_made(&first), "in place", "{first}");
     let second = echo(&cache, &["-v"], &[], &wasm);
     second.expect_code(0);
     assert!(second.stderr.contains("echo_args.wasm: found in the cache"), "{second}");
-    assert_eq!(how_made(&second), "loaded", "{second}");
+    assert_eq!(how_made(&second), "in place", "{second}");
     assert_eq!(first.stdout, uncached.stdout);
     assert_eq!(second.stdout, uncached.stdout);
     assert!(uncached.stdout.contains("two words"), "{uncached}");
@@ -85,7 +89,7 @@ fn a_compiled_artifact_runs_without_compiling_and_damage_is_one_line_exit_1() {
     reference.expect_code(0);
     let run = echo(&cache, &["-v"], &[], &cwasm);
     run.expect_code(0);
-    assert_eq!(how_made(&run), "loaded", "{run}");
+    assert_eq!(how_made(&run), "in place", "{run}");
     // The same output but for argv[0], the file's name.
     let after_argv0 = |run: &Run| run.stdout.lines().skip(1).collect::<Vec<_>>().join("\n");
     assert_eq!(run.stdout.lines().next(), Some("arg 0: echo.cwasm"), "{run}");

@@ -5,6 +5,7 @@ pub mod address_space;
 pub mod frames;
 pub mod heap;
 pub mod layout;
+pub mod lendable;
 pub mod ram_ranges;
 pub mod routines;
 pub mod wasm_region;

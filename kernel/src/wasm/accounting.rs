@@ -85,9 +85,9 @@ pub fn lookup_for_fault(addr: u64) -> Option<(u64, Range)> {
     ACCESS.try_lock().and_then(|map| map.lookup(addr))
 }
 
-/// The image-backed parts of `start..end`.
-pub fn image_parts(start: u64, end: u64) -> Vec<(u64, u64)> {
-    with_access(|map| map.image_parts(start, end))
+/// The parts of `start..end` whose frames are not their own (images, borrowed frames).
+pub fn shared_parts(start: u64, end: u64) -> Vec<(u64, u64)> {
+    with_access(|map| map.shared_parts(start, end))
 }
 
 /// Records `pages` private frames newly mapped into accessible ranges.

@@ -45,14 +45,18 @@ pub fn is_artifact(bytes: &[u8]) -> bool {
     bytes.starts_with(&MAGIC)
 }
 
-/// The module of `bytes`, loaded when it is an artifact and compiled when it is wasm.
-pub fn load(engine: &Engine, bytes: &[u8]) -> Result<Module, LoadError> {
+/// The module of `bytes` (the initrd's: they stay in memory, unchanged, until the VM
+/// ends), loaded when it is an artifact, its code mapped where it lies, and compiled
+/// when it is wasm.
+pub fn load(engine: &Engine, bytes: &'static [u8]) -> Result<Module, LoadError> {
     if !is_artifact(bytes) {
         return compile::compile(engine, bytes).map_err(LoadError::Compile);
     }
     // SAFETY: the initrd is the launcher's, and its artifacts are the user's own
     // program compiled by `wasmetal compile` or the launcher's cache (the trust a
     // program's code has anyway: it is what the user asked to run). The runtime checks
-    // the header, checksum and tables; only the code bytes are taken as they are.
-    unsafe { Module::deserialize(engine, bytes) }.map_err(LoadError::Artifact)
+    // the header, checksum and tables; only the code bytes are taken as they are. The
+    // initrd is reserved RAM nothing writes (`memory::lendable`), so the code may run
+    // from it.
+    unsafe { Module::deserialize_in_place(engine, bytes) }.map_err(LoadError::Artifact)
 }

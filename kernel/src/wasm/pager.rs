@@ -2,16 +2,18 @@
 //!
 //! Committed pages are demand-zero: the page-fault handler maps zeroed frames on first
 //! touch, a 64 KiB wasm page or a whole 2 MiB block at a time ([`handle_demand_fault`]),
-//! or an image's shared frame read-only, copied on the first write. Unmapping frees the
-//! private frames and leaves the images' frames alone ([`release`], [`unmap_private`]).
+//! or an image's shared frame read-only, copied on the first write; borrowed frames (a
+//! boot module's code, run where it lies) are mapped all at once ([`map_borrowed`]).
+//! Unmapping frees the private frames and leaves the images' and borrowed frames alone
+//! ([`release`], [`unmap_private`]).
 //! The pager must not decide what is accessible: it maps only what the access map in
 //! [`super::accounting`] says is committed, and tells it how many frames it holds.
 
 use super::access_map::Backing;
 use super::accounting;
 use super::pager_stats::{Mapped, PAGER_STATS};
-use crate::memory::address_space::{self, Protection, Unmapped};
-use crate::memory::frames::{self, Contents, DirectMapped};
+use crate::memory::address_space::{self, MapError, Protection, Unmapped};
+use crate::memory::frames::{self, Contents, DirectMapped, FrameAddr};
 use wasmetal_arch::cpu::rdtsc;
 
 const PAGE: u64 = crate::memory::layout::PAGE_SIZE;
@@ -35,6 +37,11 @@ fn demand_fault(addr: u64, present: bool, write: bool) -> bool {
     let image_frame = match range.backing {
         Backing::Image { image, first_page } => super::image::frame(image, first_page + (page - start) / PAGE),
         Backing::Zero => None,
+        // Borrowed frames are never written: a fault on a present page is a violation.
+        Backing::Borrowed { first_frame } => {
+            return !present
+                && map_borrowed_page(page, FrameAddr::from_phys(first_frame + (page - start)), range.rights);
+        }
     };
     if present {
         // Only a write to a shared image page is ours: copy it.
@@ -62,7 +69,7 @@ fn demand_fault(addr: u64, present: bool, write: bool) -> bool {
         // Neighbours in an image-backed range may have image frames: map only this page.
         let (start, end) = match range.backing {
             Backing::Zero => (start, range.end),
-            Backing::Image { .. } => (page, page + PAGE),
+            Backing::Image { .. } | Backing::Borrowed { .. } => (page, page + PAGE),
         };
         return map_zeroed_block(page, start, end, range.rights);
     };
@@ -72,6 +79,36 @@ fn demand_fault(addr: u64, present: bool, write: bool) -> bool {
         PAGER_STATS.mapped(Mapped::ImageFrame);
     }
     mapped
+}
+
+/// Maps every page of `start..end`, committed with `Backing::Borrowed` and rights that
+/// are not writable, to its borrowed frame now: code run in place is touched all over
+/// at start, and one page-table write here costs far less than a demand fault. A page
+/// that cannot be mapped now (no frame left for a page table) is left to the fault
+/// handler.
+pub fn map_borrowed(start: u64, end: u64) {
+    let began = rdtsc();
+    let Some((range_start, range)) = accounting::lookup_for_fault(start) else { return };
+    let Backing::Borrowed { first_frame } = range.backing else { return };
+    for page in (start..end.min(range.end)).step_by(PAGE as usize) {
+        map_borrowed_page(page, FrameAddr::from_phys(first_frame + (page - range_start)), range.rights);
+    }
+    PAGER_STATS.eager(rdtsc() - began);
+}
+
+/// Maps borrowed `frame` at `page` with `rights` (never writable: the frame is not
+/// ours to change). True when it is mapped (also by an earlier call).
+fn map_borrowed_page(page: u64, frame: FrameAddr, rights: Protection) -> bool {
+    if rights == Protection::ReadWrite {
+        return false;
+    }
+    match address_space::map(page, frame, rights) {
+        Ok(()) => {
+            PAGER_STATS.mapped(Mapped::Borrowed);
+            true
+        }
+        Err(error) => error == MapError::AlreadyMapped,
+    }
 }
 
 /// Bytes a demand fault on zero-backed memory maps at once: a wasm page. A fault costs
@@ -214,7 +251,7 @@ unsafe fn zero_through_mapping(addr: u64, bytes: u64, contents: Contents) -> u64
 /// Unmaps `start..end`, freeing private frames but not the shared frames of images.
 /// The range stays committed: its pages fault in afresh.
 pub fn unmap_private(start: u64, end: u64) {
-    let image_parts = accounting::image_parts(start, end);
+    let shared_parts = accounting::shared_parts(start, end);
     let free_private = |unmapped| match unmapped {
         Unmapped::Page { frame, .. } => {
             frames::free(frame);
@@ -226,9 +263,10 @@ pub fn unmap_private(start: u64, end: u64) {
         }
     };
     let mut cursor = start;
-    for (part_start, part_end) in image_parts {
+    for (part_start, part_end) in shared_parts {
         address_space::unmap_range(cursor, part_start, free_private);
-        // Read-only pages of an image range are the image's own frames.
+        // Pages not writable in a shared range are the image's or the lender's frames
+        // (borrowed frames are never mapped writable).
         address_space::unmap_range(part_start, part_end, |unmapped| {
             if !matches!(unmapped, Unmapped::Page { writable: false, .. }) {
                 free_private(unmapped);

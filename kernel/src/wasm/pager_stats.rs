@@ -18,6 +18,8 @@ pub enum Mapped {
     ImageFrame,
     /// A private copy of an image frame after a write.
     Copy,
+    /// A borrowed frame (code run in place from the initrd).
+    Borrowed,
 }
 
 /// One counter set; the kernel keeps one global instance.
@@ -27,6 +29,7 @@ pub struct PagerStats {
     pages_mapped: AtomicU64,
     huge_mapped: AtomicU64,
     image_mapped: AtomicU64,
+    borrowed_mapped: AtomicU64,
     copies: AtomicU64,
     zeroing_skipped_pages: AtomicU64,
     fault_cycles: AtomicU64,
@@ -42,6 +45,7 @@ pub struct PagerSnapshot {
     pub pages_mapped: u64,
     pub huge_mapped: u64,
     pub image_mapped: u64,
+    pub borrowed_mapped: u64,
     pub copies: u64,
     pub zeroing_skipped_pages: u64,
     pub fault_cycles: u64,
@@ -58,6 +62,7 @@ impl PagerSnapshot {
             pages_mapped: self.pages_mapped - earlier.pages_mapped,
             huge_mapped: self.huge_mapped - earlier.huge_mapped,
             image_mapped: self.image_mapped - earlier.image_mapped,
+            borrowed_mapped: self.borrowed_mapped - earlier.borrowed_mapped,
             copies: self.copies - earlier.copies,
             zeroing_skipped_pages: self.zeroing_skipped_pages - earlier.zeroing_skipped_pages,
             fault_cycles: self.fault_cycles - earlier.fault_cycles,
@@ -72,7 +77,7 @@ impl core::fmt::Display for PagerSnapshot {
         let us = crate::timer::cycles_to_ns;
         write!(
             f,
-            "{} faults ({} us in the pager), {} eager maps ({} us), mapped {} pages + {} huge blocks + {} image frames, \
+            "{} faults ({} us in the pager), {} eager maps ({} us), mapped {} pages + {} huge blocks + {} image frames + {} borrowed frames, \
              {} copies, zeroing {} us, {} pages known zero",
             self.faults,
             us(self.fault_cycles) / 1000,
@@ -81,6 +86,7 @@ impl core::fmt::Display for PagerSnapshot {
             self.pages_mapped,
             self.huge_mapped,
             self.image_mapped,
+            self.borrowed_mapped,
             self.copies,
             us(self.zero_cycles) / 1000,
             self.zeroing_skipped_pages,
@@ -96,6 +102,7 @@ impl PagerStats {
             pages_mapped: AtomicU64::new(0),
             huge_mapped: AtomicU64::new(0),
             image_mapped: AtomicU64::new(0),
+            borrowed_mapped: AtomicU64::new(0),
             copies: AtomicU64::new(0),
             zeroing_skipped_pages: AtomicU64::new(0),
             fault_cycles: AtomicU64::new(0),
@@ -113,6 +120,7 @@ impl PagerStats {
             }
             Mapped::Huge => &self.huge_mapped,
             Mapped::ImageFrame => &self.image_mapped,
+            Mapped::Borrowed => &self.borrowed_mapped,
             Mapped::Copy => &self.copies,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -148,6 +156,7 @@ impl PagerStats {
             pages_mapped: self.pages_mapped.load(Ordering::Relaxed),
             huge_mapped: self.huge_mapped.load(Ordering::Relaxed),
             image_mapped: self.image_mapped.load(Ordering::Relaxed),
+            borrowed_mapped: self.borrowed_mapped.load(Ordering::Relaxed),
             copies: self.copies.load(Ordering::Relaxed),
             zeroing_skipped_pages: self.zeroing_skipped_pages.load(Ordering::Relaxed),
             fault_cycles: self.fault_cycles.load(Ordering::Relaxed),

@@ -4,7 +4,8 @@
 //! come from the wasm region, commits go through the frame accounting
 //! ([`super::accounting`]: a range is accessible only while its frames can be
 //! promised), frames are mapped on first touch and freed by the demand pager
-//! ([`super::pager`]), memory images live in [`super::image`], and the activation slot
+//! ([`super::pager`]), precompiled code in the initrd is mapped where it lies
+//! ([`crate::memory::lendable`]), memory images live in [`super::image`], and the activation slot
 //! and yields belong to the scheduler ([`crate::sched`]). Faults in wasm code are
 //! answered by the runtime's `platform::handle_trap` from the kernel's exception
 //! handlers. This module must not hold state or policy: it only converts and forwards.
@@ -17,7 +18,7 @@ use super::access_map::Backing;
 use super::image::ImageHandle;
 use super::{accounting, pager};
 use crate::memory::address_space::{self, Protection};
-use crate::memory::wasm_region;
+use crate::memory::{lendable, wasm_region};
 use crate::sched::activation::{self, Activation};
 
 /// The kernel's platform instance.
@@ -148,6 +149,16 @@ impl Platform for KernelPlatform {
         if let Some(image) = ImageHandle::from_index(image.0) {
             super::image::free(image);
         }
+    }
+
+    unsafe fn map_code_in_place(&self, addr: NonNull<u8>, text: &'static [u8]) -> Result<bool, PlatformError> {
+        let Some(first_frame) = lendable::physical_pages_of(text) else { return Ok(false) };
+        let (start, end) = span(addr, text.len().next_multiple_of(self.page_size()));
+        if !accounting::commit(start, end, Protection::ReadExecute, Backing::Borrowed { first_frame }) {
+            return Err(PlatformError { operation: "map code (out of physical memory)", bytes: text.len() });
+        }
+        pager::map_borrowed(start, end);
+        Ok(true)
     }
 
     fn activation(&self) -> ActivationPtr {

@@ -206,7 +206,7 @@ fn report(system: &mut KernelSystem, text: &str) {
 
 fn run_task(
     engine: &Engine,
-    initrd: &[u8],
+    initrd: &'static [u8],
     task: TaskSpec,
     prefix: Option<String>,
     timeout_ticks: Option<u64>,
@@ -293,7 +293,11 @@ fn run_task(
             return LOAD_FAILURE_STATUS;
         }
     };
-    let how = if super::load::is_artifact(program) { "loaded" } else { "compiled" };
+    let how = match (super::load::is_artifact(program), module.code_in_place()) {
+        (true, true) => "loaded (code in place)",
+        (true, false) => "loaded (code copied)",
+        (false, _) => "compiled",
+    };
     log!("run: {name} {how} in {} ns", crate::timer::monotonic_ns() - load_started_ns);
     let mut libraries = Vec::new();
     for (library, path) in &task.preloads {

@@ -13,7 +13,7 @@ use crate::memory::page_alloc::PageAllocator;
 use crate::platform::Platform;
 use crate::prelude::*;
 use crate::types::{FuncType, SharedTypeIndex};
-use crate::vm::code_memory::CodeMemory;
+use crate::vm::code_memory::{CodeMemory, Text};
 use crate::vm::epoch::EpochClock;
 use crate::vm::pool::Pool;
 use crate::vm::type_registry::TypeRegistry;
@@ -125,7 +125,7 @@ impl Engine {
             let artifact = self.inner.compiler.compile_host_trampoline(ty)?;
             let code = Arc::new(CodeMemory::new(
                 &self.inner.allocator,
-                &artifact.text,
+                Text::Copy(&artifact.text),
                 artifact.traps,
                 artifact.functions,
                 0,
@@ -170,7 +170,7 @@ fn missing_trampoline(allocator: &Arc<PageAllocator>) -> Result<CodeMemory> {
     use crate::trap::TrapCode;
     use crate::vm::code_memory::TrapSite;
     let traps = vec![TrapSite { offset: 0, code: TrapCode::HostError }];
-    CodeMemory::new(allocator, &[0x0F, 0x0B], traps, vec![], 0, None, Default::default())
+    CodeMemory::new(allocator, Text::Copy(&[0x0F, 0x0B]), traps, vec![], 0, None, Default::default())
 }
 
 impl Default for Engine {

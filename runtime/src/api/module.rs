@@ -8,7 +8,7 @@ use crate::module::environ;
 use crate::module::info::{EntityIndex, ModuleInfo};
 use crate::prelude::*;
 use crate::types::{ExternType, SharedTypeIndex, TypeIndex};
-use crate::vm::code_memory::CodeMemory;
+use crate::vm::code_memory::{CodeMemory, Text};
 use crate::vm::memory_image::MemoryImage;
 use crate::vm::offsets::VMOffsets;
 
@@ -134,7 +134,7 @@ impl Module {
         let (info, artifact) = engine.inner.compiler.compile_module(translation, &offsets, tunables, threads)?;
         let trampolines =
             Trampolines { array_to_wasm: artifact.array_trampolines, wasm_to_host: artifact.host_trampolines };
-        Module::from_parts(engine, info, &artifact.text, artifact.traps, artifact.functions, trampolines)
+        Module::from_parts(engine, info, Text::Copy(&artifact.text), artifact.traps, artifact.functions, trampolines)
     }
 
     /// Without the compiler there is nothing to compile with: load artifacts with
@@ -151,7 +151,7 @@ impl Module {
     pub(crate) fn from_parts(
         engine: &Engine,
         mut info: ModuleInfo,
-        text: &[u8],
+        text: Text<'_>,
         traps: Vec<crate::vm::code_memory::TrapSite>,
         functions: Vec<core::ops::Range<u32>>,
         trampolines: Trampolines,
@@ -228,17 +228,46 @@ impl Module {
     /// (possibly on another machine), unmodified except by damage the checks above
     /// catch, e.g. from a file only trusted users can write.
     pub unsafe fn deserialize(engine: &Engine, bytes: impl AsRef<[u8]>) -> Result<Module> {
-        let bytes = bytes.as_ref();
+        // SAFETY: forwarded contract.
+        unsafe { Module::load_artifact(engine, bytes.as_ref(), Text::Copy) }
+    }
+
+    /// [`Module::deserialize`] of bytes that stay in memory for as long as the program
+    /// runs: the code runs where it lies in `bytes` when the platform can map those
+    /// pages executable a second time (a kernel's boot module, say; the artifact's code
+    /// starts on a page boundary of the artifact, so `bytes` must start on one of the
+    /// platform's pages), and is copied otherwise. Loading then costs no copy of the
+    /// code and no fresh memory for it.
+    ///
+    /// # Safety
+    /// As for [`Module::deserialize`]; besides, `bytes` must never be written (the code
+    /// may execute from it).
+    pub unsafe fn deserialize_in_place(engine: &Engine, bytes: &'static [u8]) -> Result<Module> {
+        // SAFETY: forwarded contract.
+        unsafe { Module::load_artifact(engine, bytes, Text::Static) }
+    }
+
+    /// Loads an artifact, handing its code to `text` (copied or in place).
+    ///
+    /// # Safety
+    /// As for [`Module::deserialize`].
+    unsafe fn load_artifact<'a>(engine: &Engine, bytes: &'a [u8], text: fn(&'a [u8]) -> Text<'a>) -> Result<Module> {
         let config = &engine.inner.config;
         let settings = crate::artifact::CodeSettings::of(config);
         let header = crate::artifact::read_header(bytes, &settings, &engine.inner.cpu)?;
         let (mut info, tables) = header.decode(bytes)?;
         environ::finish(&mut info);
         crate::artifact::check_trampolines(&info, &tables)?;
-        let text = header.text(bytes)?;
+        let code = header.text(bytes)?;
         let trampolines =
             Trampolines { array_to_wasm: tables.array_trampolines, wasm_to_host: tables.host_trampolines };
-        Module::from_parts(engine, info, text, tables.traps, tables.functions, trampolines)
+        Module::from_parts(engine, info, text(code), tables.traps, tables.functions, trampolines)
+    }
+
+    /// Whether the module's code runs where its artifact's bytes lie (see
+    /// [`Module::deserialize_in_place`]) rather than from a copy.
+    pub fn code_in_place(&self) -> bool {
+        self.inner.code.in_place()
     }
 
     /// Checks that `bytes` is a valid module this runtime supports, without compiling.

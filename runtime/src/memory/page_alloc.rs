@@ -156,6 +156,20 @@ impl PageAllocator {
         }
     }
 
+    /// Maps `text` read-execute over the start of `region` where it lies, if the
+    /// platform can (see [`Platform::map_code_in_place`]); false when it cannot.
+    pub fn map_code_in_place(&self, region: &Region, text: &'static [u8]) -> Result<bool> {
+        debug_assert!(text.len() <= region.len);
+        // SAFETY: the region was handed out by this allocator, is not committed yet (the
+        // caller just allocated it) and covers `text`; `text` is 'static and shared, so
+        // nothing writes it.
+        unsafe {
+            self.platform
+                .map_code_in_place(NonNull::new_unchecked(region.base()), text)
+                .map_err(|error| Error::resource(format!("code: {error}")))
+        }
+    }
+
     /// Replaces an image mapping at `offset` of `region` with zeroed memory.
     pub fn unmap_image(&self, region: &Region, offset: usize, bytes: usize) -> Result<()> {
         // SAFETY: as in map_image.

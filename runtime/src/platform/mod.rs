@@ -142,6 +142,20 @@ pub trait Platform: Send + Sync + 'static {
         let _ = image;
     }
 
+    /// Maps `text` read-execute at `addr` where it lies, without copying it, when the
+    /// platform can alias its pages: `Ok(true)` then. `Ok(false)` when it cannot (the
+    /// bytes are not page-aligned, or not memory it can map twice); the runtime copies
+    /// the code instead. Used for precompiled code loaded from memory that outlives the
+    /// platform, such as a kernel's boot module.
+    ///
+    /// # Safety
+    /// `addr..addr + text.len()` (rounded up to pages) lies in a live reservation owned
+    /// by the caller and is not committed; `text` is never written while mapped.
+    unsafe fn map_code_in_place(&self, addr: NonNull<u8>, text: &'static [u8]) -> Result<bool, PlatformError> {
+        let _ = (addr, text);
+        Ok(false)
+    }
+
     /// The innermost wasm activation of the current thread or CPU (`ActivationPtr::NONE`
     /// if none).
     fn activation(&self) -> ActivationPtr;

@@ -98,32 +98,60 @@ pub fn lookup(pc: usize) -> Option<Arc<CodeInfo>> {
     (pc < info.end).then(|| Arc::clone(info))
 }
 
+/// Where the machine code of a [`CodeMemory`] comes from.
+#[derive(Clone, Copy)]
+pub enum Text<'a> {
+    /// Bytes to copy into fresh pages (a compiler's output, an artifact in a buffer).
+    Copy(&'a [u8]),
+    /// Bytes that stay in memory, unchanged, for as long as the program runs (an
+    /// artifact in a boot module): mapped where they lie when the platform can alias
+    /// them, copied otherwise.
+    Static(&'static [u8]),
+}
+
+impl Text<'_> {
+    fn bytes(&self) -> &[u8] {
+        match *self {
+            Text::Copy(bytes) | Text::Static(bytes) => bytes,
+        }
+    }
+}
+
 /// Compiled code in executable memory, registered for trap handling while it lives.
 pub struct CodeMemory {
     region: Region,
     allocator: Arc<PageAllocator>,
     info: Arc<CodeInfo>,
+    in_place: bool,
 }
 
 impl CodeMemory {
-    /// Copies `text` into fresh memory, makes it executable and registers it with its
-    /// trap sites (sorted by offset) and function ranges.
+    /// Puts `text` into executable memory (see [`Text`]) and registers it with its trap
+    /// sites (sorted by offset) and function ranges.
     pub fn new(
         allocator: &Arc<PageAllocator>,
-        text: &[u8],
+        text: Text<'_>,
         traps: Vec<TrapSite>,
         functions: Vec<Range<u32>>,
         first_defined_func: u32,
         module_name: Option<String>,
         func_names: hashbrown::HashMap<u32, String>,
     ) -> Result<Self> {
-        let len = text.len().max(1);
+        let bytes = text.bytes();
+        let len = bytes.len().max(1);
         let region = allocator.allocate(len)?;
-        allocator.commit(&region, 0, len, Protection::ReadWrite)?;
-        // SAFETY: the region was just committed read-write for at least `len` bytes and
-        // nothing else refers to it.
-        unsafe { core::ptr::copy_nonoverlapping(text.as_ptr(), region.base(), text.len()) };
-        allocator.protect(&region, 0, len, Protection::ReadExecute)?;
+        let in_place = match text {
+            Text::Static(bytes) if !bytes.is_empty() => allocator.map_code_in_place(&region, bytes)?,
+            _ => false,
+        };
+        if !in_place {
+            allocator.commit(&region, 0, len, Protection::ReadWrite)?;
+            // SAFETY: the region was just committed read-write for at least `len` bytes
+            // and nothing else refers to it.
+            unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), region.base(), bytes.len()) };
+            allocator.protect(&region, 0, len, Protection::ReadExecute)?;
+        }
+        let text = bytes;
         let start = region.base() as usize;
         let info = Arc::new(CodeInfo {
             start,
@@ -135,7 +163,13 @@ impl CodeMemory {
             func_names,
         });
         REGISTRY.write().insert(start, Arc::clone(&info));
-        Ok(Self { region, allocator: Arc::clone(allocator), info })
+        Ok(Self { region, allocator: Arc::clone(allocator), info, in_place })
+    }
+
+    /// Whether the code runs where its bytes lie ([`Text::Static`] the platform could
+    /// alias) rather than from a copy.
+    pub fn in_place(&self) -> bool {
+        self.in_place
     }
 
     /// The code bytes (readable while mapped read-execute).
