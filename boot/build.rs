@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 mod kernel_build;
 
 /// The directories whose sources make up the kernel.
-const KERNEL_SOURCES: &[&str] = &["arch", "kernel", "runtime", "wasi", "initrd", "spec"];
+const KERNEL_SOURCES: &[&str] = &["arch", "kernel", "kernel-logic", "devices", "runtime", "wasi", "initrd", "spec"];
 
 fn main() {
     let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));

@@ -4,7 +4,8 @@
 //! threads that connect them to our own stdin, stdout and stderr.
 //!
 //! - stdout and stderr: a pipe each (QEMU's `file` chardev writes the write end),
-//!   copied to ours byte for byte. When ours is closed (EPIPE) a `Closed` frame goes to
+//!   spliced to ours (no copy through the launcher; copied byte for byte where ours
+//!   cannot take a splice, a terminal say). When ours is closed (EPIPE) a `Closed` frame goes to
 //!   the guest on the control console and the pipe is drained from then on.
 //! - stdin: a FIFO (QEMU's `pipe` chardev reads it); our stdin is streamed into it as
 //!   it arrives, in `Data` frames, then one `Eof` (`wasmetal_devices::stdio_link`).
@@ -203,6 +204,40 @@ fn unique() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
+/// What moving bytes from a pipe to our stdout or stderr with `splice` came to.
+enum Spliced {
+    /// QEMU closed its end: nothing more will come.
+    End,
+    /// Ours cannot take a splice (a terminal, say): copy instead.
+    Unsupported,
+    /// Ours failed (its reader is gone).
+    Failed,
+}
+
+/// Moves everything from the pipe `from` to our stream `to` (fd 1 or 2) with `splice`,
+/// which hands pipe pages over without copying them through user space (the host side
+/// of stdout then costs what a program writing to the pipe itself would).
+fn splice_output(from: &std::fs::File, to: libc::c_int) -> Spliced {
+    let mut moved_any = false;
+    loop {
+        // SAFETY: both descriptors stay open for the call; null offsets mean "the
+        // descriptors' own", as pipes need.
+        let n = unsafe {
+            libc::splice(from.as_raw_fd(), std::ptr::null_mut(), to, std::ptr::null_mut(), 1 << 20, libc::SPLICE_F_MOVE)
+        };
+        match n {
+            0 => return Spliced::End,
+            n if n > 0 => moved_any = true,
+            _ => match std::io::Error::last_os_error().raw_os_error() {
+                Some(libc::EINTR) | Some(libc::EAGAIN) => {}
+                // Nothing moved yet, so nothing is lost by copying from here on.
+                Some(libc::EINVAL) if !moved_any => return Spliced::Unsupported,
+                _ => return Spliced::Failed,
+            },
+        }
+    }
+}
+
 /// Copies one output pipe to our stdout or stderr. When ours fails, tells the guest on
 /// the control stream and keeps draining so that QEMU never blocks on the pipe.
 fn copy_output(from: OwnedFd, stream: OutStream, control: Arc<Mutex<std::fs::File>>, keep: bool) -> JoinHandle<()> {
@@ -210,6 +245,26 @@ fn copy_output(from: OwnedFd, stream: OutStream, control: Arc<Mutex<std::fs::Fil
         let mut from = std::fs::File::from(from);
         let mut buffer = vec![0u8; 1 << 16];
         let mut open = keep;
+        if open {
+            // Our own buffered writes go out first; no lock is held while splicing (the
+            // kernel log may be written to stderr meanwhile, and must not wait for the
+            // end of the run).
+            let spliced = match stream {
+                OutStream::Stdout => {
+                    let _ = std::io::stdout().flush();
+                    splice_output(&from, libc::STDOUT_FILENO)
+                }
+                OutStream::Stderr => splice_output(&from, libc::STDERR_FILENO),
+            };
+            match spliced {
+                Spliced::End => return,
+                Spliced::Unsupported => {}
+                Spliced::Failed => {
+                    open = false;
+                    let _ = control.lock().expect("control lock").write_all(&Header::Closed(stream).encode());
+                }
+            }
+        }
         loop {
             let n = match from.read(&mut buffer) {
                 Ok(0) | Err(_) => break,

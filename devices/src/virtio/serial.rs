@@ -10,8 +10,8 @@
 //! must be able to end a write; here waiting is the caller's policy (a callback).
 //!
 //! A write is staged in a ring of bounce buffers (the one copy: guest linear memory is
-//! not physically contiguous) and returns once queued to the device; receive keeps a
-//! 64 KiB buffer posted per port.
+//! not physically contiguous) and returns once queued to the device; receive keeps
+//! sixteen 4 KiB buffers posted per port.
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
@@ -24,13 +24,16 @@ use virtio_drivers::queue::VirtQueue;
 use virtio_drivers::transport::mmio::MmioTransport;
 use virtio_drivers::transport::{DeviceType, Transport};
 
-/// Descriptors per receive and control queue: one buffer posted at a time.
+/// Descriptors per control queue.
 const QUEUE_SIZE: usize = 4;
+/// Buffers (and descriptors) of a port's receive queue.
+const RECEIVE_BUFFERS: usize = 16;
 /// Descriptors per port transmit queue: pieces of small writes in flight at once.
 const TRANSMIT_QUEUE_SIZE: usize = 128;
 /// Bytes of a port's staging ring (writes go in pieces of a quarter of it at most).
 pub const TRANSMIT_BYTES: usize = 256 * 1024;
-/// Bytes of a port's posted receive buffer.
+/// Bytes of a port's posted receive buffers together (4 KiB each: QEMU fills one per
+/// read of its chardev, which reads at most 4 KiB).
 pub const RECEIVE_BYTES: usize = 64 * 1024;
 /// Bytes of the posted control receive buffer (a message plus a port name).
 const CONTROL_BYTES: usize = 256;
@@ -119,68 +122,103 @@ fn notify(transport: &SharedTransport, queue: u16) {
     transport.lock().notify(queue);
 }
 
-/// A virtqueue with one device-writable buffer kept posted.
+/// Where one receive buffer is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SlotState {
+    /// Ours and empty: to be posted.
+    Free,
+    /// Lent to the device under this token.
+    Posted(u16),
+    /// Given back with bytes not all read yet (it is in `Receiver::filled`).
+    Filled,
+}
+
+/// A virtqueue with several device-writable buffers kept posted. QEMU fills one buffer
+/// per read of its chardev (at most 4 KiB each) and hands it back at once, however
+/// large it is; with several posted it reads on while the guest copies out.
 struct Receiver<H: Hal> {
-    queue: VirtQueue<H, QUEUE_SIZE>,
+    queue: VirtQueue<H, RECEIVE_BUFFERS>,
     index: u16,
-    /// Lent to the device while `token` is set; holds `received` bytes from `at` otherwise.
-    buffer: Box<[u8]>,
-    token: Option<u16>,
-    at: usize,
-    received: usize,
+    buffers: Vec<Box<[u8]>>,
+    states: Vec<SlotState>,
+    /// Filled buffers in the order the device gave them back: (buffer, read up to,
+    /// bytes received).
+    filled: VecDeque<(usize, usize, usize)>,
 }
 
 impl<H: Hal> Receiver<H> {
-    fn new(queue: VirtQueue<H, QUEUE_SIZE>, index: u16, bytes: usize) -> Self {
-        Receiver { queue, index, buffer: vec![0; bytes].into_boxed_slice(), token: None, at: 0, received: 0 }
+    fn new(queue: VirtQueue<H, RECEIVE_BUFFERS>, index: u16, bytes: usize) -> Self {
+        let each = (bytes / RECEIVE_BUFFERS).max(1);
+        Receiver {
+            queue,
+            index,
+            buffers: (0..RECEIVE_BUFFERS).map(|_| vec![0; each].into_boxed_slice()).collect(),
+            states: vec![SlotState::Free; RECEIVE_BUFFERS],
+            filled: VecDeque::with_capacity(RECEIVE_BUFFERS),
+        }
     }
 
+    /// Posts the free buffers: all of them when none is posted (the device has nowhere
+    /// to write), else once half are free, so that a stream of small reads does not cost
+    /// a notification (a VM exit) each.
     fn post(&mut self, transport: &SharedTransport) -> Result<(), SerialError> {
-        if self.token.is_some() || self.at < self.received {
+        let free = self.states.iter().filter(|&&state| state == SlotState::Free).count();
+        let posted = self.states.iter().filter(|state| matches!(state, SlotState::Posted(_))).count();
+        if free == 0 || (posted > 0 && free < RECEIVE_BUFFERS / 2) {
             return Ok(());
         }
-        // SAFETY: the buffer is owned by `self` and not touched until `pop_used` returns
-        // it (`token` marks it lent).
-        let token = unsafe { self.queue.add(&[], &mut [&mut self.buffer[..]]) }?;
-        self.token = Some(token);
+        for (buffer, state) in self.buffers.iter_mut().zip(self.states.iter_mut()) {
+            if *state == SlotState::Free {
+                // SAFETY: the buffer is owned by `self` and not touched until `pop_used`
+                // returns it (its state says it is lent).
+                let token = unsafe { self.queue.add(&[], &mut [&mut buffer[..]]) }?;
+                *state = SlotState::Posted(token);
+            }
+        }
         if self.queue.should_notify() {
             notify(transport, self.index);
         }
         Ok(())
     }
 
-    /// Takes the posted buffer back if the device has filled it.
+    /// Takes back every buffer the device has filled, in its order.
     fn finish(&mut self) -> Result<(), SerialError> {
-        if let Some(token) = self.token
-            && self.queue.peek_used() == Some(token)
-        {
+        while let Some(used) = self.queue.peek_used() {
+            let Some(slot) = self.states.iter().position(|&state| state == SlotState::Posted(used)) else {
+                return Err(SerialError::Device(virtio_drivers::Error::WrongToken));
+            };
             // SAFETY: the same buffer `post` lent with this token.
-            let len = unsafe { self.queue.pop_used(token, &[], &mut [&mut self.buffer[..]]) }?;
-            self.token = None;
-            self.at = 0;
-            self.received = (len as usize).min(self.buffer.len());
+            let len = unsafe { self.queue.pop_used(used, &[], &mut [&mut self.buffers[slot][..]]) }?;
+            self.states[slot] = SlotState::Filled;
+            self.filled.push_back((slot, 0, (len as usize).min(self.buffers[slot].len())));
         }
         Ok(())
     }
 
-    /// Copies what has arrived into `out` and re-posts an empty buffer.
+    /// Copies what has arrived into `out` (from as many buffers as it fills) and posts
+    /// the emptied buffers again.
     fn read(&mut self, out: &mut [u8], transport: &SharedTransport) -> Result<usize, SerialError> {
-        if self.at == self.received {
-            self.finish()?;
+        self.finish()?;
+        let mut count = 0;
+        while count < out.len() {
+            let Some((slot, at, received)) = self.filled.front_mut() else { break };
+            let available = &self.buffers[*slot][*at..*received];
+            let take = available.len().min(out.len() - count);
+            out[count..count + take].copy_from_slice(&available[..take]);
+            count += take;
+            *at += take;
+            if *at == *received {
+                self.states[*slot] = SlotState::Free;
+                self.filled.pop_front();
+            }
         }
-        let available = &self.buffer[self.at..self.received];
-        let count = available.len().min(out.len());
-        out[..count].copy_from_slice(&available[..count]);
-        self.at += count;
         self.post(transport)?;
         Ok(count)
     }
 
     fn readable(&mut self) -> bool {
-        if self.at == self.received {
-            let _ = self.finish();
-        }
-        self.at < self.received
+        let _ = self.finish();
+        self.filled.iter().any(|&(_, at, received)| at < received)
     }
 }
 
