@@ -16,12 +16,40 @@ use super::codec::{
 /// The smallest msize this client works with (a `Tread` must carry something useful).
 pub const MIN_MSIZE: u32 = 4096;
 
-/// Moves one message each way.
+/// Moves messages each way.
 pub trait Channel {
     /// Sends `request` (a whole T-message) and waits until its reply is in `reply`;
     /// returns the reply's length.
     fn exchange(&mut self, request: &[u8], reply: &mut [u8]) -> Result<usize, ChannelError>;
+
+    /// How many requests [`exchange_batch`](Self::exchange_batch) has in flight at once.
+    fn in_flight(&self) -> usize {
+        1
+    }
+
+    /// Sends every request of `requests` (at most [`in_flight`](Self::in_flight)) and
+    /// waits until every reply is in: `replies[i]` gets the reply to `requests[i]` and
+    /// `lengths[i]` its length, in whatever order the server answered. The default
+    /// exchanges them one after another.
+    fn exchange_batch(
+        &mut self,
+        requests: &[&[u8]],
+        replies: &mut [&mut [u8]],
+        lengths: &mut [usize],
+    ) -> Result<(), ChannelError> {
+        for ((request, reply), length) in requests.iter().zip(replies.iter_mut()).zip(lengths.iter_mut()) {
+            *length = self.exchange(request, reply)?;
+        }
+        Ok(())
+    }
 }
+
+/// Requests a bulk read or write ([`Session::read_all`], [`Session::write_all`]) keeps
+/// in flight at most.
+pub const MAX_IN_FLIGHT: usize = 4;
+/// The smallest piece a bulk transfer is split into: below it, several requests would
+/// cost more in per-request work than the overlap saves.
+const MIN_PIECE: usize = 64 * 1024;
 
 /// The channel failed (the device refused a buffer or reported a broken queue).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +112,9 @@ pub struct Session<C: Channel> {
     tag: u16,
     next_fid: u32,
     free_fids: Vec<Fid>,
+    /// Messages of the requests in flight together (kept for reuse).
+    batch_requests: Vec<Vec<u8>>,
+    batch_replies: Vec<Vec<u8>>,
 }
 
 impl<C: Channel> Session<C> {
@@ -111,6 +142,8 @@ impl<C: Channel> Session<C> {
             tag: 0,
             next_fid: 0,
             free_fids: Vec::new(),
+            batch_requests: Vec::new(),
+            batch_replies: Vec::new(),
         })
     }
 
@@ -135,10 +168,14 @@ impl<C: Channel> Session<C> {
         Ok(Fid(self.next_fid - 1))
     }
 
+    fn next_tag(&mut self) -> u16 {
+        self.tag = if self.tag >= NOTAG - 1 { 0 } else { self.tag + 1 };
+        self.tag
+    }
+
     /// Sends `request` and returns the reply (an `Rlerror` becomes `Server`).
     fn call(&mut self, request: Request<'_>) -> Result<Reply<'_>, SessionError> {
-        self.tag = if self.tag >= NOTAG - 1 { 0 } else { self.tag + 1 };
-        let tag = self.tag;
+        let tag = self.next_tag();
         request.encode(tag, &mut self.request)?;
         if self.request.len() > self.msize as usize {
             return Err(SessionError::Codec(CodecError::TooLarge));
@@ -239,6 +276,181 @@ impl<C: Channel> Session<C> {
             Reply::Write(count) if count as usize <= data.len() => Ok(count as usize),
             _ => Err(SessionError::UnexpectedReply),
         }
+    }
+
+    /// How a bulk transfer of `len` bytes is split: (piece length, pieces), at most
+    /// [`MAX_IN_FLIGHT`] pieces of at most [`max_io`](Self::max_io) bytes.
+    fn pieces(&self, len: usize) -> (usize, usize) {
+        let limit = self.channel.in_flight().clamp(1, MAX_IN_FLIGHT);
+        let piece = len.div_ceil(limit).max(MIN_PIECE).next_multiple_of(4096).min(self.max_io());
+        (piece, len.div_ceil(piece).clamp(1, limit))
+    }
+
+    /// Fills the reusable message buffers for `count` requests, replies of `reply_bytes`.
+    fn batch_buffers(&mut self, count: usize, reply_bytes: usize) {
+        self.batch_requests.resize_with(count.max(self.batch_requests.len()), Vec::new);
+        self.batch_replies.resize_with(count.max(self.batch_replies.len()), Vec::new);
+        for reply in &mut self.batch_replies[..count] {
+            if reply.len() < reply_bytes {
+                reply.resize(reply_bytes, 0);
+            }
+        }
+    }
+
+    /// Sends the first `count` batch requests together; the replies' lengths.
+    fn exchange_batch(&mut self, count: usize) -> Result<[usize; MAX_IN_FLIGHT], SessionError> {
+        let mut lengths = [0; MAX_IN_FLIGHT];
+        let requests: Vec<&[u8]> = self.batch_requests[..count].iter().map(|request| &request[..]).collect();
+        let mut replies: Vec<&mut [u8]> = self.batch_replies[..count].iter_mut().map(|reply| &mut reply[..]).collect();
+        self.channel.exchange_batch(&requests, &mut replies, &mut lengths[..count])?;
+        Ok(lengths)
+    }
+
+    /// Batch reply `index` (of `length` bytes), checked against its request's tag.
+    fn batch_reply(&self, index: usize, length: usize, tag: u16) -> Result<Reply<'_>, SessionError> {
+        let reply = &self.batch_replies[index];
+        let (reply_tag, reply) = codec::decode(&reply[..length.min(reply.len())])?;
+        if reply_tag != tag {
+            return Err(SessionError::UnexpectedReply);
+        }
+        Ok(reply)
+    }
+
+    /// Reads at `offset` until `out` is full or the file ends, with up to
+    /// [`MAX_IN_FLIGHT`] requests in flight when the channel takes several (the server
+    /// works on them together); returns the count, short only at the end of the file or
+    /// when an error follows data (the error is then not reported).
+    pub fn read_all(&mut self, fid: Fid, offset: u64, out: &mut [u8]) -> Result<usize, SessionError> {
+        let mut total = 0;
+        while total < out.len() {
+            let at = offset + total as u64;
+            let (piece, count) = self.pieces(out.len() - total);
+            let result = if count == 1 {
+                self.read(fid, at, &mut out[total..]).map(|n| (n, n == 0))
+            } else {
+                self.read_pieces(fid, at, &mut out[total..], piece, count)
+            };
+            match result {
+                Ok((n, ended)) => {
+                    total += n;
+                    if ended {
+                        break;
+                    }
+                }
+                Err(_) if total > 0 => break,
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(total)
+    }
+
+    /// `count` reads of `piece` bytes in flight together; (bytes read, whether a piece
+    /// came back short: the end of the file).
+    fn read_pieces(
+        &mut self,
+        fid: Fid,
+        offset: u64,
+        out: &mut [u8],
+        piece: usize,
+        count: usize,
+    ) -> Result<(usize, bool), SessionError> {
+        self.batch_buffers(count, piece + READ_OVERHEAD);
+        let mut tags = [0; MAX_IN_FLIGHT];
+        let mut wanted = [0; MAX_IN_FLIGHT];
+        for index in 0..count {
+            let start = index * piece;
+            wanted[index] = piece.min(out.len() - start);
+            tags[index] = self.next_tag();
+            let request = Request::Read { fid, offset: offset + start as u64, count: wanted[index] as u32 };
+            request.encode(tags[index], &mut self.batch_requests[index])?;
+        }
+        let lengths = self.exchange_batch(count)?;
+        let mut total = 0;
+        for index in 0..count {
+            match self.batch_reply(index, lengths[index], tags[index]) {
+                Ok(Reply::Read(data)) if data.len() <= wanted[index] => {
+                    out[total..total + data.len()].copy_from_slice(data);
+                    total += data.len();
+                    if data.len() < wanted[index] {
+                        return Ok((total, true));
+                    }
+                }
+                Ok(Reply::Lerror(_)) | Err(_) if total > 0 => return Ok((total, true)),
+                Ok(Reply::Lerror(errno)) => return Err(SessionError::Server(errno)),
+                Ok(_) => return Err(SessionError::UnexpectedReply),
+                Err(error) => return Err(error),
+            }
+        }
+        Ok((total, false))
+    }
+
+    /// Writes all of `data` at `offset`, with up to [`MAX_IN_FLIGHT`] requests in
+    /// flight when the channel takes several; returns the count, short when the server
+    /// wrote less (a full disk) or an error follows data. Pieces after a short one may
+    /// have been written too (as with any concurrent writes): only the count returned
+    /// is promised.
+    pub fn write_all(&mut self, fid: Fid, offset: u64, data: &[u8]) -> Result<usize, SessionError> {
+        let mut total = 0;
+        while total < data.len() {
+            let at = offset + total as u64;
+            let (piece, count) = self.pieces(data.len() - total);
+            let result = if count == 1 {
+                self.write(fid, at, &data[total..]).map(|n| (n, n == 0))
+            } else {
+                self.write_pieces(fid, at, &data[total..], piece, count)
+            };
+            match result {
+                Ok((n, short)) => {
+                    total += n;
+                    if short {
+                        break;
+                    }
+                }
+                Err(_) if total > 0 => break,
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(total)
+    }
+
+    /// `count` writes of `piece` bytes in flight together; (bytes written as one run
+    /// from `offset`, whether a piece was short).
+    fn write_pieces(
+        &mut self,
+        fid: Fid,
+        offset: u64,
+        data: &[u8],
+        piece: usize,
+        count: usize,
+    ) -> Result<(usize, bool), SessionError> {
+        self.batch_buffers(count, READ_OVERHEAD + 64);
+        let mut tags = [0; MAX_IN_FLIGHT];
+        let mut wanted = [0; MAX_IN_FLIGHT];
+        for index in 0..count {
+            let start = index * piece;
+            wanted[index] = piece.min(data.len() - start);
+            tags[index] = self.next_tag();
+            let bytes = &data[start..start + wanted[index]];
+            Request::Write { fid, offset: offset + start as u64, data: bytes }
+                .encode(tags[index], &mut self.batch_requests[index])?;
+        }
+        let lengths = self.exchange_batch(count)?;
+        let mut total = 0;
+        for index in 0..count {
+            match self.batch_reply(index, lengths[index], tags[index]) {
+                Ok(Reply::Write(written)) if written as usize <= wanted[index] => {
+                    total += written as usize;
+                    if (written as usize) < wanted[index] {
+                        return Ok((total, true));
+                    }
+                }
+                Ok(Reply::Lerror(_)) | Err(_) if total > 0 => return Ok((total, true)),
+                Ok(Reply::Lerror(errno)) => return Err(SessionError::Server(errno)),
+                Ok(_) => return Err(SessionError::UnexpectedReply),
+                Err(error) => return Err(error),
+            }
+        }
+        Ok((total, false))
     }
 
     /// Reads up to `count` bytes of directory entries of open directory `fid` from
@@ -470,6 +682,72 @@ mod tests {
             (frame(Request::Walk { fid: Fid(0), newfid: Fid(0), names: &names[16..] }), answer(4)),
         ]);
         assert_eq!(s.walk(Fid(7), &names).unwrap().1.map(|q| q.path), Some(13));
+    }
+
+    /// The script as a channel that takes several requests at once (answered one by
+    /// one, in order, by the default batch exchange).
+    struct Batched(Script);
+
+    impl Channel for Batched {
+        fn exchange(&mut self, request: &[u8], reply: &mut [u8]) -> Result<usize, ChannelError> {
+            self.0.exchange(request, reply)
+        }
+
+        fn in_flight(&self) -> usize {
+            MAX_IN_FLIGHT
+        }
+    }
+
+    fn batched_session(steps: Vec<(Vec<u8>, Vec<u8>)>) -> Session<Batched> {
+        let mut all = VecDeque::from(vec![version_step(65536, 8192)]);
+        all.extend(steps);
+        Session::connect(Batched(Script { steps: all }), 65536).unwrap()
+    }
+
+    fn read_reply(data: &[u8]) -> Vec<u8> {
+        let mut body = (data.len() as u32).to_le_bytes().to_vec();
+        body.extend_from_slice(data);
+        reply(117, &body)
+    }
+
+    #[test]
+    fn bulk_reads_go_out_together_and_stop_at_a_short_piece() {
+        let max = 8192 - WRITE_OVERHEAD;
+        let file: Vec<u8> = (0..2 * max + 100).map(|i| (i % 251) as u8).collect();
+        let read = |offset: usize, count: usize| {
+            frame(Request::Read { fid: Fid(2), offset: offset as u64, count: count as u32 })
+        };
+        // 4 pieces (of the 5 the buffer needs) asked for at once; the file ends inside
+        // the third, so the fourth's empty answer is ignored and nothing more is asked.
+        let mut s = batched_session(vec![
+            (read(0, max), read_reply(&file[..max])),
+            (read(max, max), read_reply(&file[max..2 * max])),
+            (read(2 * max, max), read_reply(&file[2 * max..])),
+            (read(3 * max, max), read_reply(&[])),
+        ]);
+        let mut out = vec![0u8; 4 * max + 5];
+        assert_eq!(s.read_all(Fid(2), 0, &mut out), Ok(file.len()));
+        assert_eq!(&out[..file.len()], &file[..]);
+    }
+
+    #[test]
+    fn bulk_writes_count_only_the_run_before_a_short_piece() {
+        let max = 8192 - WRITE_OVERHEAD;
+        let data = vec![9u8; 3 * max];
+        let write = |offset: usize| {
+            frame(Request::Write { fid: Fid(3), offset: 10 + offset as u64, data: &data[offset..offset + max] })
+        };
+        let written = |count: usize| reply(119, &(count as u32).to_le_bytes());
+        let mut s =
+            batched_session(vec![(write(0), written(max)), (write(max), written(17)), (write(2 * max), written(max))]);
+        assert_eq!(s.write_all(Fid(3), 10, &data), Ok(max + 17));
+        // An error after data is a short count; before any, the error.
+        let mut s = batched_session(vec![
+            (write(0), reply(7, &28u32.to_le_bytes())),
+            (write(max), written(max)),
+            (write(2 * max), written(max)),
+        ]);
+        assert_eq!(s.write_all(Fid(3), 10, &data), Err(SessionError::Server(28)));
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! `virtio-drivers` 0.13 has no 9P device, so this drives its `VirtQueue` and
 //! `MmioTransport` itself. Buffers are the session's own (heap memory the `Hal` can
 //! share); waiting for a reply is the caller's policy (a callback), as for the serial
-//! device. One request is in flight: a wait never gives up with the device holding a
-//! buffer, since the buffer would be freed under it.
+//! device. Up to four requests are in flight (a session's bulk reads and writes); a
+//! wait never gives up with the device holding a buffer, since the buffer would be
+//! freed under it.
 
 use alloc::vec::Vec;
 
@@ -104,5 +105,52 @@ impl<H: Hal> Channel for P9Device<H> {
         let len = unsafe { self.queue.pop_used(token, &[request], &mut [reply]) }
             .map_err(|_| ChannelError("the device returned another buffer"))?;
         Ok(len as usize)
+    }
+
+    fn in_flight(&self) -> usize {
+        QUEUE_SIZE / 2
+    }
+
+    fn exchange_batch(
+        &mut self,
+        requests: &[&[u8]],
+        replies: &mut [&mut [u8]],
+        lengths: &mut [usize],
+    ) -> Result<(), ChannelError> {
+        let mut tokens = [None; QUEUE_SIZE / 2];
+        let mut refused = None;
+        for (index, (request, reply)) in requests.iter().zip(replies.iter_mut()).enumerate().take(tokens.len()) {
+            // SAFETY: every buffer lent here stays borrowed (alive and untouched) until
+            // `pop_used` below gives it back: this function waits for all of them.
+            match unsafe { self.queue.add(&[request], &mut [&mut reply[..]]) } {
+                Ok(token) => tokens[index] = Some(token),
+                Err(_) => {
+                    refused = Some(ChannelError("queue full"));
+                    break;
+                }
+            }
+        }
+        if requests.len() > tokens.len() {
+            refused = Some(ChannelError("more requests than the queue holds"));
+        }
+        if tokens.iter().any(Option::is_some) && self.queue.should_notify() {
+            self.transport.notify(REQUEST_QUEUE);
+        }
+        // The server answers in any order: take each reply as it comes.
+        while tokens.iter().any(Option::is_some) {
+            let Some(used) = self.queue.peek_used() else {
+                (self.wait)();
+                continue;
+            };
+            let Some(index) = tokens.iter().position(|&token| token == Some(used)) else {
+                return Err(ChannelError("the device returned another buffer"));
+            };
+            // SAFETY: the same buffers `add` lent with this token.
+            let len = unsafe { self.queue.pop_used(used, &[requests[index]], &mut [&mut replies[index][..]]) }
+                .map_err(|_| ChannelError("the device returned another buffer"))?;
+            lengths[index] = len as usize;
+            tokens[index] = None;
+        }
+        refused.map_or(Ok(()), Err)
     }
 }

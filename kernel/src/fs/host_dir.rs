@@ -257,31 +257,13 @@ impl FileSystem for HostDir {
 
     fn read(&mut self, handle: Handle, offset: u64, out: &mut [u8]) -> Result<usize, Errno> {
         let fid = Fid(handle as u32);
-        self.with(|session| {
-            let mut total = 0;
-            while total < out.len() {
-                let count = session.read(fid, offset + total as u64, &mut out[total..])?;
-                if count == 0 {
-                    break;
-                }
-                total += count;
-            }
-            Ok(total)
-        })
+        // Several requests in flight: QEMU's 9P server works on them together.
+        self.with(|session| session.read_all(fid, offset, out))
     }
 
     fn write(&mut self, handle: Handle, offset: u64, bytes: &[u8], _now: u64) -> Result<usize, Errno> {
         let fid = Fid(handle as u32);
-        let mut total = 0;
-        while total < bytes.len() {
-            match self.shared.with(|session| session.write(fid, offset + total as u64, &bytes[total..])) {
-                Ok(0) => break,
-                Ok(count) => total += count,
-                Err(_) if total > 0 => break,
-                Err(error) => return Err(to_wasi(error)),
-            }
-        }
-        Ok(total)
+        self.shared.with(|session| session.write_all(fid, offset, bytes)).map_err(to_wasi)
     }
 
     fn size(&mut self, handle: Handle) -> Result<u64, Errno> {
