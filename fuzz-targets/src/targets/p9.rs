@@ -27,6 +27,11 @@ impl Channel for ScriptedServer<'_> {
         }
         Ok(len)
     }
+
+    /// Bulk reads and writes go out in batches (answered in order by the default).
+    fn in_flight(&self) -> usize {
+        4
+    }
 }
 
 pub fn run(bytes: &[u8]) -> bool {
@@ -45,6 +50,10 @@ pub fn run(bytes: &[u8]) -> bool {
     let _ = session.lopen(file, 0);
     let _ = session.read(file, 0, &mut out);
     let _ = session.write(file, 5, b"data");
+    // Bulk transfers: four pieces of a batch at once, replies of any shape.
+    let mut bulk = vec![0u8; 30_000];
+    let _ = session.read_all(file, 0, &mut bulk);
+    let _ = session.write_all(file, 7, &bulk);
     let _ = session.readdir(root, 0, 4096, &mut |_| true);
     let _ = session.getattr(file);
     let _ = session.setattr(file, SetAttr::default());
