@@ -316,24 +316,21 @@ impl<C: Channel> Session<C> {
         Ok(reply)
     }
 
-    /// Reads at `offset` until `out` is full or the file ends, with up to
-    /// [`MAX_IN_FLIGHT`] requests in flight when the channel takes several (the server
-    /// works on them together); returns the count, short only at the end of the file or
-    /// when an error follows data (the error is then not reported).
-    pub fn read_all(&mut self, fid: Fid, offset: u64, out: &mut [u8]) -> Result<usize, SessionError> {
+    /// Moves `len` bytes in batches: `step(session, done, piece, count)` moves the next
+    /// `count` pieces of `piece` bytes from `done` on and returns (bytes moved, whether
+    /// it stopped short). An error after data ends the run without being reported.
+    fn bulk(
+        &mut self,
+        len: usize,
+        mut step: impl FnMut(&mut Self, usize, usize, usize) -> Result<(usize, bool), SessionError>,
+    ) -> Result<usize, SessionError> {
         let mut total = 0;
-        while total < out.len() {
-            let at = offset + total as u64;
-            let (piece, count) = self.pieces(out.len() - total);
-            let result = if count == 1 {
-                self.read(fid, at, &mut out[total..]).map(|n| (n, n == 0))
-            } else {
-                self.read_pieces(fid, at, &mut out[total..], piece, count)
-            };
-            match result {
-                Ok((n, ended)) => {
-                    total += n;
-                    if ended {
+        while total < len {
+            let (piece, count) = self.pieces(len - total);
+            match step(self, total, piece, count) {
+                Ok((moved, short)) => {
+                    total += moved;
+                    if short {
                         break;
                     }
                 }
@@ -342,6 +339,38 @@ impl<C: Channel> Session<C> {
             }
         }
         Ok(total)
+    }
+
+    /// What batch reply `index` says a piece moved: `accept` takes a reply of the right
+    /// kind and returns its count; `Ok(None)` when the piece failed after `total > 0`
+    /// bytes of the run had moved (the run ends there).
+    fn piece_moved(
+        &self,
+        (index, length, tag): (usize, usize, u16),
+        total: usize,
+        accept: impl FnOnce(Reply<'_>) -> Option<usize>,
+    ) -> Result<Option<usize>, SessionError> {
+        match self.batch_reply(index, length, tag) {
+            Ok(Reply::Lerror(_)) | Err(_) if total > 0 => Ok(None),
+            Ok(Reply::Lerror(errno)) => Err(SessionError::Server(errno)),
+            Ok(reply) => accept(reply).map(Some).ok_or(SessionError::UnexpectedReply),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Reads at `offset` until `out` is full or the file ends, with up to
+    /// [`MAX_IN_FLIGHT`] requests in flight when the channel takes several (the server
+    /// works on them together); returns the count, short only at the end of the file or
+    /// when an error follows data (the error is then not reported).
+    pub fn read_all(&mut self, fid: Fid, offset: u64, out: &mut [u8]) -> Result<usize, SessionError> {
+        self.bulk(out.len(), |session, done, piece, count| {
+            let at = offset + done as u64;
+            if count == 1 {
+                session.read(fid, at, &mut out[done..]).map(|n| (n, n == 0))
+            } else {
+                session.read_pieces(fid, at, &mut out[done..], piece, count)
+            }
+        })
     }
 
     /// `count` reads of `piece` bytes in flight together; (bytes read, whether a piece
@@ -367,18 +396,19 @@ impl<C: Channel> Session<C> {
         let lengths = self.exchange_batch(count)?;
         let mut total = 0;
         for index in 0..count {
-            match self.batch_reply(index, lengths[index], tags[index]) {
-                Ok(Reply::Read(data)) if data.len() <= wanted[index] => {
+            let copy = |reply: Reply<'_>| match reply {
+                Reply::Read(data) if data.len() <= wanted[index] => {
                     out[total..total + data.len()].copy_from_slice(data);
-                    total += data.len();
-                    if data.len() < wanted[index] {
-                        return Ok((total, true));
-                    }
+                    Some(data.len())
                 }
-                Ok(Reply::Lerror(_)) | Err(_) if total > 0 => return Ok((total, true)),
-                Ok(Reply::Lerror(errno)) => return Err(SessionError::Server(errno)),
-                Ok(_) => return Err(SessionError::UnexpectedReply),
-                Err(error) => return Err(error),
+                _ => None,
+            };
+            let Some(read) = self.piece_moved((index, lengths[index], tags[index]), total, copy)? else {
+                return Ok((total, true));
+            };
+            total += read;
+            if read < wanted[index] {
+                return Ok((total, true));
             }
         }
         Ok((total, false))
@@ -390,27 +420,14 @@ impl<C: Channel> Session<C> {
     /// have been written too (as with any concurrent writes): only the count returned
     /// is promised.
     pub fn write_all(&mut self, fid: Fid, offset: u64, data: &[u8]) -> Result<usize, SessionError> {
-        let mut total = 0;
-        while total < data.len() {
-            let at = offset + total as u64;
-            let (piece, count) = self.pieces(data.len() - total);
-            let result = if count == 1 {
-                self.write(fid, at, &data[total..]).map(|n| (n, n == 0))
+        self.bulk(data.len(), |session, done, piece, count| {
+            let at = offset + done as u64;
+            if count == 1 {
+                session.write(fid, at, &data[done..]).map(|n| (n, n == 0))
             } else {
-                self.write_pieces(fid, at, &data[total..], piece, count)
-            };
-            match result {
-                Ok((n, short)) => {
-                    total += n;
-                    if short {
-                        break;
-                    }
-                }
-                Err(_) if total > 0 => break,
-                Err(error) => return Err(error),
+                session.write_pieces(fid, at, &data[done..], piece, count)
             }
-        }
-        Ok(total)
+        })
     }
 
     /// `count` writes of `piece` bytes in flight together; (bytes written as one run
@@ -437,17 +454,16 @@ impl<C: Channel> Session<C> {
         let lengths = self.exchange_batch(count)?;
         let mut total = 0;
         for index in 0..count {
-            match self.batch_reply(index, lengths[index], tags[index]) {
-                Ok(Reply::Write(written)) if written as usize <= wanted[index] => {
-                    total += written as usize;
-                    if (written as usize) < wanted[index] {
-                        return Ok((total, true));
-                    }
-                }
-                Ok(Reply::Lerror(_)) | Err(_) if total > 0 => return Ok((total, true)),
-                Ok(Reply::Lerror(errno)) => return Err(SessionError::Server(errno)),
-                Ok(_) => return Err(SessionError::UnexpectedReply),
-                Err(error) => return Err(error),
+            let count = |reply: Reply<'_>| match reply {
+                Reply::Write(written) if written as usize <= wanted[index] => Some(written as usize),
+                _ => None,
+            };
+            let Some(written) = self.piece_moved((index, lengths[index], tags[index]), total, count)? else {
+                return Ok((total, true));
+            };
+            total += written;
+            if written < wanted[index] {
+                return Ok((total, true));
             }
         }
         Ok((total, false))
