@@ -113,17 +113,20 @@ pub fn save(layout: &AreaLayout, area: &mut [AreaChunk]) -> Result<(), AreaTooSm
     check(layout, area)?;
     let pointer = area.as_mut_ptr().cast::<u8>();
     match layout.format {
-        // SAFETY: `area` is 64-byte aligned and at least `layout.bytes` long, the size
-        // of the components in the mask EDX:EAX, which bounds what the save writes.
-        SaveFormat::Xsave { components } => unsafe {
-            core::arch::asm!(
-                "xsave64 [{area}]",
-                area = in(reg) pointer,
-                in("eax") components as u32,
-                in("edx") (components >> 32) as u32,
-                options(nostack, preserves_flags),
-            );
-        },
+        // `area` is 64-byte aligned and at least `layout.bytes` long, the size of the
+        // components in the mask EDX:EAX, which bounds what the save writes.
+        SaveFormat::Xsave { components } => {
+            // SAFETY: the masked save stays inside the area (see above).
+            unsafe {
+                core::arch::asm!(
+                    "xsave64 [{area}]",
+                    area = in(reg) pointer,
+                    in("eax") components as u32,
+                    in("edx") (components >> 32) as u32,
+                    options(nostack, preserves_flags),
+                );
+            }
+        }
         // SAFETY: as above, with FXSAVE's fixed 512 bytes (16-byte alignment needed).
         SaveFormat::Fxsave => unsafe {
             core::arch::asm!("fxsave64 [{area}]", area = in(reg) pointer, options(nostack, preserves_flags));
@@ -142,19 +145,21 @@ pub unsafe fn restore(layout: &AreaLayout, area: &[AreaChunk]) -> Result<(), Are
     check(layout, area)?;
     let pointer = area.as_ptr().cast::<u8>();
     match layout.format {
-        // SAFETY: per the contract the area is a valid XSAVE image of this layout.
-        // `clobber_abi("C")` marks the vector registers clobbered where the target
-        // has them (on the soft-float kernel target it names general registers only).
-        SaveFormat::Xsave { components } => unsafe {
-            core::arch::asm!(
-                "xrstor64 [{area}]",
-                area = in(reg) pointer,
-                in("eax") components as u32,
-                in("edx") (components >> 32) as u32,
-                clobber_abi("C"),
-                options(nostack, preserves_flags),
-            );
-        },
+        // `clobber_abi("C")` marks the vector registers clobbered where the target has
+        // them (on the soft-float kernel target it names general registers only).
+        SaveFormat::Xsave { components } => {
+            // SAFETY: per the contract the area is a valid XSAVE image of this layout.
+            unsafe {
+                core::arch::asm!(
+                    "xrstor64 [{area}]",
+                    area = in(reg) pointer,
+                    in("eax") components as u32,
+                    in("edx") (components >> 32) as u32,
+                    clobber_abi("C"),
+                    options(nostack, preserves_flags),
+                );
+            }
+        }
         // SAFETY: as above, an FXSAVE image.
         SaveFormat::Fxsave => unsafe {
             core::arch::asm!(

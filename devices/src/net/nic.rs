@@ -186,7 +186,7 @@ impl<H: Hal, T: Transport> Nic for VirtioNic<H, T> {
     fn receive(&mut self) -> Option<VirtioRx> {
         let token = self.rx.peek_used()?;
         let mut buffer = self.posted.get_mut(usize::from(token)).and_then(Option::take)?;
-        // SAFETY: the buffer posted under this token, handed back by the device.
+        // SAFETY: the buffer `post` lent under this token, which the device gave back.
         let used = unsafe { self.rx.pop_used(token, &[], &mut [&mut buffer]) }.ok()? as usize;
         let len = used.saturating_sub(self.header_len).min(buffer.len() - self.header_len);
         Some(VirtioRx { buffer, start: self.header_len, len })

@@ -187,7 +187,7 @@ impl<H: Hal> Receiver<H> {
             let Some(slot) = self.states.iter().position(|&state| state == SlotState::Posted(used)) else {
                 return Err(SerialError::Device(virtio_drivers::Error::WrongToken));
             };
-            // SAFETY: the same buffer `post` lent with this token.
+            // SAFETY: buffer `slot` is the one `post` lent under this token.
             let len = unsafe { self.queue.pop_used(used, &[], &mut [&mut self.buffers[slot][..]]) }?;
             self.states[slot] = SlotState::Filled;
             self.filled.push_back((slot, 0, (len as usize).min(self.buffers[slot].len())));

@@ -52,11 +52,10 @@ pub fn load(engine: &Engine, bytes: &'static [u8]) -> Result<Module, LoadError> 
     if !is_artifact(bytes) {
         return compile::compile(engine, bytes).map_err(LoadError::Compile);
     }
-    // SAFETY: the initrd is the launcher's, and its artifacts are the user's own
-    // program compiled by `wasmetal compile` or the launcher's cache (the trust a
-    // program's code has anyway: it is what the user asked to run). The runtime checks
-    // the header, checksum and tables; only the code bytes are taken as they are. The
-    // initrd is reserved RAM nothing writes (`memory::lendable`), so the code may run
-    // from it.
+    // The initrd is the launcher's, and its artifacts are the user's own program
+    // compiled by `wasmetal compile` or the launcher's cache: the trust a program's code
+    // has anyway (it is what the user asked to run). The runtime checks the header,
+    // checksum and tables; only the code bytes are taken as they are.
+    // SAFETY: bytes from this runtime's `serialize`, in reserved RAM nothing writes.
     unsafe { Module::deserialize_in_place(engine, bytes) }.map_err(LoadError::Artifact)
 }

@@ -81,17 +81,15 @@ fn demand_fault(addr: u64, present: bool, write: bool) -> bool {
     mapped
 }
 
-/// Maps every page of `start..end`, committed with `Backing::Borrowed` and rights that
-/// are not writable, to its borrowed frame now: code run in place is touched all over
-/// at start, and one page-table write here costs far less than a demand fault. A page
-/// that cannot be mapped now (no frame left for a page table) is left to the fault
-/// handler.
-pub fn map_borrowed(start: u64, end: u64) {
+/// Maps every page of `start..end`, just committed with `rights` (never writable) as
+/// `Backing::Borrowed { first_frame }`, to its borrowed frame now: code run in place is
+/// touched all over at start, and one page-table write here costs far less than a
+/// demand fault. A page that cannot be mapped now (no frame left for a page table) is
+/// left to the fault handler.
+pub fn map_borrowed(start: u64, end: u64, first_frame: u64, rights: Protection) {
     let began = rdtsc();
-    let Some((range_start, range)) = accounting::lookup_for_fault(start) else { return };
-    let Backing::Borrowed { first_frame } = range.backing else { return };
-    for page in (start..end.min(range.end)).step_by(PAGE as usize) {
-        map_borrowed_page(page, FrameAddr::from_phys(first_frame + (page - range_start)), range.rights);
+    for page in (start..end).step_by(PAGE as usize) {
+        map_borrowed_page(page, FrameAddr::from_phys(first_frame + (page - start)), rights);
     }
     PAGER_STATS.eager(rdtsc() - began);
 }

@@ -157,7 +157,7 @@ impl Platform for KernelPlatform {
         if !accounting::commit(start, end, Protection::ReadExecute, Backing::Borrowed { first_frame }) {
             return Err(PlatformError { operation: "map code (out of physical memory)", bytes: text.len() });
         }
-        pager::map_borrowed(start, end);
+        pager::map_borrowed(start, end, first_frame, Protection::ReadExecute);
         Ok(true)
     }
 
