@@ -22,6 +22,10 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Add
 use super::device::NicDevice;
 use super::nic::Nic;
 
+/// Most `poll_egress` passes per flush or poll: more than a full transmit ring of
+/// single-segment passes, so only a card that keeps taking frames reaches it.
+const MAX_EGRESS_PASSES: usize = 2 * super::nic::VIRTIO_QUEUE_SIZE;
+
 /// A listener or connection of the stack (the embedder's handle for it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SocketId(pub u32);
@@ -343,8 +347,23 @@ impl<N: Nic> NetStack<N> {
     /// Sends what the sockets have queued (no frames in, no timers): after a program's
     /// send, so the bytes leave before it calls in again.
     pub fn flush(&mut self, now_us: u64) {
-        let _ = self.iface.poll_egress(instant(now_us), &mut self.device, &mut self.sockets);
+        self.egress(instant(now_us));
         self.device.nic_mut().flush();
+    }
+
+    /// Sends everything the sockets may send now. smoltcp's `poll_egress` takes at most
+    /// one segment from each socket, so one call per poll made a bulk sender wait a
+    /// round trip per segment (stop-and-wait: 6 MiB/s). The loop ends when a pass sends
+    /// nothing: the sockets' windows and the card's transmit ring bound it.
+    fn egress(&mut self, now: Instant) -> bool {
+        let mut changed = false;
+        for _ in 0..MAX_EGRESS_PASSES {
+            if self.iface.poll_egress(now, &mut self.device, &mut self.sockets) == PollResult::None {
+                break;
+            }
+            changed = true;
+        }
+        changed
     }
 
     /// Moves frames between the card and the sockets; true when a socket may have
@@ -364,9 +383,7 @@ impl<N: Nic> NetStack<N> {
                 }
             }
         }
-        if self.iface.poll_egress(now, &mut self.device, &mut self.sockets) == PollResult::SocketStateChanged {
-            changed = true;
-        }
+        changed |= self.egress(now);
         // One notification for everything this poll sent (ACKs from ingress included).
         self.device.nic_mut().flush();
         self.arm_timeouts();
@@ -592,6 +609,8 @@ mod tests {
         client: Interface,
         client_device: NicDevice<WireNic>,
         client_sockets: SocketSet<'static>,
+        /// The server's side of the cable, towards the client (what it sent, unread).
+        to_client: Queue,
         now_us: u64,
     }
 
@@ -599,6 +618,7 @@ mod tests {
         fn new(limits: Limits) -> Rig {
             let (a, b): (Queue, Queue) = Default::default();
             let server_nic = WireNic { mac: SERVER_MAC, inbox: a.clone(), outbox: b.clone() };
+            let to_client = b.clone();
             let mut client_device = NicDevice::new(WireNic { mac: CLIENT_MAC, inbox: b, outbox: a });
             let server = NetStack::new(server_nic, IpConfig::QEMU_USER, limits, 1, 0);
             let mut client = Interface::new(
@@ -609,12 +629,16 @@ mod tests {
             client.update_ip_addrs(|addrs| {
                 addrs.push(IpCidr::new(IpAddress::Ipv4(Ipv4Address::new(10, 0, 2, 2)), 24)).unwrap();
             });
-            Rig { server, client, client_device, client_sockets: SocketSet::new(Vec::new()), now_us: 0 }
+            Rig { server, client, client_device, client_sockets: SocketSet::new(Vec::new()), to_client, now_us: 0 }
         }
 
         fn connect(&mut self, local_port: u16) -> SocketHandle {
+            self.connect_with_window(local_port, 4096)
+        }
+
+        fn connect_with_window(&mut self, local_port: u16, receive_bytes: usize) -> SocketHandle {
             let mut socket =
-                tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 4096]), tcp::SocketBuffer::new(vec![0; 4096]));
+                tcp::Socket::new(tcp::SocketBuffer::new(vec![0; receive_bytes]), tcp::SocketBuffer::new(vec![0; 4096]));
             socket
                 .connect(self.client.context(), (IpAddress::Ipv4(Ipv4Address::new(10, 0, 2, 15)), PORT), local_port)
                 .unwrap();
@@ -670,6 +694,28 @@ mod tests {
         assert_eq!(rig.server.recv(stream, &mut buf, false), Err(NetError::NoSuchSocket));
         // The listener's backlog and nothing else is left.
         assert_eq!(rig.server.sockets(), 2);
+    }
+
+    #[test]
+    fn one_flush_sends_all_the_window_allows() {
+        let send_bytes = 16 * 1024;
+        let mut rig = Rig::new(Limits { send_bytes, ..limits(8, 2) });
+        let listener = rig.server.listen(PORT).unwrap();
+        let client = rig.connect_with_window(40002, 64 * 1024);
+        rig.pump();
+        let stream = rig.server.accept(listener).unwrap().expect("a connection");
+        rig.to_client.borrow_mut().clear();
+        let data: Vec<u8> = (0..send_bytes).map(|i| i as u8).collect();
+        assert_eq!(rig.server.send(stream, &data), Ok(send_bytes));
+        rig.server.flush(rig.now_us);
+        // Not one segment per flush (a round trip per segment): the whole buffer, in
+        // segments of at most one MSS (1460 bytes on Ethernet).
+        let frames = rig.to_client.borrow().len();
+        assert!(frames >= send_bytes.div_ceil(1460), "one flush sent {frames} frames for {send_bytes} bytes");
+        rig.pump();
+        let mut received = vec![0u8; send_bytes];
+        assert_eq!(rig.client(client).recv_slice(&mut received), Ok(send_bytes));
+        assert_eq!(received, data);
     }
 
     #[test]
