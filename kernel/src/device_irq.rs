@@ -1,16 +1,19 @@
 //! Device interrupt lines: the I/O APIC's routes and what each device vector counts.
 //!
 //! Owns the I/O APIC (mapped on the first route, every line masked until routed), the
-//! vector of each routed device and a count of the interrupts each one took. A line
-//! fires once per arming: the handler (CPL0, any context) masks it, counts, and bumps
-//! the scheduler's device-event count, which ends the waits of tasks blocked on devices
-//! (`sched::device_wait`); a task about to sleep on the device re-arms it ([`rearm`])
-//! and acknowledges the device (virtio's InterruptACK, under the device's own lock).
-//! So while the kernel is busy polling a device, its traffic costs no interrupts: each
-//! one is a trip through the CPL0 monitor, which PVM emulates, and KVM's I/O APIC
-//! delivers an edge-triggered line again on every assertion, even while it stays high.
+//! vector of each routed device and a count of the interrupts each one took. A routed
+//! line stays unmasked: the handler (CPL0, any context) only counts and bumps the
+//! scheduler's device-event count, which ends the waits of tasks blocked on devices
+//! (`sched::device_wait`). Whether a device interrupts at all is the device's business,
+//! told through memory it shares (virtio's NO_INTERRUPT flag, see `net`): a task lets it
+//! interrupt just before it sleeps and stops it once it polls again. So a busy device
+//! costs no interrupts, and sleeping costs no register access: under PVM each I/O APIC
+//! or virtio register access is an exit, and one QEMU handles waits for its main loop's
+//! lock, which a busy network holds (0.2–0.5 ms per access was measured). KVM's I/O
+//! APIC, like QEMU's, delivers an edge-triggered line on every assertion, even while
+//! the line stays high, so the device's interrupt status is never acknowledged.
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Mutex;
 use wasmetal_arch::ioapic::{IOAPIC_DEFAULT_PHYS, IoApic, IoApicError, Line, Trigger};
@@ -56,35 +59,9 @@ impl core::fmt::Display for IrqError {
 
 /// How device lines signal: QEMU's virtio-mmio raises microvm's lines active high.
 const TRIGGER: Trigger = Trigger::EdgeHigh;
-/// No line routed for a device.
-const UNROUTED: u32 = u32::MAX;
 
 static IOAPIC: Mutex<Option<IoApic>> = Mutex::new(None);
-/// The I/O APIC's mapped registers, for the handler (which takes no lock); 0 before
-/// the first route.
-static IOAPIC_MMIO: AtomicU64 = AtomicU64::new(0);
-static LINES: [AtomicU32; Device::ALL.len()] = [const { AtomicU32::new(UNROUTED) }; Device::ALL.len()];
 static TAKEN: [AtomicU64; Device::ALL.len()] = [const { AtomicU64::new(0) }; Device::ALL.len()];
-
-/// Masks or unmasks `device`'s line. Callers keep interrupts off: the handler selects
-/// registers of the same window.
-fn set_masked(device: Device, masked: bool) {
-    let (mmio, line) = (IOAPIC_MMIO.load(Ordering::Acquire), LINES[device.index()].load(Ordering::Acquire));
-    if mmio == 0 || line == UNROUTED {
-        return;
-    }
-    // SAFETY: `mmio` maps the I/O APIC for the kernel's life (set by `route`); the
-    // window is used with interrupts off or from the handler, never both at once.
-    let ioapic = unsafe { IoApic::new(mmio) };
-    ioapic.set_masked(Line(line), device.vector(), TRIGGER, masked);
-}
-
-/// Lets `device` interrupt once more (after the handler masked it). The caller then
-/// acknowledges the device and looks at its queues once before sleeping: what came
-/// before the acknowledgement raised no interrupt it will see.
-pub fn rearm(device: Device) {
-    wasmetal_arch::cpu::without_interrupts(|| set_masked(device, false));
-}
 
 /// Routes `line` (the slot's `virtio_mmio.device=..:IRQ`) to `device`'s vector on this
 /// CPU, edge-triggered, active high (how QEMU's virtio-mmio drives microvm's lines).
@@ -97,14 +74,12 @@ pub fn route(device: Device, line: u32) -> Result<(), IrqError> {
         let fresh = unsafe { IoApic::new(mmio) };
         fresh.mask_all();
         *ioapic = Some(fresh);
-        IOAPIC_MMIO.store(mmio, Ordering::Release);
     }
     let Some(ioapic) = ioapic.as_ref() else { return Err(IrqError::Mapping) };
     // IDs of QEMU's boot CPU fit the entry's 8-bit physical destination.
     let apic_id = crate::timer::apic_id() as u8;
     wasmetal_arch::cpu::without_interrupts(|| ioapic.route(Line(line), device.vector(), apic_id, TRIGGER))
         .map_err(IrqError::Route)?;
-    LINES[device.index()].store(line, Ordering::Release);
     Ok(())
 }
 
@@ -114,8 +89,6 @@ pub fn on_interrupt(vector: u64) -> bool {
     let Some(device) = Device::ALL.into_iter().find(|device| u64::from(device.vector()) == vector) else {
         return false;
     };
-    // Once per arming (see the module comment).
-    set_masked(device, true);
     TAKEN[device.index()].fetch_add(1, Ordering::Relaxed);
     crate::sched::device_wait::note_device_event();
     true

@@ -205,11 +205,20 @@ impl<N: Nic> NetStack<N> {
         self.device.nic().frame_waiting()
     }
 
-    /// Acknowledges the card's interrupt before the caller sleeps on it; true when a
-    /// frame came meanwhile (poll instead of sleeping: its interrupt may be lost).
+    /// Lets the card interrupt before the caller sleeps on it; true when a frame came
+    /// meanwhile (poll instead of sleeping: its interrupt may never come).
     pub fn arm_interrupt(&mut self) -> bool {
-        self.device.nic_mut().acknowledge_interrupt();
+        self.device.nic_mut().set_interrupts(true);
+        // The flag must be visible before the ring is looked at (a store then a load:
+        // only a full fence orders them on x86), or the card may read the old flag and
+        // stay quiet while we read the old ring and sleep.
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
         self.frame_waiting()
+    }
+
+    /// Stops the card's interrupts while the caller polls (they would only cost exits).
+    pub fn disarm_interrupt(&mut self) {
+        self.device.nic_mut().set_interrupts(false);
     }
 
     /// Pending, open and closing connections.

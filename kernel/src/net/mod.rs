@@ -5,8 +5,9 @@
 //!
 //! The stack sits behind one spin lock that is only held for one stack operation, never
 //! while waiting (tasks switch only when they yield, and they never yield holding it).
-//! The card's interrupt is armed only before a task sleeps on it (`arm_interrupt`, see
-//! `device_irq`), so while the kernel is busy polling, frames cost no interrupts.
+//! The card may interrupt only while a task sleeps on it (`arm_interrupt` before the
+//! sleep, `disarm_interrupt` after; see `device_irq`), so while the kernel is busy
+//! polling, frames cost no interrupts.
 
 pub mod sockets;
 
@@ -34,6 +35,9 @@ struct Network {
     listeners: Vec<SocketId>,
     /// Whether the card's line is routed (else waits end on their time, polling).
     interrupts: bool,
+    /// Tasks between `arm_interrupt` and `disarm_interrupt`: the card may interrupt
+    /// while there is one.
+    sleepers: u32,
 }
 
 static NETWORK: Mutex<Option<Network>> = Mutex::new(None);
@@ -104,7 +108,7 @@ pub fn init(boot: &BootInfo, slots: &[MmioSlot]) -> Result<(), NetInitError> {
             false
         }
     };
-    *NETWORK.lock() = Some(Network { stack, listeners, interrupts });
+    *NETWORK.lock() = Some(Network { stack, listeners, interrupts, sleepers: 0 });
     Ok(())
 }
 
@@ -131,16 +135,25 @@ pub(crate) fn with_stack<R>(f: impl FnOnce(&mut Stack) -> R) -> Option<R> {
     NETWORK.lock().as_mut().map(|network| f(&mut network.stack))
 }
 
-/// Before sleeping on the card: re-arms its interrupt; true when the caller must not
-/// sleep (a frame came meanwhile) or cannot count on the interrupt (not routed).
+/// Before sleeping on the card: lets it interrupt; true when the caller must not sleep
+/// (a frame came meanwhile) or cannot count on the interrupt (not routed).
+/// Each call is paired with a [`disarm_interrupt`] after the sleep.
 pub(crate) fn arm_interrupt() -> bool {
     NETWORK.lock().as_mut().is_none_or(|network| {
-        if !network.interrupts {
-            return true;
-        }
-        crate::device_irq::rearm(Device::Net);
-        network.stack.arm_interrupt()
+        network.sleepers += 1;
+        !network.interrupts || network.stack.arm_interrupt()
     })
+}
+
+/// After a sleep on the card: stops its interrupts again once no other task sleeps on
+/// it (they would only cost exits while the caller polls).
+pub(crate) fn disarm_interrupt() {
+    if let Some(network) = NETWORK.lock().as_mut() {
+        network.sleepers = network.sleepers.saturating_sub(1);
+        if network.sleepers == 0 {
+            network.stack.disarm_interrupt();
+        }
+    }
 }
 
 /// Whether a frame waits for the stack (cheap enough to spin on).

@@ -61,6 +61,7 @@ impl KernelSockets {
         if !super::arm_interrupt() {
             device_wait::wait_for_device(mark, until);
         }
+        super::disarm_interrupt();
         Wait::Continue
     }
 
