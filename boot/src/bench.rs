@@ -33,7 +33,7 @@ pub fn boot(vm: &VmArgs, runs: usize) -> Result<u8> {
     let kernel = vm.kernel_path()?;
     let empty = workspace::scratch_dir().join("wasmetal-empty-pvh.elf");
     std::fs::write(&empty, empty_kernel::image()).with_context(|| format!("writing {}", empty.display()))?;
-    let kernel_config = vm.config(kernel, "quiet".into(), None)?;
+    let kernel_config = vm.config(kernel, "quiet stats".into(), None)?;
     let empty_config = vm.config(empty, String::new(), None)?;
     println!("boot benchmark: {runs} boots each, accel {:?}, {} MiB", kernel_config.accel(), vm.memory);
 

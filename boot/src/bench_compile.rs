@@ -41,7 +41,7 @@ fn run_once(vm: &VmArgs, kernel: &Path, name: &str, wasm: &[u8], preloads: &[(St
     };
     let files = crate::run::initrd_files(&spec)?;
     let initrd = crate::run::write_initrd(&files)?;
-    let mut config = vm.config(kernel.to_path_buf(), crate::run::run_cmdline(), Some(initrd.clone()))?;
+    let mut config = vm.config(kernel.to_path_buf(), crate::run::run_cmdline(true), Some(initrd.clone()))?;
     config.program_output = true;
     config.program_io = crate::stdio_devices::ProgramIo::Fixed { stdin: Arc::new(Vec::new()) };
     config.timeout = Some(Duration::from_secs(600));

@@ -205,7 +205,7 @@ fn boot_server(vm: &VmArgs, wasm: &Path, port: u16) -> Result<std::thread::JoinH
     };
     let files = crate::run::initrd_files(&spec)?;
     let initrd = crate::run::write_initrd(&files)?;
-    let mut config = vm.config(vm.kernel_path()?, crate::run::run_cmdline(), Some(initrd.clone()))?;
+    let mut config = vm.config(vm.kernel_path()?, crate::run::run_cmdline(vm.verbose), Some(initrd.clone()))?;
     config.program_output = true;
     config.program_io = ProgramIo::Fixed { stdin: std::sync::Arc::new(Vec::new()) };
     config.tcp_listen = spec.tcp_listen.clone();

@@ -17,7 +17,7 @@ use crate::vm_args::VmArgs;
 pub fn kernel_start_ns(vm: &VmArgs, spec: &RunSpec, case: &str, configure: impl FnOnce(&mut VmConfig)) -> Result<u64> {
     let files = crate::run::initrd_files(spec)?;
     let initrd = crate::run::write_initrd(&files)?;
-    let mut config = vm.config(vm.kernel_path()?, crate::run::run_cmdline(), Some(initrd.clone()))?;
+    let mut config = vm.config(vm.kernel_path()?, crate::run::run_cmdline(true), Some(initrd.clone()))?;
     config.program_output = true;
     config.timeout = Some(Duration::from_secs(600));
     configure(&mut config);

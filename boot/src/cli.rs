@@ -210,7 +210,7 @@ fn run_program(vm: &VmArgs, spec: &crate::run::RunSpec) -> Result<u8> {
     }
     let files = crate::run::initrd_files(spec)?;
     let initrd = crate::run::write_initrd(&files)?;
-    let mut config = vm.config(kernel, crate::run::run_cmdline(), Some(initrd.clone()))?;
+    let mut config = vm.config(kernel, crate::run::run_cmdline(vm.verbose), Some(initrd.clone()))?;
     config.program_output = true;
     config.dirs = spec.host_dirs.clone();
     config.tcp_listen = spec.tcp_listen.clone();

@@ -1,7 +1,8 @@
 //! The launcher's exit codes, and how QEMU's exit status maps to them.
 //!
-//! The kernel ends every run by printing `wasmetal: exit <status>` on its console and
-//! writing a 7-bit value to the isa-debug-exit device; QEMU then exits with
+//! The kernel ends every run by printing `wasmetal: exit <status>` on its console (a
+//! quiet kernel only for statuses above 123) and writing a 7-bit value to the
+//! isa-debug-exit device; QEMU then exits with
 //! `(value << 1) | 1`. Values below 124 are the status itself, 125 is a kernel failure,
 //! 126 means "the status is on the verdict line" (for statuses above 123, such as 134
 //! for a trap).

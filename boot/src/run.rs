@@ -251,10 +251,12 @@ pub fn write_initrd(files: &[(String, Vec<u8>)]) -> Result<PathBuf> {
 }
 
 /// The kernel command line of a run: wall-clock time and a random seed from the host.
-pub fn run_cmdline() -> String {
+pub fn run_cmdline(stats: bool) -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let mut seed = [0u8; 32];
     let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut seed));
     let seed: String = seed.iter().map(|b| format!("{b:02x}")).collect();
-    format!("run quiet epoch_ns={now} seed={seed}")
+    // `stats`: the kernel logs its boot and run figures (each log byte is a VM exit).
+    let stats = if stats { " stats" } else { "" };
+    format!("run quiet{stats} epoch_ns={now} seed={seed}")
 }

@@ -1,7 +1,5 @@
 //! TSC stamps of the boot sequence's phases, for the `boot phases:` log line.
 
-use crate::log;
-
 /// TSC stamps of the init phases, for `boot phases:` in the log.
 pub struct BootPhases {
     last: u64,
@@ -28,6 +26,6 @@ impl BootPhases {
         for (name, cycles) in &self.phases[..self.len] {
             line.push_str(&alloc::format!(" {name} {}", crate::timer::cycles_to_ns(*cycles) / 1000));
         }
-        log!("{line}");
+        crate::stat!("{line}");
     }
 }

@@ -1,10 +1,12 @@
 //! Ending the VM: the verdict line and the qemu-exit code the launcher maps back.
 //!
 //! Protocol (documented in README.md, decoded by `boot/src/exit_status.rs`): the kernel
-//! always prints `wasmetal: exit <status>` as its last log line, then writes a 7-bit
-//! value to QEMU's isa-debug-exit device, which makes QEMU exit with `(value << 1) | 1`.
-//! Values below [`EXTENDED`] are the status itself; [`KERNEL_FAILURE`] marks a kernel
-//! panic or unexpected exception; [`EXTENDED`] says "read the status from the line".
+//! prints `wasmetal: exit <status>` as its last log line (for a status below
+//! [`EXTENDED`] only when figures were asked for: each byte is a VM exit), then writes a
+//! 7-bit value to QEMU's isa-debug-exit device, which makes QEMU exit with
+//! `(value << 1) | 1`. Values below [`EXTENDED`] are the status itself;
+//! [`KERNEL_FAILURE`] marks a kernel panic or unexpected exception; [`EXTENDED`] says
+//! "read the status from the line".
 
 use qemu_exit::QEMUExit;
 
@@ -45,8 +47,13 @@ pub fn exit(status: u32) -> ! {
     if !drained {
         crate::log!("wasmetal: the host did not take the programs' last output in time");
     }
-    crate::log!("wasmetal: exit {status}");
-    let value = if status < EXTENDED { status } else { 126 };
+    let value = if status < EXTENDED {
+        crate::stat!("wasmetal: exit {status}");
+        status
+    } else {
+        crate::log!("wasmetal: exit {status}");
+        126
+    };
     device().exit(value)
 }
 

@@ -44,7 +44,6 @@ extern "C" fn kernel_main(start_info_phys: u64) -> ! {
     let main_tsc = wasmetal_arch::cpu::rdtsc();
     // CPL0 part: as little as possible, since some hypervisors emulate CPL0 code
     // instruction by instruction (see `wasmetal_arch::privilege`).
-    console::init();
     // SAFETY: once, interrupts off.
     unsafe { interrupts::init() };
     let features = wasmetal_arch::cpu::features();
@@ -60,6 +59,7 @@ extern "C" fn kernel_main(start_info_phys: u64) -> ! {
         Err(boot_info::BootInfoError::BadMagic(magic)) => panic!("not booted through PVH: start info magic {magic:#x}"),
     };
     let quiet = boot.option("quiet").is_some();
+    console::set_stats(!quiet || boot.option("stats").is_some());
     if !quiet {
         log!("wasmetal {}: WebAssembly on bare metal", env!("CARGO_PKG_VERSION"));
         log!("cmdline: {}", boot.cmdline());
@@ -81,7 +81,7 @@ extern "C" fn kernel_main(start_info_phys: u64) -> ! {
 
     let hz = boot.option("timer_hz").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_TIMER_HZ);
     let tsc_khz = boot.option("tsc_khz").and_then(|v| v.parse().ok());
-    let clock = match timer::init(&features, hz, tsc_khz) {
+    let clock = match timer::init(&features, hz, tsc_khz, boot.option("x2apic").is_some()) {
         Ok(clock) => clock,
         Err(error) => panic!("timer setup failed: {error:?}"),
     };
@@ -104,17 +104,16 @@ extern "C" fn kernel_main(start_info_phys: u64) -> ! {
             vector_state.save_area_bytes
         );
         log!(
-            "clock: tsc {} kHz ({:?}), apic timer {} kHz, tick {} Hz",
+            "clock: tsc {} kHz ({:?}), {} timer {} kHz, tick {} Hz",
             clock.tsc_hz / 1000,
             clock.tsc_source,
+            if clock.x2apic { "x2apic" } else { "xapic" },
             clock.apic_hz / 1000,
             clock.timer_hz
         );
     }
-    if !quiet {
-        phases.report();
-    }
-    log!(
+    phases.report();
+    stat!(
         "boot: entry to init done {} cycles ({} us); kernel_main start at {} cycles",
         done_tsc - entry_tsc,
         init_ns / 1000,

@@ -4,7 +4,7 @@
 //! listing. Boot itself is `main.rs`'s.
 
 use crate::boot_info::BootInfo;
-use crate::log;
+use crate::{log, stat};
 
 /// Runs the mode the command line names; returns the exit status.
 pub fn run(boot: &BootInfo) -> u32 {
@@ -40,7 +40,7 @@ pub fn run(boot: &BootInfo) -> u32 {
 /// What the kernel does when asked for nothing in particular: list the initrd.
 fn demo(boot: &BootInfo) -> u32 {
     let Some(initrd) = boot.initrd_bytes() else {
-        log!("demo: kernel up, no initrd");
+        stat!("demo: kernel up, no initrd");
         return 0;
     };
     log!("demo: initrd of {} bytes", initrd.len());

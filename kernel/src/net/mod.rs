@@ -170,7 +170,7 @@ pub fn log_stats() {
     let (by_device, by_time) = crate::sched::device_wait::wake_counts();
     let polls = POLLS.load(Ordering::Relaxed);
     let poll_ns = crate::timer::cycles_to_ns(POLL_CYCLES.load(Ordering::Relaxed)) / polls.max(1);
-    crate::log!(
+    crate::stat!(
         "net: {} sockets, {} connections, {} frames dropped, heap {} KiB live, {} interrupts, \
          waits woken {} by interrupt {} by time, {} polls of {} ns, frames {} in {} out, {} notifies",
         network.stack.sockets(),

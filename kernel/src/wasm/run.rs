@@ -18,7 +18,7 @@ use wasmetal_wasi::{System, WasiCtx};
 
 use super::system::KernelSystem;
 use crate::exit::{LOAD_FAILURE_STATUS, TRAP_STATUS};
-use crate::log;
+use crate::{log, stat};
 
 /// One program to run.
 #[derive(Default)]
@@ -124,7 +124,7 @@ pub fn run(initrd: &'static [u8], epoch_ns: Option<u64>, seed: Option<[u8; 32]>)
         }
     };
     if !engine.can_compile() {
-        log!("run: runtime-only kernel (built without the compiler): precompiled modules only");
+        stat!("run: runtime-only kernel (built without the compiler): precompiled modules only");
     }
     attach_epoch(&engine);
     let hz = crate::timer::timer_hz().max(1);
@@ -152,7 +152,7 @@ pub fn run(initrd: &'static [u8], epoch_ns: Option<u64>, seed: Option<[u8; 32]>)
     wasmetal_arch::cpu::disable_interrupts();
     detach_epoch();
     for (name, status) in &finished {
-        log!("run: {name} exited with status {status}");
+        stat!("run: {name} exited with status {status}");
     }
     let latencies = crate::sched::switch_latencies();
     if !latencies.is_empty() {
@@ -160,7 +160,7 @@ pub fn run(initrd: &'static [u8], epoch_ns: Option<u64>, seed: Option<[u8; 32]>)
         sorted.sort_unstable();
         let median = sorted[sorted.len() / 2];
         let max = sorted[sorted.len() - 1];
-        log!(
+        stat!(
             "run: {} preemptions, tick-to-switch median {} cycles ({} us), max {} cycles ({} us)",
             sorted.len(),
             median,
@@ -298,7 +298,7 @@ fn run_task(
         (true, false) => "loaded (code copied)",
         (false, _) => "compiled",
     };
-    log!("run: {name} {how} in {} ns", crate::timer::monotonic_ns() - load_started_ns);
+    stat!("run: {name} {how} in {} ns", crate::timer::monotonic_ns() - load_started_ns);
     let mut libraries = Vec::new();
     for (library, path) in &task.preloads {
         let Some(bytes) = file(initrd, path) else {
@@ -376,14 +376,14 @@ fn run_task(
     };
     let started_ns = crate::timer::monotonic_ns();
     // For `bench compile`: boot to the program's first instruction.
-    log!("run: {name} _start at {} ns", started_ns);
+    stat!("run: {name} _start at {} ns", started_ns);
     let pager_before = super::pager_stats::PAGER_STATS.snapshot();
     let result = start.call(&mut store, ());
     // The program's unfinished output lines go out before any report of ours.
     drop(store);
     // For `bench io` and anyone timing a program without its boot and compile.
-    log!("run: {name} _start ran {} ns", crate::timer::monotonic_ns() - started_ns);
-    log!("run: {name} pager: {}", super::pager_stats::PAGER_STATS.snapshot().since(&pager_before));
+    stat!("run: {name} _start ran {} ns", crate::timer::monotonic_ns() - started_ns);
+    stat!("run: {name} pager: {}", super::pager_stats::PAGER_STATS.snapshot().since(&pager_before));
     match result {
         Ok(()) => 0,
         Err(error) => failure(&mut errors, &name, &error),
