@@ -128,14 +128,6 @@ impl IoApic {
         self.write(reg, entry_low(vector, trigger));
         Ok(())
     }
-
-    /// Masks or unmasks a routed line, keeping its vector and trigger (one register
-    /// write; the caller keeps anything else from selecting another register meanwhile,
-    /// e.g. an interrupt handler that masks too).
-    pub fn set_masked(&self, line: Line, vector: u8, trigger: Trigger, masked: bool) {
-        let low = entry_low(vector, trigger) | if masked { ENTRY_MASKED } else { 0 };
-        self.write(REG_REDIRECTION + 2 * line.0, low);
-    }
 }
 
 #[cfg(test)]

@@ -127,11 +127,8 @@ impl<H: Hal, T: Transport> VirtioNic<H, T> {
         let features = transport.begin_init(NetFeatures::MAC | NetFeatures::VERSION_1);
         let mac: [u8; 6] =
             if features.contains(NetFeatures::MAC) { transport.read_config_space(0)? } else { [2, 0, 0, 0, 0, 1] };
-        let mut rx = VirtQueue::new(&mut transport, QUEUE_RECEIVE, false, false)?;
-        let mut tx = VirtQueue::new(&mut transport, QUEUE_TRANSMIT, false, false)?;
-        // Quiet until someone sleeps on the card (`set_interrupts`).
-        rx.set_dev_notify(false);
-        tx.set_dev_notify(false);
+        let rx = VirtQueue::new(&mut transport, QUEUE_RECEIVE, false, false)?;
+        let tx = VirtQueue::new(&mut transport, QUEUE_TRANSMIT, false, false)?;
         transport.finish_init();
         let header_len = if features.contains(NetFeatures::VERSION_1) { HEADER_BYTES } else { LEGACY_HEADER_BYTES };
         let mut nic = VirtioNic {
@@ -145,6 +142,8 @@ impl<H: Hal, T: Transport> VirtioNic<H, T> {
             header_len,
             unannounced: false,
         };
+        // Quiet until someone sleeps on the card.
+        nic.set_interrupts(false);
         for _ in 0..VIRTIO_QUEUE_SIZE {
             nic.post(vec![0; VIRTIO_BUFFER_BYTES].into_boxed_slice())?;
         }
