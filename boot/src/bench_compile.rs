@@ -81,18 +81,26 @@ fn time_to_start(
     Ok(median(times))
 }
 
-/// Median wall time (ms) of booting `kernel` with `cmdline` and no initrd.
-fn boot_ms(vm: &VmArgs, kernel: PathBuf, cmdline: &str, runs: usize) -> Result<f64> {
-    let config = vm.config(kernel, cmdline.into(), None)?;
-    let mut times = Vec::new();
+/// Median wall time (ms) of booting each of `kernels` (ELF, command line) with no
+/// initrd, `runs` times each. The boots are interleaved, one of each in turn, so a
+/// change in the host's load over the runs weighs on every kernel alike instead of
+/// biasing whichever batch it fell on.
+fn boot_ms<const N: usize>(vm: &VmArgs, kernels: [(PathBuf, &str); N], runs: usize) -> Result<[f64; N]> {
+    let configs = kernels
+        .into_iter()
+        .map(|(kernel, cmdline)| vm.config(kernel, cmdline.into(), None))
+        .collect::<Result<Vec<_>>>()?;
+    let mut times: [Vec<f64>; N] = std::array::from_fn(|_| Vec::with_capacity(runs));
     for _ in 0..runs {
-        let result = config.run(ConsoleSink::Capture)?;
-        if result.outcome != Outcome::Status(0) {
-            bail!("a boot did not exit cleanly ({:?}):\n{}", result.outcome, result.console);
+        for (config, times) in configs.iter().zip(times.iter_mut()) {
+            let result = config.run(ConsoleSink::Capture)?;
+            if result.outcome != Outcome::Status(0) {
+                bail!("a boot did not exit cleanly ({:?}):\n{}", result.outcome, result.console);
+            }
+            times.push(result.wall.as_secs_f64() * 1000.0);
         }
-        times.push(result.wall.as_secs_f64() * 1000.0);
     }
-    Ok(median(times))
+    Ok(times.map(median))
 }
 
 /// Runs the benchmark on `module` and prints its report.
@@ -179,9 +187,8 @@ pub fn report(vm: &VmArgs, module: &Path, runs: usize) -> Result<u8> {
     let empty_kernel = crate::workspace::scratch_dir().join("wasmetal-empty-pvh.elf");
     std::fs::write(&empty_kernel, crate::empty_kernel::image())
         .with_context(|| format!("writing {}", empty_kernel.display()))?;
-    let full_boot = boot_ms(vm, full.clone(), "quiet", runs)?;
-    let runtime_boot = boot_ms(vm, runtime_only.clone(), "quiet", runs)?;
-    let empty_boot = boot_ms(vm, empty_kernel, "", runs)?;
+    let [full_boot, runtime_boot, empty_boot] =
+        boot_ms(vm, [(full.clone(), "quiet"), (runtime_only.clone(), "quiet"), (empty_kernel, "")], runs)?;
     let size = |path: &Path| std::fs::metadata(path).map(|m| m.len() >> 10).unwrap_or(0);
     println!("boot full kernel: {} KiB ELF, median {full_boot:.1} ms to exit", size(&full));
     println!(
