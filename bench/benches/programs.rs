@@ -9,8 +9,13 @@
 //! (default 3), each in a fresh VM and a fresh Wasmtime store: the kernel's first touch
 //! of memory is part of what a user pays.
 //!
-//! `NAME ARGS: wasmetal-kernel <ms>, wasmtime <ms>, ratio <kernel/wasmtime>`, then the
-//! geometric mean of the ratios.
+//! A third column runs the same program on wasmetal-runtime hosted on this Linux (its
+//! own WASI, output to memory, default engine settings as Wasmtime's): it separates what
+//! the compiler makes of a program from what the kernel's environment adds (first touch
+//! under the hypervisor, the VM's CPU features, epochs).
+//!
+//! `NAME ARGS: wasmetal-kernel <ms>, wasmetal-hosted <ms>, wasmtime <ms>, ratio
+//! <kernel/wasmtime>, hosted <hosted/wasmtime>`, then the geometric means of both ratios.
 //!
 //! Run with `cargo bench -p wasmetal-bench --bench programs` from the workspace root.
 
@@ -111,6 +116,35 @@ fn wasmtime_us(engine: &Engine, module: &Module, name: &str, args: &[&str]) -> R
     workload_us(&String::from_utf8_lossy(&stdout.contents()), name)
 }
 
+fn hosted_us(
+    engine: &wasmetal_runtime::Engine,
+    module: &wasmetal_runtime::Module,
+    name: &str,
+    args: &[&str],
+) -> Result<u64, String> {
+    use wasmetal_wasi::{HostSystem, Output, WasiCtx};
+    let mut linker = wasmetal_runtime::Linker::new(engine);
+    wasmetal_wasi::add_to_linker(&mut linker, |ctx: &mut WasiCtx| ctx).map_err(|error| error.to_string())?;
+    let stdout = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut builder = WasiCtx::builder(Box::new(HostSystem::new(Output::Capture(stdout.clone()))))
+        .arg(format!("{name}.wasm").into_bytes());
+    for arg in args {
+        builder = builder.arg(arg.as_bytes().to_vec());
+    }
+    let ctx = builder.build().map_err(|error| error.to_string())?;
+    let mut store = wasmetal_runtime::Store::new(engine, ctx);
+    let instance = linker.instantiate(&mut store, module).map_err(|error| error.to_string())?;
+    let start = instance.get_typed_func::<(), ()>(&mut store, "_start").map_err(|error| error.to_string())?;
+    if let Err(error) = start.call(&mut store, ())
+        && error.exit_status() != Some(0)
+    {
+        return Err(format!("{name} on hosted wasmetal: {error}"));
+    }
+    drop(store);
+    let output = stdout.lock().unwrap().clone();
+    workload_us(&String::from_utf8_lossy(&output), name)
+}
+
 fn median(mut values: Vec<u64>) -> u64 {
     values.sort_unstable();
     values[values.len() / 2]
@@ -121,24 +155,36 @@ fn main() {
     let (programs, bin) = build();
     let launcher = bin.join("wasmetal");
     let engine = Engine::default();
+    let hosted_engine =
+        wasmetal_runtime::Engine::new(&wasmetal_runtime::Config::default()).expect("a hosted wasmetal engine");
     println!(
-        "bench programs: workload ms, median of {runs}; wasmetal run (fresh VM each) vs Wasmtime 48.0.8 on this host"
+        "bench programs: workload ms, median of {runs}; wasmetal run (fresh VM each), wasmetal-runtime hosted and Wasmtime 48.0.8 on this host"
     );
     let mut failed = false;
     let mut log_ratio_sum = 0.0;
+    let mut log_hosted_sum = 0.0;
     let mut measured = 0;
     for &(name, args) in CASES {
         let wasm = programs.join(format!("{name}.wasm"));
         let module = Module::from_file(&engine, &wasm).expect("the program compiles under Wasmtime");
+        let bytes = std::fs::read(&wasm).expect("reading the program");
+        let hosted_module =
+            wasmetal_runtime::Module::new(&hosted_engine, &bytes).expect("the program compiles on hosted wasmetal");
         let mut kernel = Vec::new();
+        let mut hosted = Vec::new();
         let mut wasmtime = Vec::new();
         for _ in 0..runs {
-            match (kernel_us(&launcher, &wasm, name, args), wasmtime_us(&engine, &module, name, args)) {
-                (Ok(k), Ok(w)) => {
+            match (
+                kernel_us(&launcher, &wasm, name, args),
+                hosted_us(&hosted_engine, &hosted_module, name, args),
+                wasmtime_us(&engine, &module, name, args),
+            ) {
+                (Ok(k), Ok(h), Ok(w)) => {
                     kernel.push(k);
+                    hosted.push(h);
                     wasmtime.push(w);
                 }
-                (Err(error), _) | (_, Err(error)) => {
+                (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
                     eprintln!("{error}");
                     failed = true;
                 }
@@ -147,14 +193,24 @@ fn main() {
         if kernel.is_empty() {
             continue;
         }
-        let (k, w) = (median(kernel) as f64 / 1000.0, median(wasmtime) as f64 / 1000.0);
-        let ratio = k / w.max(0.001);
+        let (k, h, w) =
+            (median(kernel) as f64 / 1000.0, median(hosted) as f64 / 1000.0, median(wasmtime) as f64 / 1000.0);
+        let (ratio, hosted_ratio) = (k / w.max(0.001), h / w.max(0.001));
         log_ratio_sum += ratio.ln();
+        log_hosted_sum += hosted_ratio.ln();
         measured += 1;
-        println!("{name} {}: wasmetal-kernel {k:.1}, wasmtime {w:.1}, ratio {ratio:.3}", args.join(" "));
+        println!(
+            "{name} {}: wasmetal-kernel {k:.1}, wasmetal-hosted {h:.1}, wasmtime {w:.1}, ratio {ratio:.3}, hosted {hosted_ratio:.3}",
+            args.join(" ")
+        );
     }
     if measured > 0 {
-        println!("geomean ratio over {measured} cases: {:.3}", (log_ratio_sum / measured as f64).exp());
+        let n = measured as f64;
+        println!(
+            "geomean ratio over {measured} cases: {:.3} (hosted wasmetal: {:.3})",
+            (log_ratio_sum / n).exp(),
+            (log_hosted_sum / n).exp()
+        );
     }
     if failed {
         std::process::exit(1);

@@ -1,7 +1,7 @@
 //! [`HostSystem`]: the [`System`] of a WASI program run on the host (feature `std`), for
 //! the launcher's hosted comparison runs: the host's monotonic and wall clocks, the
 //! kernel's random source (`getrandom`), and the process's own stdout and stderr (or
-//! nowhere, for benchmarks).
+//! nowhere, or stdout into memory, for benchmarks).
 //!
 //! It must not reach anything else of the host: files stay in the in-memory tree.
 
@@ -13,12 +13,15 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crate::System;
 
 /// Where the guest's console output goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Output {
     /// The host process's stdout and stderr.
     Inherit,
     /// Dropped (benchmarks compare run time, not output).
     Discard,
+    /// stdout appended to this buffer (benchmarks read the program's own timing line
+    /// from it), stderr to the host process's.
+    Capture(std::sync::Arc<std::sync::Mutex<std::vec::Vec<u8>>>),
 }
 
 /// Clocks, randomness, output and sleep from the host OS.
@@ -69,17 +72,21 @@ impl System for HostSystem {
     }
 
     fn write_stdout(&mut self, bytes: &[u8]) -> Result<(), crate::ConsoleError> {
-        if self.output == Output::Inherit {
-            return std::io::stdout().write_all(bytes).map_err(console_error);
+        match &self.output {
+            Output::Inherit => std::io::stdout().write_all(bytes).map_err(console_error),
+            Output::Capture(buffer) => {
+                buffer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(bytes);
+                Ok(())
+            }
+            Output::Discard => Ok(()),
         }
-        Ok(())
     }
 
     fn write_stderr(&mut self, bytes: &[u8]) -> Result<(), crate::ConsoleError> {
-        if self.output == Output::Inherit {
-            return std::io::stderr().write_all(bytes).map_err(console_error);
+        match self.output {
+            Output::Inherit | Output::Capture(_) => std::io::stderr().write_all(bytes).map_err(console_error),
+            Output::Discard => Ok(()),
         }
-        Ok(())
     }
 
     fn sleep_until(&mut self, monotonic_ns: u64) {
@@ -106,6 +113,15 @@ mod tests {
         assert!(system.monotonic_ns() >= before + 2_000_000);
         // 2020-01-01: any host clock this runs on is later.
         assert!(system.realtime_ns() > 1_577_836_800_000_000_000);
+    }
+
+    #[test]
+    fn captured_stdout_lands_in_the_buffer_in_order() {
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(std::vec::Vec::new()));
+        let mut system = HostSystem::new(Output::Capture(buffer.clone()));
+        system.write_stdout(b"workload x: ").unwrap();
+        system.write_stdout(b"12 us\n").unwrap();
+        assert_eq!(buffer.lock().unwrap().as_slice(), b"workload x: 12 us\n");
     }
 
     #[test]
