@@ -257,16 +257,23 @@ fn table_on_a_huge_boundary() -> Outcome {
 fn interrupt_mask() -> Outcome {
     let period_ns = 1_000_000_000 / crate::timer::timer_hz().max(1);
     wasmetal_arch::cpu::enable_interrupts();
+    // Start just after a tick, so that unmasking falls half a period before the next
+    // one: a tick that arrives right after unmasking is then a held one, not a new one.
+    let synced = crate::timer::ticks();
+    let sync_deadline = crate::timer::monotonic_ns() + 4 * period_ns;
+    while crate::timer::ticks() == synced && crate::timer::monotonic_ns() < sync_deadline {
+        core::hint::spin_loop();
+    }
     wasmetal_arch::cpu::disable_interrupts();
     let before = crate::timer::ticks();
-    crate::timer::spin_for_ns(5 * period_ns);
+    crate::timer::spin_for_ns(5 * period_ns - period_ns / 2);
     let while_masked = crate::timer::ticks() - before;
     let unmasked_at = crate::timer::monotonic_ns();
     wasmetal_arch::cpu::enable_interrupts();
     let after_unmask = crate::timer::ticks() - before;
-    // Periods that passed between unmasking and that read (the host may have
-    // descheduled the vCPU right there): each may have brought one more tick.
-    let late = (crate::timer::monotonic_ns() - unmasked_at) / period_ns;
+    // Tick boundaries that passed between unmasking and that read (the host may have
+    // descheduled the vCPU right there): the first lies half a period after unmasking.
+    let late = (crate::timer::monotonic_ns() - unmasked_at + period_ns / 2) / period_ns;
     crate::timer::spin_for_ns(5 * period_ns);
     let running = crate::timer::ticks() - before;
     let nested_ok = wasmetal_arch::cpu::without_interrupts(|| {
@@ -276,7 +283,7 @@ fn interrupt_mask() -> Outcome {
     });
     wasmetal_arch::cpu::disable_interrupts();
     log!(
-        "irq-mask: {while_masked} ticks while masked for 5 periods, {after_unmask} right after unmasking, {running} after 5 more periods"
+        "irq-mask: {while_masked} ticks while masked for 4.5 periods, {after_unmask} right after unmasking, {running} after 5 more periods"
     );
     if while_masked != 0 {
         return fail(format_args!("{while_masked} ticks arrived while masked"));

@@ -15,6 +15,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use smoltcp::iface::{Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet};
+use smoltcp::socket::AnySocket;
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Address};
@@ -402,6 +403,17 @@ impl<N: Nic> NetStack<N> {
         changed
     }
 
+    /// Bytes sent on live connections (closing ones included) that the peers have not
+    /// acknowledged yet: what would be lost if the machine stopped now.
+    pub fn unacknowledged_bytes(&self) -> usize {
+        self.sockets
+            .iter()
+            .filter_map(|(_, socket)| tcp::Socket::downcast(socket))
+            .filter(|socket| !matches!(socket.state(), State::Closed | State::TimeWait))
+            .map(|socket| socket.send_queue())
+            .sum()
+    }
+
     /// Microseconds until the stack next needs a poll (retransmits, delayed ACKs), if it
     /// has timers running.
     pub fn poll_delay_us(&mut self, now_us: u64) -> Option<u64> {
@@ -703,6 +715,26 @@ mod tests {
         assert_eq!(rig.server.recv(stream, &mut buf, false), Err(NetError::NoSuchSocket));
         // The listener's backlog and nothing else is left.
         assert_eq!(rig.server.sockets(), 2);
+    }
+
+    #[test]
+    fn sent_bytes_count_as_unacknowledged_until_the_peer_acks_them() {
+        let mut rig = Rig::new(limits(8, 2));
+        let listener = rig.server.listen(PORT).unwrap();
+        let client = rig.connect(40001);
+        rig.pump();
+        let stream = rig.server.accept(listener).unwrap().expect("a connection");
+        assert_eq!(rig.server.unacknowledged_bytes(), 0);
+        assert_eq!(rig.server.send(stream, b"last words"), Ok(10));
+        rig.server.flush(rig.now_us);
+        assert_eq!(rig.server.unacknowledged_bytes(), 10);
+        // Still owed once the program closed the connection.
+        rig.server.close(stream, rig.now_us).unwrap();
+        assert_eq!(rig.server.unacknowledged_bytes(), 10);
+        rig.pump();
+        let mut reply = [0u8; 16];
+        assert_eq!(rig.client(client).recv_slice(&mut reply), Ok(10));
+        assert_eq!(rig.server.unacknowledged_bytes(), 0);
     }
 
     #[test]

@@ -161,6 +161,45 @@ pub(crate) fn frame_waiting() -> bool {
     NETWORK.lock().as_ref().is_none_or(|network| network.stack.frame_waiting())
 }
 
+/// Longest the network stays up after the programs exited, for what they sent to be
+/// acknowledged.
+const EXIT_LINGER_NS: u64 = 2_000_000_000;
+
+/// How often the linger polls when no frame comes (the stack's retransmit timers).
+const EXIT_POLL_NS: u64 = 1_000_000;
+
+/// After the programs exited: polls until the peers acknowledged everything the
+/// programs sent (a last answer on a connection left open, or closed just before), or
+/// [`EXIT_LINGER_NS`] passed. Powering off at once would lose what still sits in the
+/// card's ring or waits for a retransmit, as a host OS does not. It spins rather than
+/// halts: this is one round trip, usually, and nothing else runs.
+pub fn deliver_before_exit() {
+    let deadline = crate::timer::monotonic_ns() + EXIT_LINGER_NS;
+    loop {
+        let Some(owed) = with_stack(|stack| {
+            poll(stack);
+            stack.unacknowledged_bytes()
+        }) else {
+            return;
+        };
+        let now = crate::timer::monotonic_ns();
+        if owed == 0 {
+            return;
+        }
+        if now >= deadline {
+            crate::log!(
+                "net: {owed} bytes sent were still unacknowledged {} s after the exit; dropped",
+                EXIT_LINGER_NS / 1_000_000_000
+            );
+            return;
+        }
+        let next = (now + EXIT_POLL_NS).min(deadline);
+        while crate::timer::monotonic_ns() < next && !frame_waiting() {
+            core::hint::spin_loop();
+        }
+    }
+}
+
 /// Logs what the stack holds (after the programs ran: the tests read it to check that
 /// clients that went away left nothing behind).
 pub fn log_stats() {
