@@ -288,11 +288,17 @@ fn interrupt_mask() -> Outcome {
     if while_masked != 0 {
         return fail(format_args!("{while_masked} ticks arrived while masked"));
     }
-    // What was held back is delivered when unmasking, before the next instruction: one
-    // tick, or two when a deferred tick (accepted, not acknowledged) had another
-    // pending behind it in the APIC.
-    if !(1..=2 + late).contains(&after_unmask) {
-        return fail(format_args!("{after_unmask} ticks right after unmasking, expected the 1 or 2 held back"));
+    // What was held back is delivered when unmasking, before the next instruction:
+    // usually one tick, or two when a deferred tick (accepted, not acknowledged) had
+    // another pending behind it in the APIC. How many a hypervisor keeps is its policy
+    // (KVM counts a pending expiry besides the IRR bit, and a descheduled vCPU's tick
+    // phase drifts), so the bound is one per tick boundary the mask covered (at most 5
+    // in 4.5 periods): more would be ticks made up.
+    if !(1..=5 + late).contains(&after_unmask) {
+        return fail(format_args!(
+            "{after_unmask} ticks right after unmasking, expected from 1 to {} (held back, one per period)",
+            5 + late
+        ));
     }
     if running < 3 {
         return fail(format_args!("only {running} ticks once unmasked"));
