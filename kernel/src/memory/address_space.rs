@@ -29,10 +29,15 @@ pub enum Protection {
 impl Protection {
     fn flags(self) -> PageTableFlags {
         // Not GLOBAL: wasm-region mappings change and must go with a CR3 reload.
-        let base = PageTableFlags::PRESENT | KERNEL_PAGE_PRIVILEGE;
+        // ACCESSED (and DIRTY where writable) are set up front: nothing here reads them,
+        // and a hypervisor with shadow page tables prefetches the neighbours of a
+        // faulting entry only when the guest's entries need no A/D update.
+        let base = PageTableFlags::PRESENT | KERNEL_PAGE_PRIVILEGE | PageTableFlags::ACCESSED;
         match self {
             Protection::ReadOnly => base | PageTableFlags::NO_EXECUTE,
-            Protection::ReadWrite => base | PageTableFlags::WRITABLE | PageTableFlags::NO_EXECUTE,
+            Protection::ReadWrite => {
+                base | PageTableFlags::WRITABLE | PageTableFlags::DIRTY | PageTableFlags::NO_EXECUTE
+            }
             Protection::ReadExecute => base,
         }
     }

@@ -150,43 +150,64 @@ pub fn map_growth(start: u64, end: u64) {
     PAGER_STATS.eager(rdtsc() - began);
 }
 
+/// Pages [`map_zeroed_pages`] maps before it touches any of them: a hypervisor with
+/// shadow page tables fills the entries of up to eight neighbouring present pages on
+/// one shadow fault (KVM's prefetch), which it can do only for pages already mapped.
+const BATCH_PAGES: usize = 64;
+
 /// Maps zeroed frames over the not-yet-mapped pages of `start..end`; true when
-/// `needed` (if any) got one.
+/// `needed` (if any) got one. Each batch is mapped first and touched after.
 fn map_zeroed_pages(start: u64, end: u64, rights: Protection, needed: Option<u64>) -> bool {
     let mut needed_mapped = false;
     let (mut mapped, mut known_zero, mut zero_cycles) = (0, 0, 0);
+    let writable = rights == Protection::ReadWrite;
     let mut at = start;
-    while at < end {
-        let Some((frame, contents)) = frames::with(|allocator| allocator.allocate_with_contents()) else {
-            crate::log!("wasm: out of physical memory mapping {at:#x}");
-            break;
-        };
-        let writable = rights == Protection::ReadWrite;
-        if !writable && contents == Contents::Unknown {
-            let began = rdtsc();
-            // SAFETY: the frame is ours and reached through the direct map.
-            unsafe { core::ptr::write_bytes(frame.direct_map_ptr(), 0, PAGE as usize) };
-            zero_cycles += rdtsc() - began;
-        }
-        match address_space::map(at, frame, rights) {
-            Ok(()) => {
-                accounting::resident_added(1);
-                mapped += 1;
-                if contents == Contents::Zero {
-                    known_zero += 1;
-                }
-                if writable {
-                    // Nothing else uses the page before the fault handler returns.
-                    // SAFETY: `at` was just mapped writable to our frame, page-aligned.
-                    let cycles = unsafe { zero_through_mapping(at, PAGE, contents) };
-                    zero_cycles += cycles;
-                }
-                needed_mapped |= Some(at) == needed;
+    'batches: while at < end {
+        let batch_start = at;
+        // What each page of the batch got: `None` where it was mapped already.
+        let mut batch = [None; BATCH_PAGES];
+        let mut out_of_frames = false;
+        for slot in batch.iter_mut() {
+            if at >= end {
+                break;
             }
-            // Already there (mapped by an earlier fault): keep it.
-            Err(_) => frames::free(frame),
+            let Some((frame, contents)) = frames::with(|allocator| allocator.allocate_with_contents()) else {
+                crate::log!("wasm: out of physical memory mapping {at:#x}");
+                out_of_frames = true;
+                break;
+            };
+            if !writable && contents == Contents::Unknown {
+                let began = rdtsc();
+                // SAFETY: the frame is ours and reached through the direct map.
+                unsafe { core::ptr::write_bytes(frame.direct_map_ptr(), 0, PAGE as usize) };
+                zero_cycles += rdtsc() - began;
+            }
+            match address_space::map(at, frame, rights) {
+                Ok(()) => {
+                    accounting::resident_added(1);
+                    mapped += 1;
+                    if contents == Contents::Zero {
+                        known_zero += 1;
+                    }
+                    *slot = Some(contents);
+                    needed_mapped |= Some(at) == needed;
+                }
+                // Already there (mapped by an earlier fault): keep it.
+                Err(_) => frames::free(frame),
+            }
+            at += PAGE;
         }
-        at += PAGE;
+        if writable {
+            for (index, contents) in batch.iter().enumerate() {
+                let Some(contents) = *contents else { continue };
+                // Nothing else uses the page before the fault handler returns.
+                // SAFETY: the page was just mapped writable to our frame, page-aligned.
+                zero_cycles += unsafe { zero_through_mapping(batch_start + index as u64 * PAGE, PAGE, contents) };
+            }
+        }
+        if out_of_frames {
+            break 'batches;
+        }
     }
     PAGER_STATS.mapped(Mapped::Pages(mapped));
     PAGER_STATS.known_zero(known_zero);
