@@ -71,23 +71,37 @@ impl PageAllocator {
 
     /// Takes `bytes` (rounded up to pages) of inaccessible address space.
     pub fn allocate(&self, bytes: usize) -> Result<Region> {
+        self.allocate_aligned(bytes, 1)
+    }
+
+    /// Takes `bytes` (rounded up to pages) of inaccessible address space starting at a
+    /// multiple of `align` (a power of two; a page at least). The space skipped to align
+    /// stays free for smaller users.
+    pub fn allocate_aligned(&self, bytes: usize, align: usize) -> Result<Region> {
+        debug_assert!(align.is_power_of_two());
         let len = self.round(bytes.max(1));
+        let align = align.max(self.platform.page_size());
+        let fits = |start: usize, size: usize| start.next_multiple_of(align) - start + len <= size;
         let mut free = self.free.lock();
-        let found = free.iter().find(|&(_, &size)| size >= len).map(|(&start, &size)| (start, size));
+        let found = free.iter().find(|&(&start, &size)| fits(start, size)).map(|(&start, &size)| (start, size));
         let (start, size) = match found {
             Some(found) => found,
             None => {
-                let chunk = len.max(CHUNK_BYTES);
+                let chunk = (len + align).max(CHUNK_BYTES);
                 let base =
                     self.platform.reserve(chunk).map_err(|error| Error::resource(format!("address space: {error}")))?;
                 (base.as_ptr() as usize, chunk)
             }
         };
         free.remove(&start);
-        if size > len {
-            free.insert(start + len, size - len);
+        let aligned = start.next_multiple_of(align);
+        if aligned > start {
+            free.insert(start, aligned - start);
         }
-        Ok(Region { base: NonNull::new(start as *mut u8).expect("non-null reservation"), len })
+        if start + size > aligned + len {
+            free.insert(aligned + len, start + size - aligned - len);
+        }
+        Ok(Region { base: NonNull::new(aligned as *mut u8).expect("non-null reservation"), len })
     }
 
     /// Makes `bytes` at `offset` into `region` accessible with `protection`.
@@ -200,5 +214,35 @@ impl PageAllocator {
             len += prev_len;
         }
         free.insert(start, len);
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use crate::platform::hosted::HOSTED;
+
+    #[test]
+    fn aligned_regions_start_on_the_alignment_and_leave_the_gap_free() {
+        let allocator = PageAllocator::new(&HOSTED);
+        let align = 2 << 20;
+        // A page-sized user first, so the next free address is not aligned.
+        let small = allocator.allocate(4096).unwrap();
+        let aligned = allocator.allocate_aligned(3 << 20, align).unwrap();
+        assert_eq!(aligned.base() as usize % align, 0);
+        assert_eq!(aligned.len(), 3 << 20);
+        // The space skipped before the aligned region (if any: the reservation's start
+        // may put the aligned address right after `small`) is handed out to small users.
+        let skipped = aligned.base() as usize > small.base() as usize + 4096;
+        let gap = allocator.allocate(4096).unwrap();
+        assert_eq!((gap.base() as usize) < aligned.base() as usize, skipped);
+        let another = allocator.allocate_aligned(4096, align).unwrap();
+        assert_eq!(another.base() as usize % align, 0);
+        assert!(another.base() as usize >= aligned.base() as usize + aligned.len());
+        for region in [small, aligned, gap, another] {
+            allocator.free(region, 0);
+        }
+        // Everything coalesced back into the one reservation.
+        assert_eq!(allocator.free.lock().len(), 1);
     }
 }

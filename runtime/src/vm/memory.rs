@@ -17,6 +17,11 @@ use crate::vm::vmcontext::VMMemoryDefinition;
 
 /// Bytes reserved for every memory: 4 GiB of contents, 4 GiB of guard, one page.
 pub const MEMORY_RESERVATION: usize = (8 << 30) + WASM_PAGE_SIZE as usize;
+/// Where every memory's base lies: a multiple of 2 MiB, so that growth counted in wasm
+/// pages lines up with the platform's large pages and with a hypervisor's groups of
+/// neighbouring page entries (a base off by one 4 KiB page cost every 64 KiB of growth
+/// one more shadow fault under KVM).
+pub const MEMORY_ALIGN: usize = 2 << 20;
 /// Largest size of a 32-bit memory in bytes.
 const MAX_32BIT_BYTES: u64 = 4 << 30;
 
@@ -64,7 +69,7 @@ impl MemoryInstance {
                 let slot = pool.take_memory(MEMORY_RESERVATION, image)?;
                 (slot.region, slot.accessible, slot.image)
             }
-            None => (allocator.allocate(MEMORY_RESERVATION)?, 0, None),
+            None => (allocator.allocate_aligned(MEMORY_RESERVATION, MEMORY_ALIGN)?, 0, None),
         };
         let mut memory = Box::new(MemoryInstance {
             definition: VMMemoryDefinition { base: region.base(), current_length: 0 },

@@ -99,7 +99,7 @@ impl Pool {
             return Ok(slot);
         }
         drop(free);
-        match self.allocator.allocate(bytes) {
+        match self.allocator.allocate_aligned(bytes, crate::vm::memory::MEMORY_ALIGN) {
             Ok(region) => Ok(FreeMemory { region, accessible: 0, image: None }),
             Err(error) => {
                 self.live_memories.fetch_sub(1, Ordering::AcqRel);
