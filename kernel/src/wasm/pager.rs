@@ -133,20 +133,31 @@ fn map_zeroed_block(page: u64, start: u64, end: u64, rights: Protection) -> bool
 
 /// Bytes of growth mapped at commit time at most; larger growth is left to demand
 /// faults, which map 2 MiB blocks where they fit and only what is touched.
-const EAGER_GROWTH_BYTES: u64 = 1 << 20;
+const EAGER_GROWTH_BYTES: u64 = 16 << 20;
 
 /// Maps zeroed frames over `start..end` right away: for growth of a read-write memory
 /// by up to [`EAGER_GROWTH_BYTES`], which a program (a malloc's `sbrk`) grows in order to
 /// use it at once. Each fault it saves is a round trip through the CPL0 monitor, the
-/// most expensive thing a first touch costs under a hypervisor that emulates CPL0. The
-/// range must be committed. Running out of frames here is not an error: the rest stays
-/// demand-zero.
+/// most expensive thing a first touch costs under a hypervisor that emulates CPL0.
+/// Aligned 2 MiB blocks inside the growth get one huge mapping each. The range must be
+/// committed. Running out of frames here is not an error: the rest stays demand-zero.
 pub fn map_growth(start: u64, end: u64) {
     if end - start > EAGER_GROWTH_BYTES {
         return;
     }
     let began = rdtsc();
-    map_zeroed_pages(start, end, Protection::ReadWrite, None);
+    let mut at = start;
+    while at < end {
+        let aligned = at.is_multiple_of(frames::HUGE_BYTES);
+        if aligned && map_zeroed_huge(at, start, end) {
+            at += frames::HUGE_BYTES;
+            continue;
+        }
+        // Pages up to the next 2 MiB boundary (which may start a huge block).
+        let stop = ((at & !(frames::HUGE_BYTES - 1)) + frames::HUGE_BYTES).min(end);
+        map_zeroed_pages(at, stop, Protection::ReadWrite, None);
+        at = stop;
+    }
     PAGER_STATS.eager(rdtsc() - began);
 }
 
