@@ -674,6 +674,14 @@ mod tests {
             }
         }
 
+        /// Listens on [`PORT`], connects a client from `local_port` and accepts it.
+        fn accepted(&mut self, local_port: u16) -> (SocketHandle, SocketId) {
+            let listener = self.server.listen(PORT).unwrap();
+            let client = self.connect(local_port);
+            self.pump();
+            (client, self.server.accept(listener).unwrap().expect("a connection"))
+        }
+
         fn client(&mut self, handle: SocketHandle) -> &mut tcp::Socket<'static> {
             self.client_sockets.get_mut::<tcp::Socket>(handle)
         }
@@ -720,10 +728,7 @@ mod tests {
     #[test]
     fn sent_bytes_count_as_unacknowledged_until_the_peer_acks_them() {
         let mut rig = Rig::new(limits(8, 2));
-        let listener = rig.server.listen(PORT).unwrap();
-        let client = rig.connect(40001);
-        rig.pump();
-        let stream = rig.server.accept(listener).unwrap().expect("a connection");
+        let (client, stream) = rig.accepted(40001);
         assert_eq!(rig.server.unacknowledged_bytes(), 0);
         assert_eq!(rig.server.send(stream, b"last words"), Ok(10));
         rig.server.flush(rig.now_us);
@@ -762,10 +767,7 @@ mod tests {
     #[test]
     fn a_reset_is_reported_and_the_socket_freed_on_close() {
         let mut rig = Rig::new(limits(8, 2));
-        let listener = rig.server.listen(PORT).unwrap();
-        let client = rig.connect(40001);
-        rig.pump();
-        let stream = rig.server.accept(listener).unwrap().unwrap();
+        let (client, stream) = rig.accepted(40001);
         rig.client(client).abort();
         rig.pump();
         assert_eq!(rig.server.recv(stream, &mut [0; 8], false), Err(NetError::Reset));
