@@ -77,3 +77,17 @@ fn memory_backed_up_front_runs_the_same_program() {
     run.expect_code(0);
     assert!(run.stdout.contains("grow_touch: 64 MiB in 64 KiB steps") && run.stdout.contains(SUM_64_MIB), "{run}");
 }
+
+#[test]
+fn data_pages_are_mapped_around_a_fault_and_copied_on_write() {
+    // Two instances of the same module, one after the other: the second must see the
+    // data as the module has it, whatever the first wrote.
+    let wasm = program("data_pages").display().to_string();
+    let run = launcher().run(&["-v", "--timeout", "120", "run", &wasm, "--task", &wasm]);
+    run.expect_code(0);
+    assert_eq!(run.stdout.matches("64 pages read, 4 written, all as expected").count(), 2, "{run}");
+    // 64 data pages read: one fault per 64 KiB block of the image (not one per page),
+    // four copies for the writes, and the program's few others (stack, heap).
+    let (faults, _, _) = pager_counts(&run.stderr, "data_pages.wasm");
+    assert!(faults < 40, "{faults} faults for 64 data pages:\n{run}");
+}

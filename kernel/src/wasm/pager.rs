@@ -77,8 +77,25 @@ fn demand_fault(addr: u64, present: bool, write: bool) -> bool {
     let mapped = address_space::map(page, shared, Protection::ReadOnly).is_ok();
     if mapped {
         PAGER_STATS.mapped(Mapped::ImageFrame);
+        if let Backing::Image { image, first_page } = range.backing {
+            map_image_neighbours(page, start, range.end, image, first_page);
+        }
     }
     mapped
+}
+
+/// Maps the image frames of the fault-around block around `page` (a page of the image
+/// range `start..end` whose frame was just mapped) read-only too: a program reads its
+/// data segments all over, and each fault costs far more than a page-table write. Pages
+/// already mapped (a private copy, say) are left alone.
+fn map_image_neighbours(page: u64, start: u64, end: u64, image: super::image::ImageHandle, first_page: u64) {
+    let (block_start, block_end) = fault_around_block(page, start, end);
+    for neighbour in (block_start..block_end).step_by(PAGE as usize).filter(|&at| at != page) {
+        let Some(frame) = super::image::frame(image, first_page + (neighbour - start) / PAGE) else { continue };
+        if address_space::map(neighbour, frame, Protection::ReadOnly).is_ok() {
+            PAGER_STATS.mapped(Mapped::ImageFrame);
+        }
+    }
 }
 
 /// Maps every page of `start..end`, just committed with `rights` (never writable) as
@@ -120,15 +137,21 @@ fn map_zeroed_block(page: u64, start: u64, end: u64, rights: Protection) -> bool
     if rights == Protection::ReadWrite && map_zeroed_huge(page, start, end) {
         return true;
     }
-    // Blocks are counted from the range's start, not from address zero: a linear
-    // memory's wasm pages start at its base, which need not be 64 KiB aligned, and a
-    // block straddling two wasm pages would cost each page's growth two faults. Nor
-    // does a block cross a 2 MiB boundary: one page mapped beyond it would give the
+    let (block_start, block_end) = fault_around_block(page, start, end);
+    map_zeroed_pages(block_start, block_end, rights, Some(page))
+}
+
+/// The fault-around block holding `page`, clipped to the range `start..end`.
+fn fault_around_block(page: u64, start: u64, end: u64) -> (u64, u64) {
+    // Blocks are counted from the range's start, not from address zero: a range need
+    // not start 64 KiB aligned (an image's data, a memory of another runtime's layout),
+    // and a block straddling two wasm pages would cost each page's growth two faults.
+    // Nor does a block cross a 2 MiB boundary: one page mapped beyond it would give the
     // next 2 MiB a page table and keep it from being mapped whole.
     let huge_start = page & !(frames::HUGE_BYTES - 1);
     let block_start = (start + ((page - start) & !(FAULT_AROUND_BYTES - 1))).max(huge_start);
     let block_end = (block_start + FAULT_AROUND_BYTES).min(end).min(huge_start + frames::HUGE_BYTES);
-    map_zeroed_pages(block_start, block_end, rights, Some(page))
+    (block_start, block_end)
 }
 
 /// Bytes of growth mapped at commit time at most; larger growth is left to demand
