@@ -182,10 +182,10 @@ pub fn deliver_before_exit() {
         }) else {
             return;
         };
-        let now = crate::timer::monotonic_ns();
         if owed == 0 {
             return;
         }
+        let now = crate::timer::monotonic_ns();
         if now >= deadline {
             crate::log!(
                 "net: {owed} bytes sent were still unacknowledged {} s after the exit; dropped",

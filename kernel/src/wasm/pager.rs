@@ -144,7 +144,7 @@ fn map_zeroed_block(page: u64, start: u64, end: u64, rights: Protection) -> bool
 /// The fault-around block holding `page`, clipped to the range `start..end`.
 fn fault_around_block(page: u64, start: u64, end: u64) -> (u64, u64) {
     // Blocks are counted from the range's start, not from address zero: a range need
-    // not start 64 KiB aligned (an image's data, a memory of another runtime's layout),
+    // not start 64 KiB aligned (an image's data starts where its first segment does),
     // and a block straddling two wasm pages would cost each page's growth two faults.
     // Nor does a block cross a 2 MiB boundary: one page mapped beyond it would give the
     // next 2 MiB a page table and keep it from being mapped whole.
@@ -196,15 +196,12 @@ fn map_zeroed_pages(start: u64, end: u64, rights: Protection, needed: Option<u64
     let (mut mapped, mut known_zero, mut zero_cycles) = (0, 0, 0);
     let writable = rights == Protection::ReadWrite;
     let mut at = start;
-    'batches: while at < end {
+    let mut out_of_frames = false;
+    while at < end && !out_of_frames {
         let batch_start = at;
         // What each page of the batch got: `None` where it was mapped already.
         let mut batch = [None; BATCH_PAGES];
-        let mut out_of_frames = false;
-        for slot in batch.iter_mut() {
-            if at >= end {
-                break;
-            }
+        for slot in batch.iter_mut().take(((end - at) / PAGE) as usize) {
             let Some((frame, contents)) = frames::with(|allocator| allocator.allocate_with_contents()) else {
                 crate::log!("wasm: out of physical memory mapping {at:#x}");
                 out_of_frames = true;
@@ -238,9 +235,6 @@ fn map_zeroed_pages(start: u64, end: u64, rights: Protection, needed: Option<u64
                 // SAFETY: the page was just mapped writable to our frame, page-aligned.
                 zero_cycles += unsafe { zero_through_mapping(batch_start + index as u64 * PAGE, PAGE, contents) };
             }
-        }
-        if out_of_frames {
-            break 'batches;
         }
     }
     PAGER_STATS.mapped(Mapped::Pages(mapped));
