@@ -49,6 +49,9 @@ fn workspace() -> PathBuf {
 fn build() -> (PathBuf, PathBuf) {
     let root = workspace();
     let target = root.join("target");
+    if let Err(error) = wasmetal::kernel_build::ensure_target(&root, "wasm32-wasip1") {
+        panic!("{error}");
+    }
     let status = Command::new(env!("CARGO"))
         .current_dir(&root)
         .args(["build", "--release", "--quiet", "--target", "wasm32-wasip1", "--manifest-path"])

@@ -49,23 +49,26 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
 }
 
-/// Makes sure the bare-metal target's standard library is installed.
-fn ensure_target(root: &Path) -> Result<(), String> {
+/// Makes sure the standard library of rustc target `target` (the bare-metal kernel's,
+/// or wasm32-wasip1 for the test programs) is installed, running `rustup target add`
+/// when it is not: rust-toolchain.toml names the targets, but rustup installs them only
+/// along with a toolchain it installs itself.
+pub fn ensure_target(root: &Path, target: &str) -> Result<(), String> {
     let sysroot = Command::new("rustc").arg("--print").arg("sysroot").current_dir(root).output();
     if let Ok(output) = sysroot {
         let sysroot = String::from_utf8_lossy(&output.stdout).trim().to_string();
-        if Path::new(&sysroot).join("lib/rustlib").join(KERNEL_TARGET).exists() {
+        if Path::new(&sysroot).join("lib/rustlib").join(target).exists() {
             return Ok(());
         }
     }
-    eprintln!("wasmetal: installing the {KERNEL_TARGET} target (rustup target add)");
+    eprintln!("wasmetal: installing the {target} target (rustup target add)");
     let status = Command::new("rustup")
-        .args(["target", "add", KERNEL_TARGET])
+        .args(["target", "add", target])
         .current_dir(root)
         .status()
         .map_err(|error| format!("running rustup (is rustup installed?): {error}"))?;
     if !status.success() {
-        return Err(format!("could not install the {KERNEL_TARGET} target: run `rustup target add {KERNEL_TARGET}`"));
+        return Err(format!("could not install the {target} target: run `rustup target add {target}`"));
     }
     Ok(())
 }
@@ -86,7 +89,7 @@ pub fn build(root: &Path, target_dir: &Path, quiet: bool) -> Result<PathBuf, Str
 /// As [`build`], for `flavor` (each flavor wants its own `target_dir`: one output path
 /// per target directory, and switching features would rebuild it every time).
 pub fn build_flavor(root: &Path, target_dir: &Path, quiet: bool, flavor: Flavor) -> Result<PathBuf, String> {
-    ensure_target(root)?;
+    ensure_target(root, KERNEL_TARGET)?;
     let mut command = Command::new(cargo());
     command
         .current_dir(root)

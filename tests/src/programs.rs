@@ -25,6 +25,9 @@ pub fn program(name: &str) -> PathBuf {
     let dir = BUILT.get_or_init(|| {
         let root = root();
         let target = root.join("target").join("programs");
+        if let Err(error) = wasmetal::kernel_build::ensure_target(&root, "wasm32-wasip1") {
+            panic!("{error}");
+        }
         let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         command
             .current_dir(&root)
