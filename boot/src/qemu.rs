@@ -97,6 +97,9 @@ pub struct VmConfig {
     pub memory_mib: u32,
     /// Back all guest memory before the guest starts (`-mem-prealloc`).
     pub prealloc_memory: bool,
+    /// Let QEMU back guest RAM with transparent huge pages (see
+    /// `vm_plan::huge_page_note`); when false, QEMU runs with THP disabled.
+    pub host_huge_pages: bool,
     /// How to start QEMU: the first attempt, then fallbacks (see `vm_plan`).
     pub attempts: Vec<Attempt>,
     pub timeout: Option<Duration>,
@@ -161,6 +164,22 @@ impl Ended {
     }
 }
 
+/// Starts `command` with transparent huge pages disabled for its process: QEMU
+/// advises them for all guest RAM, and only this per-process switch overrides that.
+fn disable_transparent_huge_pages(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec and makes one system
+    // call; it allocates nothing and touches no lock.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 impl VmConfig {
     /// The accelerator of the first attempt (what a run is expected to use).
     pub fn accel(&self) -> Accelerator {
@@ -201,6 +220,9 @@ impl VmConfig {
             cmdline = format!("{cmdline} tsc_khz={khz}");
         }
         command.arg("-append").arg(cmdline.trim());
+        if !self.host_huge_pages {
+            disable_transparent_huge_pages(&mut command);
+        }
         // Extra QEMU arguments, for debugging (`-d trace:virtio_* -D qemu.log`).
         if let Ok(extra) = std::env::var("WASMETAL_QEMU_ARGS") {
             command.args(extra.split_whitespace());
@@ -321,5 +343,28 @@ impl VmConfig {
         let qemu_errors = errors.join().unwrap_or_default();
         let console = std::mem::take(&mut *console.lock().expect("console lock"));
         Ok(Ended { status, timed_out, console, qemu_errors, wall })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The switch reaches the child: Linux shows it as `THP_enabled: 0` in its status.
+    #[test]
+    fn a_command_can_be_started_without_transparent_huge_pages() {
+        let thp_enabled = |disable: bool| {
+            let mut command = Command::new("grep");
+            command.args(["THP_enabled", "/proc/self/status"]);
+            if disable {
+                disable_transparent_huge_pages(&mut command);
+            }
+            let output = command.output().expect("running grep");
+            String::from_utf8_lossy(&output.stdout).split_whitespace().last().map(str::to_string)
+        };
+        assert_eq!(thp_enabled(true).as_deref(), Some("0"));
+        // A kernel built without THP shows 0 either way.
+        let thp_built = std::path::Path::new("/sys/kernel/mm/transparent_hugepage").exists();
+        assert_eq!(thp_enabled(false).as_deref(), Some(if thp_built { "1" } else { "0" }));
     }
 }

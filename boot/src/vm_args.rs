@@ -9,7 +9,7 @@ use clap::Args;
 
 use crate::host_probe::HostProbe;
 use crate::qemu::{self, VmConfig};
-use crate::vm_plan::{self, Accel};
+use crate::vm_plan::{self, Accel, HostHugePages};
 use crate::{kernel_image, qemu_install};
 
 /// Options of every command that boots a VM.
@@ -29,6 +29,12 @@ pub struct VmArgs {
     /// program's first touch of its memory costs the hypervisor less and varies less.
     #[arg(long, global = true)]
     pub prealloc: bool,
+    /// Back guest RAM with the host's transparent huge pages (`on`, QEMU's default) or
+    /// 4 KiB pages (`off`): on a host that gives its free memory back to a hypervisor
+    /// below (`-v` says so), `off` makes a program's first touch of memory cost the same
+    /// from run to run instead of fast or ten times slower, at ~5 ms of boot.
+    #[arg(long, value_enum, default_value_t = HostHugePages::On, env = "WASMETAL_HOST_HUGE_PAGES", global = true)]
+    pub host_huge_pages: HostHugePages,
     /// Kill the VM after this many seconds (exit code 124).
     #[arg(long, global = true)]
     pub timeout: Option<f64>,
@@ -71,6 +77,11 @@ impl VmArgs {
         {
             eprintln!("wasmetal: -accel {} -cpu {} ({})", first.accel.qemu_name(), first.cpu, first.why);
         }
+        if self.verbose
+            && let Some(note) = vm_plan::huge_page_note(&probe, self.host_huge_pages)
+        {
+            eprintln!("wasmetal: {note}");
+        }
         Ok(VmConfig {
             qemu,
             kernel,
@@ -78,6 +89,7 @@ impl VmArgs {
             initrd,
             memory_mib: self.memory,
             prealloc_memory: self.prealloc,
+            host_huge_pages: self.host_huge_pages == HostHugePages::On,
             attempts: plan.attempts,
             timeout: self.timeout.map(Duration::from_secs_f64),
             program_output: false,
