@@ -1,6 +1,6 @@
 //! Which accelerator and `-cpu` model to start QEMU with, and what to fall back to when
-//! QEMU dies before the guest prints a byte. Pure: it judges a [`HostProbe`] and the
-//! user's requests, it starts nothing.
+//! QEMU dies before the guest prints a byte, and what to say about host huge pages.
+//! Pure: it judges a [`HostProbe`] and the user's requests, it starts nothing.
 //!
 //! Why not a fixed `-cpu max`: `max` asks KVM for every feature KVM reports, and some
 //! backends report features they then refuse to set up. KVM's PVM backend on AMD hosts
