@@ -88,7 +88,9 @@ fn data_pages_are_mapped_with_the_image_and_copied_on_write() {
     assert_eq!(run.stdout.matches("64 pages read, 4 written, all as expected").count(), 2, "{run}");
     // 64 data pages read: a 256 KiB image is mapped when the memory maps it, so reads
     // fault nowhere; four copies for the writes, and the program's few others (the
-    // shadow stack below the data, the heap above). One fault per page would be 64+.
+    // shadow stack below the data, the heap above): 7 per instance. The counters are
+    // the kernel's, so the first task's can hold the second's too when they overlap
+    // (14 seen). One fault per page would be 64 or more per instance.
     let (faults, _, _) = pager_counts(&run.stderr, "data_pages.wasm");
-    assert!(faults <= 8, "{faults} faults for 64 data pages read and 4 written:\n{run}");
+    assert!(faults <= 16, "{faults} faults for 64 data pages read and 4 written:\n{run}");
 }

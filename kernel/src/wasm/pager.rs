@@ -192,6 +192,13 @@ pub fn map_growth(start: u64, end: u64) {
     if end - start > EAGER_GROWTH_BYTES {
         return;
     }
+    map_zeroed(start, end);
+}
+
+/// Maps zeroed frames over the committed, read-write, zero-backed `start..end` now:
+/// aligned 2 MiB blocks as huge mappings, the rest page by page. What cannot be mapped
+/// (no frame left) stays demand-zero.
+pub fn map_zeroed(start: u64, end: u64) {
     let began = rdtsc();
     let mut at = start;
     while at < end {
