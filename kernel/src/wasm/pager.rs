@@ -119,7 +119,22 @@ pub fn map_image(start: u64, end: u64, image: super::image::ImageHandle) {
             PAGER_STATS.mapped(Mapped::ImageFrame);
         }
     }
+    // The blocks either side of the data are written from the first calls too: the
+    // stack below it (toolchains that put the stack first) and the bss and heap above.
+    map_zero_neighbour(start - PAGE);
+    map_zero_neighbour(end);
     PAGER_STATS.eager(rdtsc() - began);
+}
+
+/// Maps zeroed frames over the fault-around block holding `page` when `page` lies in a
+/// committed, zero-backed, read-write range; nothing otherwise.
+fn map_zero_neighbour(page: u64) {
+    let Some((range_start, range)) = accounting::lookup_for_fault(page) else { return };
+    if !matches!(range.backing, Backing::Zero) || range.rights != Protection::ReadWrite {
+        return;
+    }
+    let (block_start, block_end) = fault_around_block(page, range_start, range.end);
+    map_zeroed_pages(block_start, block_end, Protection::ReadWrite, None);
 }
 
 /// Maps every page of `start..end`, just committed with `rights` (never writable) as
