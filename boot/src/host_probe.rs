@@ -48,6 +48,10 @@ pub struct ProbeFacts {
     /// Whether a virtio balloon with free page reporting is bound
     /// (`/sys/bus/virtio/drivers/virtio_balloon/*/features`, feature bit 5).
     pub free_page_reporting: bool,
+    /// `/sys/kernel/mm/transparent_hugepage/enabled` and `.../hugepages-2048kB/enabled`
+    /// as read (empty when missing: no THP, or a kernel without per-size settings).
+    pub thp_enabled: String,
+    pub thp_2mib_enabled: String,
 }
 
 /// The judged host.
@@ -63,6 +67,9 @@ pub struct HostProbe {
     /// after 5 s idle, 14-40 ms right after another process freed them, and on 4 KiB
     /// pages 56-72 ms either way; Linux reports only free blocks of 2 MiB and more).
     pub memory_reclaimed: bool,
+    /// Memory advised for huge pages (as QEMU advises guest RAM) gets 2 MiB pages; an
+    /// administrator may have chosen smaller folios instead (64 KiB, say).
+    pub advised_2mib_pages: bool,
 }
 
 const KVM_MODULES: [&str; 3] = ["kvm_pvm", "kvm_intel", "kvm_amd"];
@@ -81,7 +88,32 @@ impl ProbeFacts {
             .filter(|name| Path::new("/sys/module").join(name).exists())
             .map(|name| name.to_string())
             .collect();
-        ProbeFacts { vendor_id: host_vendor_id(), dev_kvm, kvm_modules, free_page_reporting: free_page_reporting() }
+        let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+        ProbeFacts {
+            vendor_id: host_vendor_id(),
+            dev_kvm,
+            kvm_modules,
+            free_page_reporting: free_page_reporting(),
+            thp_enabled: read("/sys/kernel/mm/transparent_hugepage/enabled"),
+            thp_2mib_enabled: read("/sys/kernel/mm/transparent_hugepage/hugepages-2048kB/enabled"),
+        }
+    }
+}
+
+/// The chosen value of a sysfs setting that lists its choices (`always [madvise] never`).
+fn selected(setting: &str) -> Option<&str> {
+    let start = setting.find('[')? + 1;
+    let end = start + setting[start..].find(']')?;
+    Some(&setting[start..end])
+}
+
+/// Whether memory advised for huge pages gets 2 MiB ones: the 2 MiB size's own setting,
+/// or the global one where that says `inherit` or does not exist.
+fn advised_2mib_pages(facts: &ProbeFacts) -> bool {
+    let advised = |choice: Option<&str>| matches!(choice, Some("always" | "madvise"));
+    match selected(&facts.thp_2mib_enabled) {
+        Some("inherit") | None => advised(selected(&facts.thp_enabled)),
+        own => advised(own),
     }
 }
 
@@ -128,6 +160,41 @@ impl HostProbe {
             Ok(()) if has("kvm_amd") => Ok(KvmBackend::Svm),
             Ok(()) => Err("no KVM backend is loaded (kvm_intel, kvm_amd or kvm_pvm)".to_string()),
         };
-        HostProbe { vendor, kvm, memory_reclaimed: facts.free_page_reporting }
+        HostProbe {
+            vendor,
+            kvm,
+            memory_reclaimed: facts.free_page_reporting,
+            advised_2mib_pages: advised_2mib_pages(facts),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(thp_enabled: &str, thp_2mib_enabled: &str) -> ProbeFacts {
+        ProbeFacts {
+            vendor_id: "AuthenticAMD".into(),
+            dev_kvm: Ok(()),
+            kvm_modules: vec!["kvm_pvm".into()],
+            free_page_reporting: true,
+            thp_enabled: thp_enabled.into(),
+            thp_2mib_enabled: thp_2mib_enabled.into(),
+        }
+    }
+
+    #[test]
+    fn advised_memory_gets_2_mib_pages_as_the_settings_say() {
+        let judge = |global, size| HostProbe::judge(&facts(global, size)).advised_2mib_pages;
+        // Debian's default, as read on the AMD EPYC host.
+        assert!(judge("always [madvise] never\n", "always [inherit] madvise never\n"));
+        // 64 KiB folios instead: the 2 MiB size switched off.
+        assert!(!judge("always [madvise] never\n", "always inherit madvise [never]\n"));
+        assert!(judge("always madvise [never]\n", "always inherit [madvise] never\n"));
+        // Kernels without per-size settings follow the global one; no THP at all: none.
+        assert!(judge("[always] madvise never\n", ""));
+        assert!(!judge("always madvise [never]\n", ""));
+        assert!(!judge("", ""));
     }
 }

@@ -103,14 +103,18 @@ pub enum HostHugePages {
 /// 4 KiB to back again after a few seconds' idle and ~0.1 us right after another
 /// process freed it, so `grow 64 steps` took 17-23 ms back to back and 160-260 ms after
 /// 3-5 s idle; on 4 KiB pages 87 ms either way, but boot-to-exit grows by ~5 ms (QEMU
-/// loads the kernel page by page), so huge pages stay the default.
+/// loads the kernel page by page), so huge pages stay the default. Where the host gives
+/// advised memory 64 KiB folios instead of 2 MiB pages (taken from blocks too small to
+/// be reported), first touch is steady and fast and there is nothing to say.
 pub fn huge_page_note(probe: &HostProbe, choice: HostHugePages) -> Option<&'static str> {
     match (probe.memory_reclaimed, choice) {
         (false, _) => None,
+        (true, HostHugePages::On) if !probe.advised_2mib_pages => None,
         (true, HostHugePages::On) => Some(
             "this host gives free memory back to the hypervisor below: the first touch of guest memory \
              is fast right after another run and up to 10x slower after a few seconds' idle \
-             (--host-huge-pages off: steady, between the two)",
+             (--host-huge-pages off: steady, between the two; 64 KiB host folios, an administrator's \
+             setting in /sys/kernel/mm/transparent_hugepage, are steady and fast: see docs/architecture.md)",
         ),
         (true, HostHugePages::Off) => Some("guest RAM on 4 KiB host pages (--host-huge-pages off)"),
     }
@@ -168,6 +172,8 @@ mod tests {
             },
             kvm_modules: modules.iter().map(|m| m.to_string()).collect(),
             free_page_reporting: false,
+            thp_enabled: "always [madvise] never".into(),
+            thp_2mib_enabled: "always [inherit] madvise never".into(),
         })
     }
 
@@ -245,15 +251,23 @@ mod tests {
         assert!(!owned.memory_reclaimed);
         assert_eq!(huge_page_note(&owned, HostHugePages::On), None);
 
-        let reclaimed = HostProbe::judge(&ProbeFacts {
-            vendor_id: "AuthenticAMD".into(),
-            dev_kvm: Ok(()),
-            kvm_modules: vec!["kvm_pvm".into()],
-            free_page_reporting: true,
-        });
-        assert!(reclaimed.memory_reclaimed);
-        assert!(huge_page_note(&reclaimed, HostHugePages::On).unwrap().contains("--host-huge-pages off"));
-        assert!(huge_page_note(&reclaimed, HostHugePages::Off).unwrap().contains("4 KiB"));
+        let reclaimed = |thp_2mib_enabled: &str| {
+            HostProbe::judge(&ProbeFacts {
+                vendor_id: "AuthenticAMD".into(),
+                dev_kvm: Ok(()),
+                kvm_modules: vec!["kvm_pvm".into()],
+                free_page_reporting: true,
+                thp_enabled: "always [madvise] never".into(),
+                thp_2mib_enabled: thp_2mib_enabled.into(),
+            })
+        };
+        let two_mib = reclaimed("always [inherit] madvise never");
+        assert!(two_mib.memory_reclaimed);
+        assert!(huge_page_note(&two_mib, HostHugePages::On).unwrap().contains("--host-huge-pages off"));
+        assert!(huge_page_note(&two_mib, HostHugePages::Off).unwrap().contains("4 KiB"));
+        // An administrator gave advised memory smaller folios: nothing to say.
+        let folios = reclaimed("always inherit madvise [never]");
+        assert_eq!(huge_page_note(&folios, HostHugePages::On), None);
     }
 
     #[test]
