@@ -86,12 +86,12 @@ fn data_pages_are_mapped_with_the_image_and_copied_on_write() {
     let run = launcher().run(&["-v", "--timeout", "120", "run", &wasm, "--task", &wasm]);
     run.expect_code(0);
     assert_eq!(run.stdout.matches("64 pages read, 4 written, all as expected").count(), 2, "{run}");
-    // 64 data pages read: a 256 KiB image is mapped when the memory maps it, and so
-    // are the zeroed blocks either side (the shadow stack below the data, the heap
-    // above), so only writes to the data fault: the four copies and one page of std's
-    // own data, 5 per instance. The counters are the kernel's, so the first task's can
-    // hold the second's too when they overlap (10 seen). One fault per page read would
-    // be 64 or more per instance.
+    // 64 data pages read: the first fault (the shadow stack just below the data) maps
+    // the whole 256 KiB image and the zeroed blocks either side, so reads fault nowhere
+    // after it and only writes to the data do: the four copies and one page of std's
+    // own data, 6 faults per instance. The counters are the kernel's, so the first
+    // task's can hold the second's too when they overlap (12 seen). One fault per page
+    // read would be 64 or more per instance.
     let (faults, _, _) = pager_counts(&run.stderr, "data_pages.wasm");
-    assert!(faults <= 12, "{faults} faults for 64 data pages read and 4 written:\n{run}");
+    assert!(faults <= 14, "{faults} faults for 64 data pages read and 4 written:\n{run}");
 }

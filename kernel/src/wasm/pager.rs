@@ -3,8 +3,8 @@
 //! Committed pages are demand-zero: the page-fault handler maps zeroed frames on first
 //! touch, a 64 KiB wasm page or a whole 2 MiB block at a time ([`handle_demand_fault`]),
 //! or an image's shared frame read-only, copied on the first write (a small image's
-//! frames all at once when a memory maps it, [`map_image`]); borrowed frames (a
-//! boot module's code, run where it lies) are mapped all at once ([`map_borrowed`]).
+//! frames all at once); borrowed frames (a boot module's code, run where it lies) are
+//! mapped all at once ([`map_borrowed`]).
 //! Unmapping frees the private frames and leaves the images' and borrowed frames alone
 //! ([`release`], [`unmap_private`]).
 //! The pager must not decide what is accessible: it maps only what the access map in
@@ -72,14 +72,24 @@ fn demand_fault(addr: u64, present: bool, write: bool) -> bool {
             Backing::Zero => (start, range.end),
             Backing::Image { .. } | Backing::Borrowed { .. } => (page, page + PAGE),
         };
-        return map_zeroed_block(page, start, end, range.rights);
+        let mapped = map_zeroed_block(page, start, end, range.rights);
+        if mapped && matches!(range.backing, Backing::Zero) {
+            // A program's first fault is often just below its data: the shadow stack
+            // of a toolchain that puts the stack first.
+            map_small_image_at(range.end);
+        }
+        return mapped;
     };
     // A shared image page: read-only until the first write copies it.
     let mapped = address_space::map(page, shared, Protection::ReadOnly).is_ok();
     if mapped {
         PAGER_STATS.mapped(Mapped::ImageFrame);
         if let Backing::Image { image, first_page } = range.backing {
-            map_image_neighbours(page, start, range.end, image, first_page);
+            if range.end - start <= SMALL_IMAGE_BYTES {
+                map_small_image(start, range.end, image, first_page);
+            } else {
+                map_image_neighbours(page, start, range.end, image, first_page);
+            }
         }
     }
     mapped
@@ -99,31 +109,40 @@ fn map_image_neighbours(page: u64, start: u64, end: u64, image: super::image::Im
     }
 }
 
-/// Bytes of an image mapped when a memory maps it, at most; a larger image's frames
-/// are mapped by faults, a fault-around block at a time.
-const EAGER_IMAGE_BYTES: u64 = 1 << 20;
+/// Images up to this size are mapped whole at their first fault; a larger image's
+/// frames are mapped a fault-around block at a time.
+const SMALL_IMAGE_BYTES: u64 = 1 << 20;
 
-/// Maps the frames of `image`, just committed over `start..end`, read-only right away
-/// when the image is at most [`EAGER_IMAGE_BYTES`]: a program reads its data segments
-/// all over from its first instructions (regex: 71 frames, 4 faults of ~150 us under
-/// PVM), and a page-table write costs well under a microsecond. Writes still fault and
-/// copy. A page that cannot be mapped now is left to the fault handler.
-pub fn map_image(start: u64, end: u64, image: super::image::ImageHandle) {
-    if end - start > EAGER_IMAGE_BYTES {
-        return;
-    }
-    let began = rdtsc();
+/// Maps every frame of the small image over `start..end` (a range backed by `image`
+/// from `first_page`) read-only, and zeroed frames over the 64 KiB blocks either side
+/// when they are still unmapped: a program reads its data segments all over from its
+/// first calls and writes the stack below them (toolchains that put the stack first)
+/// and the bss and heap above (regex: 8 faults of ~150 us under PVM before, 1 after,
+/// the copy of the first data page written). Done at the first fault, not when the
+/// memory is made, so an instance that never runs costs nothing (instantiation stays
+/// under a microsecond). Pages already mapped are left alone.
+fn map_small_image(start: u64, end: u64, image: super::image::ImageHandle, first_page: u64) {
     for page in (start..end).step_by(PAGE as usize) {
-        let Some(frame) = super::image::frame(image, (page - start) / PAGE) else { continue };
+        let Some(frame) = super::image::frame(image, first_page + (page - start) / PAGE) else { continue };
         if address_space::map(page, frame, Protection::ReadOnly).is_ok() {
             PAGER_STATS.mapped(Mapped::ImageFrame);
         }
     }
-    // The blocks either side of the data are written from the first calls too: the
-    // stack below it (toolchains that put the stack first) and the bss and heap above.
-    map_zero_neighbour(start - PAGE);
-    map_zero_neighbour(end);
-    PAGER_STATS.eager(rdtsc() - began);
+    for neighbour in [start - PAGE, end] {
+        if address_space::translate(neighbour).is_none() {
+            map_zero_neighbour(neighbour);
+        }
+    }
+}
+
+/// Maps the small image whose range starts at `addr` (just above a zero range that
+/// faulted) unless its first page is mapped already.
+fn map_small_image_at(addr: u64) {
+    let Some((start, range)) = accounting::lookup_for_fault(addr) else { return };
+    let Backing::Image { image, first_page } = range.backing else { return };
+    if start == addr && range.end - start <= SMALL_IMAGE_BYTES && address_space::translate(addr).is_none() {
+        map_small_image(start, range.end, image, first_page);
+    }
 }
 
 /// Maps zeroed frames over the fault-around block holding `page` when `page` lies in a

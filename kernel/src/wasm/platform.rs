@@ -133,7 +133,6 @@ impl Platform for KernelPlatform {
         if !accounting::commit(start, end, Protection::ReadWrite, backing) {
             return Err(PlatformError { operation: "map image (out of physical memory)", bytes });
         }
-        pager::map_image(start, end, image);
         Ok(())
     }
 
