@@ -1,7 +1,8 @@
 //! Reads a 256 KiB data segment one word per 4 KiB page, then writes to four of its
 //! pages and reads everything back. In the kernel the data is a shared image whose
-//! frames are mapped read-only (a small image's all at its first fault), and a write gets a private
-//! copy, so another instance of the same module sees the data as the module has it.
+//! frames are mapped read-only (a small image's all at its first fault), and a write
+//! gets a private copy, so another instance of the same module sees the data as the
+//! module has it.
 //! Exits 1 with the first wrong word.
 
 const WORDS: usize = 64 * 1024;
