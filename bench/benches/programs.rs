@@ -14,6 +14,9 @@
 //! the compiler makes of a program from what the kernel's environment adds (first touch
 //! under the hypervisor, the VM's CPU features, epochs).
 //!
+//! A `host:` line says whether this host's free memory goes back to a hypervisor below
+//! and which huge pages guest RAM gets, which decide how much first touch varies.
+//!
 //! `NAME ARGS: wasmetal-kernel <ms>, wasmetal-hosted <ms>, wasmtime <ms>, ratio
 //! <kernel/wasmtime>, hosted <hosted/wasmtime>`, then the geometric means of both ratios.
 //!
@@ -162,6 +165,14 @@ fn main() {
         wasmetal_runtime::Engine::new(&wasmetal_runtime::Config::default()).expect("a hosted wasmetal engine");
     println!(
         "bench programs: workload ms, median of {runs}; wasmetal run (fresh VM each), wasmetal-runtime hosted and Wasmtime 48.0.8 on this host"
+    );
+    // First touch of fresh memory depends on the host's huge pages (see the launcher's
+    // --host-huge-pages): say what this host does, so the figures can be read.
+    let probe = wasmetal::host_probe::HostProbe::detect();
+    println!(
+        "host: free memory given back to a hypervisor below: {}; memory advised for huge pages gets 2 MiB pages: {}",
+        if probe.memory_reclaimed { "yes (first touch varies from run to run)" } else { "no" },
+        if probe.advised_2mib_pages { "yes" } else { "no" }
     );
     let mut failed = false;
     let mut log_ratio_sum = 0.0;
