@@ -73,9 +73,9 @@ fn demand_fault(addr: u64, present: bool, write: bool) -> bool {
             Backing::Image { .. } | Backing::Borrowed { .. } => (page, page + PAGE),
         };
         let mapped = map_zeroed_block(page, start, end, range.rights);
-        if mapped && matches!(range.backing, Backing::Zero) {
-            // A program's first fault is often just below its data: the shadow stack
-            // of a toolchain that puts the stack first.
+        // A program's first fault is often in the block just below its data: the shadow
+        // stack of a toolchain that puts the stack first. Only that block looks above.
+        if mapped && matches!(range.backing, Backing::Zero) && range.end - page <= FAULT_AROUND_BYTES {
             map_small_image_at(range.end);
         }
         return mapped;
@@ -85,26 +85,44 @@ fn demand_fault(addr: u64, present: bool, write: bool) -> bool {
     if mapped {
         PAGER_STATS.mapped(Mapped::ImageFrame);
         if let Backing::Image { image, first_page } = range.backing {
-            if range.end - start <= SMALL_IMAGE_BYTES {
-                map_small_image(start, range.end, image, first_page);
+            let image = ImageRange { start, end: range.end, image, first_page };
+            if image.is_small() {
+                map_small_image(&image);
             } else {
-                map_image_neighbours(page, start, range.end, image, first_page);
+                // A program reads its data segments all over, and each fault costs far
+                // more than a page-table write: the rest of the block too.
+                let (block_start, block_end) = fault_around_block(page, start, range.end);
+                image.map_frames(block_start, block_end);
             }
         }
     }
     mapped
 }
 
-/// Maps the image frames of the fault-around block around `page` (a page of the image
-/// range `start..end` whose frame was just mapped) read-only too: a program reads its
-/// data segments all over, and each fault costs far more than a page-table write. Pages
-/// already mapped (a private copy, say) are left alone.
-fn map_image_neighbours(page: u64, start: u64, end: u64, image: super::image::ImageHandle, first_page: u64) {
-    let (block_start, block_end) = fault_around_block(page, start, end);
-    for neighbour in (block_start..block_end).step_by(PAGE as usize).filter(|&at| at != page) {
-        let Some(frame) = super::image::frame(image, first_page + (neighbour - start) / PAGE) else { continue };
-        if address_space::map(neighbour, frame, Protection::ReadOnly).is_ok() {
-            PAGER_STATS.mapped(Mapped::ImageFrame);
+/// An image-backed range: `start..end` holds `image`'s frames from `first_page` on.
+struct ImageRange {
+    start: u64,
+    end: u64,
+    image: super::image::ImageHandle,
+    first_page: u64,
+}
+
+impl ImageRange {
+    /// Small enough to be mapped whole at its first fault ([`SMALL_IMAGE_BYTES`]).
+    fn is_small(&self) -> bool {
+        self.end - self.start <= SMALL_IMAGE_BYTES
+    }
+
+    /// Maps the image frames of `from..to` (inside the range) read-only; pages already
+    /// mapped (a private copy, the faulting page) are left alone.
+    fn map_frames(&self, from: u64, to: u64) {
+        for page in (from..to).step_by(PAGE as usize) {
+            let Some(frame) = super::image::frame(self.image, self.first_page + (page - self.start) / PAGE) else {
+                continue;
+            };
+            if address_space::map(page, frame, Protection::ReadOnly).is_ok() {
+                PAGER_STATS.mapped(Mapped::ImageFrame);
+            }
         }
     }
 }
@@ -113,22 +131,16 @@ fn map_image_neighbours(page: u64, start: u64, end: u64, image: super::image::Im
 /// frames are mapped a fault-around block at a time.
 const SMALL_IMAGE_BYTES: u64 = 1 << 20;
 
-/// Maps every frame of the small image over `start..end` (a range backed by `image`
-/// from `first_page`) read-only, and zeroed frames over the 64 KiB blocks either side
-/// when they are still unmapped: a program reads its data segments all over from its
-/// first calls and writes the stack below them (toolchains that put the stack first)
-/// and the bss and heap above (regex: 8 faults of ~150 us under PVM before, 1 after,
-/// the copy of the first data page written). Done at the first fault, not when the
-/// memory is made, so an instance that never runs costs nothing (instantiation stays
-/// under a microsecond). Pages already mapped are left alone.
-fn map_small_image(start: u64, end: u64, image: super::image::ImageHandle, first_page: u64) {
-    for page in (start..end).step_by(PAGE as usize) {
-        let Some(frame) = super::image::frame(image, first_page + (page - start) / PAGE) else { continue };
-        if address_space::map(page, frame, Protection::ReadOnly).is_ok() {
-            PAGER_STATS.mapped(Mapped::ImageFrame);
-        }
-    }
-    for neighbour in [start - PAGE, end] {
+/// Maps every frame of the small `image` read-only, and zeroed frames over the 64 KiB
+/// blocks either side when they are still unmapped: a program reads its data segments
+/// all over from its first calls and writes the stack below them (toolchains that put
+/// the stack first) and the bss and heap above (regex: 8 faults of ~150 us under PVM
+/// before, 2 after: the first and the copy of the first data page written). Done at the
+/// first fault, not when the memory is made, so an instance that never runs costs
+/// nothing (instantiation stays under a microsecond).
+fn map_small_image(image: &ImageRange) {
+    image.map_frames(image.start, image.end);
+    for neighbour in [image.start - PAGE, image.end] {
         if address_space::translate(neighbour).is_none() {
             map_zero_neighbour(neighbour);
         }
@@ -140,8 +152,9 @@ fn map_small_image(start: u64, end: u64, image: super::image::ImageHandle, first
 fn map_small_image_at(addr: u64) {
     let Some((start, range)) = accounting::lookup_for_fault(addr) else { return };
     let Backing::Image { image, first_page } = range.backing else { return };
-    if start == addr && range.end - start <= SMALL_IMAGE_BYTES && address_space::translate(addr).is_none() {
-        map_small_image(start, range.end, image, first_page);
+    let image = ImageRange { start, end: range.end, image, first_page };
+    if start == addr && image.is_small() && address_space::translate(addr).is_none() {
+        map_small_image(&image);
     }
 }
 
