@@ -170,10 +170,12 @@ impl HostProbe {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn facts(thp_enabled: &str, thp_2mib_enabled: &str) -> ProbeFacts {
+    /// Facts of a PVM host on AMD whose balloon reports free pages, with these THP
+    /// settings (as the sysfs files read).
+    pub(crate) fn facts(thp_enabled: &str, thp_2mib_enabled: &str) -> ProbeFacts {
         ProbeFacts {
             vendor_id: "AuthenticAMD".into(),
             dev_kvm: Ok(()),

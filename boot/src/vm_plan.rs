@@ -251,15 +251,8 @@ mod tests {
         assert!(!owned.memory_reclaimed);
         assert_eq!(huge_page_note(&owned, HostHugePages::On), None);
 
-        let reclaimed = |thp_2mib_enabled: &str| {
-            HostProbe::judge(&ProbeFacts {
-                vendor_id: "AuthenticAMD".into(),
-                dev_kvm: Ok(()),
-                kvm_modules: vec!["kvm_pvm".into()],
-                free_page_reporting: true,
-                thp_enabled: "always [madvise] never".into(),
-                thp_2mib_enabled: thp_2mib_enabled.into(),
-            })
+        let reclaimed = |thp_2mib_enabled| {
+            HostProbe::judge(&crate::host_probe::tests::facts("always [madvise] never", thp_2mib_enabled))
         };
         let two_mib = reclaimed("always [inherit] madvise never");
         assert!(two_mib.memory_reclaimed);
