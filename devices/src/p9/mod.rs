@@ -4,4 +4,5 @@
 //! Knows nothing of virtio (the channel is a trait; `virtio::p9` is one) nor of WASI.
 
 pub mod codec;
+pub mod posted;
 pub mod session;

@@ -1,9 +1,12 @@
 //! A 9P2000.L client session: version and msize negotiation, attach, fid allocation,
 //! tags, and one method per request kind, over any [`Channel`].
 //!
-//! One request is in flight at a time: the channel sends a T-message and returns when
-//! its R-message is in the reply buffer. The session owns both buffers (sized by the
-//! negotiated msize) so a read or write costs one copy. It never keeps file data.
+//! A call waits for its reply: the channel sends a T-message and returns when its
+//! R-message is in the reply buffer. Bulk reads and writes send several at once, and
+//! clunks and directory clones made ahead (`clunk_later`, `prepare_clone`) are posted
+//! without waiting, their replies settled as they come (`posted`). The session owns
+//! the buffers (sized by the negotiated msize) so a read or write costs one copy. It
+//! never keeps file data.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -12,6 +15,10 @@ use super::codec::{
     self, Attr, CodecError, DirEntries, DirEntry, Fid, MAX_WALK_NAMES, NOFID, NOTAG, Qid, READ_OVERHEAD, Reply,
     Request, SetAttr, StatFs, WRITE_OVERHEAD,
 };
+use super::posted::{PostedRequests, Purpose, Settled};
+
+/// Room for the reply to a posted request (`Rclunk`, an `Rwalk` of no names, `Rlerror`).
+const POSTED_REPLY_BYTES: usize = 32;
 
 /// The smallest msize this client works with (a `Tread` must carry something useful).
 pub const MIN_MSIZE: u32 = 4096;
@@ -41,6 +48,26 @@ pub trait Channel {
             *length = self.exchange(request, reply)?;
         }
         Ok(())
+    }
+
+    /// Sends `request` without waiting for its reply (of at most `reply_bytes`), which
+    /// [`take_reply`](Self::take_reply) or [`wait_reply`](Self::wait_reply) returns
+    /// later; or returns the reply at once, as the default does by exchanging it.
+    fn post(&mut self, request: Vec<u8>, reply_bytes: usize) -> Result<Option<Vec<u8>>, ChannelError> {
+        let mut reply = vec![0; reply_bytes];
+        let len = self.exchange(&request, &mut reply)?;
+        reply.truncate(len);
+        Ok(Some(reply))
+    }
+
+    /// A reply to a posted request that has come in, without waiting.
+    fn take_reply(&mut self) -> Result<Option<Vec<u8>>, ChannelError> {
+        Ok(None)
+    }
+
+    /// Waits for a reply to a posted request (`None` when none is in flight).
+    fn wait_reply(&mut self) -> Result<Option<Vec<u8>>, ChannelError> {
+        Ok(None)
     }
 }
 
@@ -115,6 +142,7 @@ pub struct Session<C: Channel> {
     /// Messages of the requests in flight together (kept for reuse).
     batch_requests: Vec<Vec<u8>>,
     batch_replies: Vec<Vec<u8>>,
+    posted: PostedRequests,
 }
 
 impl<C: Channel> Session<C> {
@@ -144,6 +172,7 @@ impl<C: Channel> Session<C> {
             free_fids: Vec::new(),
             batch_requests: Vec::new(),
             batch_replies: Vec::new(),
+            posted: PostedRequests::default(),
         })
     }
 
@@ -158,6 +187,7 @@ impl<C: Channel> Session<C> {
     }
 
     fn new_fid(&mut self) -> Result<Fid, SessionError> {
+        self.settle_posted()?;
         if let Some(fid) = self.free_fids.pop() {
             return Ok(fid);
         }
@@ -168,13 +198,19 @@ impl<C: Channel> Session<C> {
         Ok(Fid(self.next_fid - 1))
     }
 
+    /// A tag no request in flight carries.
     fn next_tag(&mut self) -> u16 {
-        self.tag = if self.tag >= NOTAG - 1 { 0 } else { self.tag + 1 };
-        self.tag
+        loop {
+            self.tag = if self.tag >= NOTAG - 1 { 0 } else { self.tag + 1 };
+            if !self.posted.tag_in_use(self.tag) {
+                return self.tag;
+            }
+        }
     }
 
     /// Sends `request` and returns the reply (an `Rlerror` becomes `Server`).
     fn call(&mut self, request: Request<'_>) -> Result<Reply<'_>, SessionError> {
+        self.settle_posted()?;
         let tag = self.next_tag();
         request.encode(tag, &mut self.request)?;
         if self.request.len() > self.msize as usize {
@@ -572,6 +608,9 @@ impl<C: Channel> Session<C> {
     /// Forgets `fid` on the server; the number is reused whatever the server says
     /// (a clunk releases the fid even when it reports an error).
     pub fn clunk(&mut self, fid: Fid) -> Result<(), SessionError> {
+        for clone in self.posted.forget_source(fid) {
+            self.clunk_later(clone);
+        }
         let result = match self.call(Request::Clunk { fid }) {
             Ok(Reply::Clunk) => Ok(()),
             Ok(_) => Err(SessionError::UnexpectedReply),
@@ -579,6 +618,80 @@ impl<C: Channel> Session<C> {
         };
         self.free_fids.push(fid);
         result
+    }
+
+    /// Forgets `fid` on the server without waiting for the reply: the number is
+    /// reused once the reply is in. Nothing the caller sends later can depend on it.
+    pub fn clunk_later(&mut self, fid: Fid) {
+        for clone in self.posted.forget_source(fid) {
+            self.clunk_later(clone);
+        }
+        self.post(Request::Clunk { fid }, Purpose::Clunk(fid));
+    }
+
+    /// Walks a clone of directory `fid` ahead of its use by [`clone_fid`](Self::clone_fid)
+    /// (nothing when one is ready or on its way).
+    pub fn prepare_clone(&mut self, fid: Fid) {
+        if self.posted.has_clone(fid) {
+            return;
+        }
+        let Ok(clone) = self.new_fid() else { return };
+        self.post(Request::Walk { fid, newfid: clone, names: &[] }, Purpose::Clone { source: fid, fid: clone });
+    }
+
+    /// A new fid for what `fid` stands for: one [`prepare_clone`](Self::prepare_clone)
+    /// made when there is one (waiting for it if it is on its way), else walked now.
+    pub fn clone_fid(&mut self, fid: Fid) -> Result<Fid, SessionError> {
+        self.settle_posted()?;
+        while self.posted.clone_in_flight(fid) {
+            match self.channel.wait_reply()? {
+                Some(reply) => self.settle(&reply),
+                None => break,
+            }
+        }
+        match self.posted.take_ready(fid) {
+            Some(clone) => Ok(clone),
+            None => Ok(self.walk(fid, &[])?.0),
+        }
+    }
+
+    /// Sends `request` without waiting; `purpose` says what its reply settles.
+    fn post(&mut self, request: Request<'_>, purpose: Purpose) {
+        let tag = self.next_tag();
+        let mut message = Vec::with_capacity(32);
+        let sent = request.encode(tag, &mut message).map_err(SessionError::from).and_then(|()| {
+            self.posted.sent(tag, purpose);
+            self.channel.post(message, POSTED_REPLY_BYTES).map_err(SessionError::from)
+        });
+        match sent {
+            Ok(Some(reply)) => self.settle(&reply),
+            Ok(None) => {}
+            Err(_) => {
+                // It never reached the server (or the channel broke).
+                if let Settled::Free(fid) = self.posted.withdraw(tag) {
+                    self.free_fids.push(fid);
+                }
+            }
+        }
+    }
+
+    /// Settles the posted replies that have come in.
+    fn settle_posted(&mut self) -> Result<(), SessionError> {
+        while let Some(reply) = self.channel.take_reply()? {
+            self.settle(&reply);
+        }
+        Ok(())
+    }
+
+    /// Settles one reply to a posted request (a reply that does not decode settles
+    /// nothing: its fid stays taken, which is safe).
+    fn settle(&mut self, reply: &[u8]) {
+        let Ok((tag, decoded)) = codec::decode(reply) else { return };
+        match self.posted.settle(tag, &decoded) {
+            Settled::Done => {}
+            Settled::Free(fid) => self.free_fids.push(fid),
+            Settled::Clunk(fid) => self.clunk_later(fid),
+        }
     }
 }
 
@@ -681,6 +794,80 @@ mod tests {
         s.clunk(fid).unwrap();
         assert_eq!(s.walk(root, &names), Err(SessionError::Server(errno::ENOENT)));
         assert_eq!(s.walk(root, &[]), Ok((Fid(1), None)));
+    }
+
+    /// A channel that leaves posted requests unanswered until the next exchange or
+    /// wait goes out (as the device, which sees them with the next notification), and
+    /// answers them as QEMU would: a clone walk with no qids, a clunk with `Rclunk`.
+    struct Deferred {
+        script: Script,
+        pending: Vec<Vec<u8>>,
+        answered: VecDeque<Vec<u8>>,
+    }
+
+    impl Deferred {
+        fn answer_pending(&mut self) {
+            for request in self.pending.drain(..) {
+                let mut answer = match request[4] {
+                    codec::kind::TWALK => reply(111, &0u16.to_le_bytes()),
+                    codec::kind::TCLUNK => reply(121, &[]),
+                    other => panic!("posted request of type {other}"),
+                };
+                answer[5..7].copy_from_slice(&request[5..7]);
+                self.answered.push_back(answer);
+            }
+        }
+    }
+
+    impl Channel for Deferred {
+        fn exchange(&mut self, request: &[u8], reply: &mut [u8]) -> Result<usize, ChannelError> {
+            self.answer_pending();
+            self.script.exchange(request, reply)
+        }
+
+        fn post(&mut self, request: Vec<u8>, _reply_bytes: usize) -> Result<Option<Vec<u8>>, ChannelError> {
+            self.pending.push(request);
+            Ok(None)
+        }
+
+        fn take_reply(&mut self) -> Result<Option<Vec<u8>>, ChannelError> {
+            Ok(self.answered.pop_front())
+        }
+
+        fn wait_reply(&mut self) -> Result<Option<Vec<u8>>, ChannelError> {
+            if self.answered.is_empty() {
+                self.answer_pending();
+            }
+            Ok(self.answered.pop_front())
+        }
+    }
+
+    #[test]
+    fn posted_clones_are_used_once_made_and_posted_clunks_free_fids_once_answered() {
+        let attach = (
+            frame(Request::Attach { fid: Fid(0), afid: NOFID, uname: b"", aname: b"", n_uname: 0 }),
+            reply(105, &qid(0x80, 1)),
+        );
+        let mut steps = VecDeque::from(vec![version_step(65536, 8192), attach]);
+        // The clunk of fid 1 is not answered yet: the walk gets fid 2, and only the
+        // one after (the clunk's reply settled) gets fid 1 back.
+        let found = [&b"x"[..]];
+        let mut walked = 1u16.to_le_bytes().to_vec();
+        walked.extend(qid(0, 7));
+        steps.push_back((frame(Request::Walk { fid: Fid(0), newfid: Fid(2), names: &found }), reply(111, &walked)));
+        steps.push_back((frame(Request::Walk { fid: Fid(0), newfid: Fid(1), names: &found }), reply(111, &walked)));
+        let channel = Deferred { script: Script { steps }, pending: Vec::new(), answered: VecDeque::new() };
+        let mut s = Session::connect(channel, 65536).unwrap();
+        let (root, _) = s.attach(b"", 0).unwrap();
+        s.prepare_clone(root);
+        s.prepare_clone(root);
+        assert_eq!(s.channel.pending.len(), 1, "one clone ahead per directory");
+        // Taken once its walk is answered, without a walk of its own.
+        assert_eq!(s.clone_fid(root), Ok(Fid(1)));
+        s.clunk_later(Fid(1));
+        assert_eq!(s.walk(root, &found).map(|(fid, _)| fid), Ok(Fid(2)));
+        assert_eq!(s.walk(root, &found).map(|(fid, _)| fid), Ok(Fid(1)));
+        assert!(s.channel.script.steps.is_empty());
     }
 
     #[test]

@@ -5,10 +5,12 @@
 //! `virtio-drivers` 0.13 has no 9P device, so this drives its `VirtQueue` and
 //! `MmioTransport` itself. Buffers are the session's own (heap memory the `Hal` can
 //! share); waiting for a reply is the caller's policy (a callback), as for the serial
-//! device. Up to four requests are in flight (a session's bulk reads and writes); a
-//! wait never gives up with the device holding a buffer, since the buffer would be
-//! freed under it.
+//! device. Up to four requests are in flight together (a session's bulk reads and
+//! writes), besides up to [`MAX_POSTED`] posted ones (clunks, clones made ahead), whose
+//! buffers the device owns until their replies come in. A wait never gives up with the
+//! device holding a buffer, since the buffer would be freed under it.
 
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use virtio_drivers::Hal;
@@ -18,8 +20,13 @@ use virtio_drivers::transport::{DeviceType, Transport};
 
 use crate::p9::session::{Channel, ChannelError};
 
-/// Descriptors of the request queue (two per request).
-const QUEUE_SIZE: usize = 8;
+/// Requests a bulk transfer has in flight together.
+const BATCH: usize = 4;
+/// Posted requests in flight at most (their replies wait in the device's buffers).
+pub const MAX_POSTED: usize = 8;
+/// Descriptors of the request queue: two per request, a batch and the posted ones.
+const QUEUE_SIZE: usize = 32;
+const _: () = assert!(2 * (BATCH + MAX_POSTED) <= QUEUE_SIZE);
 /// The request queue's index.
 const REQUEST_QUEUE: u16 = 0;
 
@@ -51,6 +58,13 @@ impl core::fmt::Display for P9DeviceError {
     }
 }
 
+/// A request sent without waiting: its token and the buffers the device holds.
+struct Posted {
+    token: u16,
+    request: Vec<u8>,
+    reply: Vec<u8>,
+}
+
 /// The device, with its mount tag.
 pub struct P9Device<H: Hal> {
     transport: MmioTransport<'static>,
@@ -58,6 +72,13 @@ pub struct P9Device<H: Hal> {
     tag: Vec<u8>,
     /// Called while the device works on a request (spin, yield, sleep: the caller's policy).
     wait: fn(),
+    /// Posted requests the device has not answered yet.
+    posted: Vec<Posted>,
+    /// Replies to posted requests, not yet taken.
+    replies: VecDeque<Vec<u8>>,
+    /// A posted request went into the ring without a notification (the next one
+    /// carries it: fewer device wake-ups).
+    unnotified: bool,
 }
 
 // SAFETY: the queue's DMA memory and the register block belong to this device alone;
@@ -72,7 +93,10 @@ impl<H: Hal> P9Device<H> {
             return Err(P9DeviceError::Not9P(transport.device_type()));
         }
         let features = transport.begin_init(P9Features::MOUNT_TAG | P9Features::VERSION_1);
-        let queue = VirtQueue::new(&mut transport, REQUEST_QUEUE, false, false).map_err(P9DeviceError::Device)?;
+        let mut queue = VirtQueue::new(&mut transport, REQUEST_QUEUE, false, false).map_err(P9DeviceError::Device)?;
+        // Replies are polled for: an interrupt per reply would only cost the device a
+        // system call and the guest an exit.
+        queue.set_dev_notify(false);
         transport.finish_init();
         let mut tag = Vec::new();
         if features.contains(P9Features::MOUNT_TAG) {
@@ -81,7 +105,64 @@ impl<H: Hal> P9Device<H> {
                 tag.push(transport.read_config_space::<u8>(2 + index).map_err(P9DeviceError::Device)?);
             }
         }
-        Ok(P9Device { transport, queue, tag, wait })
+        Ok(P9Device { transport, queue, tag, wait, posted: Vec::new(), replies: VecDeque::new(), unnotified: false })
+    }
+
+    fn notify(&mut self) {
+        self.unnotified = false;
+        if self.queue.should_notify() {
+            self.transport.notify(REQUEST_QUEUE);
+        }
+    }
+
+    /// Takes the used buffer `token` if it is a posted request's: its reply joins the
+    /// ones waiting to be taken. False for any other token.
+    fn reap(&mut self, token: u16) -> Result<bool, ChannelError> {
+        let Some(index) = self.posted.iter().position(|posted| posted.token == token) else {
+            return Ok(false);
+        };
+        let mut posted = self.posted.swap_remove(index);
+        // SAFETY: the buffers `add` lent with this token, owned by `posted` since.
+        let len = unsafe { self.queue.pop_used(token, &[&posted.request], &mut [&mut posted.reply]) }
+            .map_err(|_| ChannelError("the device returned another buffer"))?;
+        posted.reply.truncate(len as usize);
+        self.replies.push_back(posted.reply);
+        Ok(true)
+    }
+
+    /// Takes every posted reply the device has given back, without waiting.
+    fn reap_ready(&mut self) -> Result<(), ChannelError> {
+        while let Some(token) = self.queue.peek_used() {
+            if !self.reap(token)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until the device answers one posted request (there must be one).
+    fn reap_one(&mut self) -> Result<(), ChannelError> {
+        if self.unnotified {
+            self.notify();
+        }
+        loop {
+            match self.queue.peek_used() {
+                Some(token) if self.reap(token)? => return Ok(()),
+                Some(_) => return Err(ChannelError("the device returned another buffer")),
+                None => (self.wait)(),
+            }
+        }
+    }
+
+    /// Waits until `descriptors` are free, taking posted replies as they come.
+    fn make_room(&mut self, descriptors: usize) -> Result<(), ChannelError> {
+        while self.queue.available_desc() < descriptors {
+            if self.posted.is_empty() {
+                return Err(ChannelError("queue full"));
+            }
+            self.reap_one()?;
+        }
+        Ok(())
     }
 
     /// The export's mount tag (empty when the device offers none).
@@ -90,16 +171,29 @@ impl<H: Hal> P9Device<H> {
     }
 }
 
+impl<H: Hal> Drop for P9Device<H> {
+    fn drop(&mut self) {
+        // The device may still write into posted buffers: they are leaked, not freed.
+        for posted in self.posted.drain(..) {
+            core::mem::forget(posted);
+        }
+    }
+}
+
 impl<H: Hal> Channel for P9Device<H> {
     fn exchange(&mut self, request: &[u8], reply: &mut [u8]) -> Result<usize, ChannelError> {
+        self.make_room(2)?;
         // SAFETY: both buffers stay borrowed (alive and untouched) until `pop_used`
         // below gives them back: this function does not return before that.
         let token = unsafe { self.queue.add(&[request], &mut [reply]) }.map_err(|_| ChannelError("queue full"))?;
-        if self.queue.should_notify() {
-            self.transport.notify(REQUEST_QUEUE);
-        }
-        while self.queue.peek_used() != Some(token) {
-            (self.wait)();
+        self.notify();
+        loop {
+            match self.queue.peek_used() {
+                Some(used) if used == token => break,
+                Some(used) if self.reap(used)? => {}
+                Some(_) => return Err(ChannelError("the device returned another buffer")),
+                None => (self.wait)(),
+            }
         }
         // SAFETY: the same buffers `add` lent with this token.
         let len = unsafe { self.queue.pop_used(token, &[request], &mut [reply]) }
@@ -108,7 +202,7 @@ impl<H: Hal> Channel for P9Device<H> {
     }
 
     fn in_flight(&self) -> usize {
-        QUEUE_SIZE / 2
+        BATCH
     }
 
     fn exchange_batch(
@@ -117,8 +211,9 @@ impl<H: Hal> Channel for P9Device<H> {
         replies: &mut [&mut [u8]],
         lengths: &mut [usize],
     ) -> Result<(), ChannelError> {
-        let mut tokens = [None; QUEUE_SIZE / 2];
+        let mut tokens = [None; BATCH];
         let mut refused = None;
+        self.make_room(2 * requests.len().min(BATCH))?;
         for (index, (request, reply)) in requests.iter().zip(replies.iter_mut()).enumerate().take(tokens.len()) {
             // SAFETY: every buffer lent here stays borrowed (alive and untouched) until
             // `pop_used` below gives it back: this function waits for all of them.
@@ -133,8 +228,8 @@ impl<H: Hal> Channel for P9Device<H> {
         if requests.len() > tokens.len() {
             refused = Some(ChannelError("more requests than the queue holds"));
         }
-        if tokens.iter().any(Option::is_some) && self.queue.should_notify() {
-            self.transport.notify(REQUEST_QUEUE);
+        if tokens.iter().any(Option::is_some) {
+            self.notify();
         }
         // The server answers in any order: take each reply as it comes.
         while tokens.iter().any(Option::is_some) {
@@ -143,6 +238,9 @@ impl<H: Hal> Channel for P9Device<H> {
                 continue;
             };
             let Some(index) = tokens.iter().position(|&token| token == Some(used)) else {
+                if self.reap(used)? {
+                    continue;
+                }
                 return Err(ChannelError("the device returned another buffer"));
             };
             // SAFETY: the same buffers `add` lent with this token.
@@ -152,5 +250,33 @@ impl<H: Hal> Channel for P9Device<H> {
             tokens[index] = None;
         }
         refused.map_or(Ok(()), Err)
+    }
+
+    fn post(&mut self, request: Vec<u8>, reply_bytes: usize) -> Result<Option<Vec<u8>>, ChannelError> {
+        while self.posted.len() >= MAX_POSTED {
+            self.reap_one()?;
+        }
+        self.make_room(2)?;
+        let mut posted = Posted { token: 0, request, reply: alloc::vec![0; reply_bytes] };
+        // SAFETY: the buffers' heap memory stays where it is while `posted` owns them
+        // (moving a Vec does not move its contents); `reap` takes them back with this
+        // token before they are dropped, and a dropped device leaks them.
+        posted.token = unsafe { self.queue.add(&[&posted.request], &mut [&mut posted.reply]) }
+            .map_err(|_| ChannelError("queue full"))?;
+        self.posted.push(posted);
+        self.unnotified = true;
+        Ok(None)
+    }
+
+    fn take_reply(&mut self) -> Result<Option<Vec<u8>>, ChannelError> {
+        self.reap_ready()?;
+        Ok(self.replies.pop_front())
+    }
+
+    fn wait_reply(&mut self) -> Result<Option<Vec<u8>>, ChannelError> {
+        if self.replies.is_empty() && !self.posted.is_empty() {
+            self.reap_one()?;
+        }
+        Ok(self.replies.pop_front())
     }
 }

@@ -7,7 +7,9 @@
 //! own opened with `Tlopen` (or, for a file just created, the `Tlcreate` fid itself);
 //! reads and writes go through it in msize pieces, straight between guest memory and
 //! the session's buffers (nothing is buffered here, so what a write returned is in the
-//! host file). This module resolves no paths: WASI's
+//! host file). Clunks are posted, not waited for, and a create walks the directory's
+//! next clone ahead (`Session::prepare_clone`), so creating a file is one round trip.
+//! This module resolves no paths: WASI's
 //! `fs::path` does, one name at a time, so `..` and symlinks never reach the server.
 
 use alloc::collections::BTreeMap;
@@ -130,7 +132,7 @@ impl HostDir {
     fn adopt(&mut self, fid: Fid, qid: Qid, opened: bool) -> Ino {
         match self.nodes.entry(qid.path) {
             Entry::Occupied(_) => {
-                let _ = self.shared.with(|session| session.clunk(fid));
+                self.shared.with(|session| session.clunk_later(fid));
             }
             Entry::Vacant(slot) => {
                 slot.insert(Node { fid, filetype: filetype_of_qid(qid), holds: 0, opened, lent: false });
@@ -145,7 +147,7 @@ impl HostDir {
         let Some(ino) = self.entries.remove(&(dir, name.to_vec())) else { return };
         if self.nodes.get(&ino).is_some_and(|node| node.holds == 0 && !node.lent) && ino != self.root {
             if let Some(node) = self.nodes.remove(&ino) {
-                let _ = self.shared.with(|session| session.clunk(node.fid));
+                self.shared.with(|session| session.clunk_later(node.fid));
             }
             self.entries.retain(|(parent, _), target| *parent != ino && *target != ino);
         }
@@ -167,7 +169,7 @@ impl FileSystem for HostDir {
                 Ok(Some(ino))
             }
             Ok((fid, None)) => {
-                let _ = self.shared.with(|session| session.clunk(fid));
+                self.shared.with(|session| session.clunk_later(fid));
                 Err(Errno::Io)
             }
             Err(SessionError::Server(2)) => Ok(None),
@@ -237,7 +239,7 @@ impl FileSystem for HostDir {
             match session.lopen(clone, flags | open_flags::NOFOLLOW) {
                 Ok(_) => Ok(clone),
                 Err(error) => {
-                    let _ = session.clunk(clone);
+                    session.clunk_later(clone);
                     Err(error)
                 }
             }
@@ -252,7 +254,7 @@ impl FileSystem for HostDir {
             }
             return;
         }
-        let _ = self.shared.with(|session| session.clunk(Fid(handle as u32)));
+        self.shared.with(|session| session.clunk_later(Fid(handle as u32)));
     }
 
     fn read(&mut self, handle: Handle, offset: u64, out: &mut [u8]) -> Result<usize, Errno> {
@@ -290,11 +292,16 @@ impl FileSystem for HostDir {
         let dir_fid = self.dir_fid(dir)?;
         let flags = open_flags::RDWR | open_flags::CREAT | open_flags::EXCL | open_flags::NOFOLLOW;
         let (fid, qid) = self.with(|session| {
-            let (clone, _) = session.walk(dir_fid, &[])?;
+            // A clone walked ahead by the previous create in this directory, if any;
+            // the next one is walked ahead now (its reply comes with a later request).
+            let clone = session.clone_fid(dir_fid)?;
             match session.lcreate(clone, name, flags, FILE_MODE) {
-                Ok((qid, _)) => Ok((clone, qid)),
+                Ok((qid, _)) => {
+                    session.prepare_clone(dir_fid);
+                    Ok((clone, qid))
+                }
                 Err(error) => {
-                    let _ = session.clunk(clone);
+                    session.clunk_later(clone);
                     Err(error)
                 }
             }
@@ -386,7 +393,7 @@ impl FileSystem for HostDir {
                 }
                 Ok(())
             })();
-            let _ = session.clunk(opened);
+            session.clunk_later(opened);
             listed
         })
     }
@@ -421,7 +428,7 @@ impl FileSystem for HostDir {
         self.entries.retain(|(dir, _), ino| nodes.contains_key(dir) && nodes.contains_key(ino));
         self.shared.with(|session| {
             for (_, fid) in unheld {
-                let _ = session.clunk(fid);
+                session.clunk_later(fid);
             }
         });
     }
@@ -436,7 +443,7 @@ impl Drop for HostDir {
         let fids: Vec<Fid> = self.nodes.values().map(|node| node.fid).collect();
         self.shared.with(|session| {
             for fid in fids {
-                let _ = session.clunk(fid);
+                session.clunk_later(fid);
             }
         });
     }
