@@ -4,7 +4,8 @@
 //! Nodes the context holds (preopens, open descriptors) keep their fids; others stay
 //! cached, with the (directory, name) entries that led to them, until `settle` finds
 //! more than [`CACHED_NODES`] and clunks the unheld ones. An open file is a fid of its
-//! own opened with `Tlopen` (or, for a file just created, the `Tlcreate` fid itself);
+//! own opened with `Tlopen`, except that the first open of a node takes the node's fid
+//! itself (opened by `Tlcreate` for a file just created, else by this `Tlopen`);
 //! reads and writes go through it in msize pieces, straight between guest memory and
 //! the session's buffers (nothing is buffered here, so what a write returned is in the
 //! host file). Clunks are posted, not waited for, and a create walks the directory's
@@ -41,9 +42,9 @@ struct Node {
     fid: Fid,
     filetype: u8,
     holds: u32,
-    /// The fid is open for I/O (a file `create_file` made): it serves as the handle of
-    /// the first `open`, saving a clone and a `Tlopen`.
-    opened: bool,
+    /// The fid is open for I/O with this access (read-write for a file `create_file`
+    /// made): it serves as the handle of an `open` that needs no more, saving a clone.
+    opened: Option<Access>,
     /// That handle is out (its `close` keeps the fid, which is still the node's).
     lent: bool,
 }
@@ -103,7 +104,7 @@ impl HostDir {
     pub fn attach(shared: Arc<SharedSession>, device: u64) -> Result<Self, SessionError> {
         let (fid, qid) = shared.with(|session| session.attach(b"", 0))?;
         let mut nodes = BTreeMap::new();
-        nodes.insert(qid.path, Node { fid, filetype: filetype::DIRECTORY, holds: 0, opened: false, lent: false });
+        nodes.insert(qid.path, Node { fid, filetype: filetype::DIRECTORY, holds: 0, opened: None, lent: false });
         Ok(HostDir { shared, root: qid.path, nodes, entries: BTreeMap::new(), lent: BTreeMap::new(), device })
     }
 
@@ -129,7 +130,7 @@ impl HostDir {
     }
 
     /// Records `fid` as node `qid` (or clunks it when the node is known already).
-    fn adopt(&mut self, fid: Fid, qid: Qid, opened: bool) -> Ino {
+    fn adopt(&mut self, fid: Fid, qid: Qid, opened: Option<Access>) -> Ino {
         match self.nodes.entry(qid.path) {
             Entry::Occupied(_) => {
                 self.shared.with(|session| session.clunk_later(fid));
@@ -164,7 +165,7 @@ impl FileSystem for HostDir {
         let dir_fid = self.dir_fid(dir)?;
         match self.shared.with(|session| session.walk(dir_fid, &[name])) {
             Ok((fid, Some(qid))) => {
-                let ino = self.adopt(fid, qid, false);
+                let ino = self.adopt(fid, qid, None);
                 self.entries.insert((dir, name.to_vec()), ino);
                 Ok(Some(ino))
             }
@@ -219,21 +220,31 @@ impl FileSystem for HostDir {
     }
 
     fn open(&mut self, ino: Ino, access: Access) -> Result<Handle, Errno> {
-        if let Some(node) = self.nodes.get_mut(&ino)
-            && node.opened
-            && !node.lent
-        {
+        let (flags, granted) = match (access.read, access.write) {
+            (_, false) => (open_flags::RDONLY, Access { read: true, write: false }),
+            (false, true) => (open_flags::WRONLY, Access { read: false, write: true }),
+            (true, true) => (open_flags::RDWR, Access { read: true, write: true }),
+        };
+        let node = self.nodes.get_mut(&ino).ok_or(Errno::BadF)?;
+        let (fid, lent) = (node.fid, node.lent);
+        let lend = match node.opened {
+            Some(open) if !lent => (!access.read || open.read) && (!access.write || open.write),
+            _ => false,
+        };
+        // The node's fid is free and not open yet: open it (no clone needed). Never a
+        // directory's: other nodes are walked from it.
+        let unopened = !lent && node.opened.is_none() && node.filetype != filetype::DIRECTORY;
+        if lend || unopened {
+            if !lend {
+                self.with(|session| session.lopen(fid, flags | open_flags::NOFOLLOW))?;
+            }
+            let node = self.nodes.get_mut(&ino).ok_or(Errno::BadF)?;
+            node.opened = node.opened.or(Some(granted));
             node.lent = true;
-            let handle = u64::from(node.fid.0);
+            let handle = u64::from(fid.0);
             self.lent.insert(handle, ino);
             return Ok(handle);
         }
-        let fid = self.fid(ino)?;
-        let flags = match (access.read, access.write) {
-            (_, false) => open_flags::RDONLY,
-            (false, true) => open_flags::WRONLY,
-            (true, true) => open_flags::RDWR,
-        };
         let opened = self.with(|session| {
             let (clone, _) = session.walk(fid, &[])?;
             match session.lopen(clone, flags | open_flags::NOFOLLOW) {
@@ -308,7 +319,7 @@ impl FileSystem for HostDir {
         })?;
         // The created fid, open read-write, is the node's: getattr and setattr work on
         // it, a file is never walked from, and the `open` that follows takes it.
-        let ino = self.adopt(fid, qid, true);
+        let ino = self.adopt(fid, qid, Some(Access { read: true, write: true }));
         self.entries.insert((dir, name.to_vec()), ino);
         Ok(ino)
     }
