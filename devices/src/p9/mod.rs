@@ -5,4 +5,5 @@
 
 pub mod codec;
 pub mod posted;
+pub mod read_ahead;
 pub mod session;

@@ -4,10 +4,12 @@
 //! A call waits for its reply: the channel sends a T-message and returns when its
 //! R-message is in the reply buffer. Bulk reads and writes send several at once, and
 //! clunks and directory clones made ahead (`clunk_later`, `prepare_clone`) are posted
-//! without waiting, their replies settled as they come (`posted`). The session owns
+//! without waiting, their replies settled as they come (`posted`), as are reads ahead
+//! of a sequential reader (`read_ahead`). The session owns
 //! the buffers (sized by the negotiated msize) so a read or write costs one copy. It
 //! never keeps file data.
 
+use alloc::collections::BTreeMap;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -16,6 +18,7 @@ use super::codec::{
     Request, SetAttr, StatFs, WRITE_OVERHEAD,
 };
 use super::posted::{PostedRequests, Purpose, Settled};
+use super::read_ahead::{ReadAhead, Taken};
 
 /// Room for the reply to a posted request (`Rclunk`, an `Rwalk` of no names, `Rlerror`).
 const POSTED_REPLY_BYTES: usize = 32;
@@ -50,15 +53,25 @@ pub trait Channel {
         Ok(())
     }
 
-    /// Sends `request` without waiting for its reply (of at most `reply_bytes`), which
-    /// [`take_reply`](Self::take_reply) or [`wait_reply`](Self::wait_reply) returns
-    /// later; or returns the reply at once, as the default does by exchanging it.
-    fn post(&mut self, request: Vec<u8>, reply_bytes: usize) -> Result<Option<Vec<u8>>, ChannelError> {
-        let mut reply = vec![0; reply_bytes];
+    /// Whether [`post`](Self::post) leaves requests in flight (else reading ahead
+    /// would only move the waiting).
+    fn can_post(&self) -> bool {
+        false
+    }
+
+    /// Sends `request` without waiting for its reply (into `reply`, whose length is
+    /// the room), which [`take_reply`](Self::take_reply) or
+    /// [`wait_reply`](Self::wait_reply) returns later, truncated to its length; or
+    /// returns the reply at once, as the default does by exchanging it.
+    fn post(&mut self, request: Vec<u8>, mut reply: Vec<u8>) -> Result<Option<Vec<u8>>, ChannelError> {
         let len = self.exchange(&request, &mut reply)?;
         reply.truncate(len);
         Ok(Some(reply))
     }
+
+    /// Lets the device see the posted requests now rather than with the next request
+    /// that waits.
+    fn kick(&mut self) {}
 
     /// A reply to a posted request that has come in, without waiting.
     fn take_reply(&mut self) -> Result<Option<Vec<u8>>, ChannelError> {
@@ -143,6 +156,9 @@ pub struct Session<C: Channel> {
     batch_requests: Vec<Vec<u8>>,
     batch_replies: Vec<Vec<u8>>,
     posted: PostedRequests,
+    read_ahead: ReadAhead,
+    /// The file (qid path) behind each fid opened by `lopen` or `lcreate`.
+    files: BTreeMap<Fid, u64>,
 }
 
 impl<C: Channel> Session<C> {
@@ -173,6 +189,8 @@ impl<C: Channel> Session<C> {
             batch_requests: Vec::new(),
             batch_replies: Vec::new(),
             posted: PostedRequests::default(),
+            read_ahead: ReadAhead::default(),
+            files: BTreeMap::new(),
         })
     }
 
@@ -202,7 +220,7 @@ impl<C: Channel> Session<C> {
     fn next_tag(&mut self) -> u16 {
         loop {
             self.tag = if self.tag >= NOTAG - 1 { 0 } else { self.tag + 1 };
-            if !self.posted.tag_in_use(self.tag) {
+            if !self.posted.tag_in_use(self.tag) && !self.read_ahead.tag_in_use(self.tag) {
                 return self.tag;
             }
         }
@@ -278,7 +296,10 @@ impl<C: Channel> Session<C> {
     /// Opens `fid` for I/O with Linux open `flags`; returns the qid and iounit.
     pub fn lopen(&mut self, fid: Fid, flags: u32) -> Result<(Qid, u32), SessionError> {
         match self.call(Request::Lopen { fid, flags })? {
-            Reply::Lopen { qid, iounit } => Ok((qid, iounit)),
+            Reply::Lopen { qid, iounit } => {
+                self.files.insert(fid, qid.path);
+                Ok((qid, iounit))
+            }
             _ => Err(SessionError::UnexpectedReply),
         }
     }
@@ -286,7 +307,10 @@ impl<C: Channel> Session<C> {
     /// Creates `name` in directory `fid` and opens it; `fid` then stands for the new file.
     pub fn lcreate(&mut self, fid: Fid, name: &[u8], flags: u32, mode: u32) -> Result<(Qid, u32), SessionError> {
         match self.call(Request::Lcreate { fid, name, flags, mode, gid: 0 })? {
-            Reply::Lcreate { qid, iounit } => Ok((qid, iounit)),
+            Reply::Lcreate { qid, iounit } => {
+                self.files.insert(fid, qid.path);
+                Ok((qid, iounit))
+            }
             _ => Err(SessionError::UnexpectedReply),
         }
     }
@@ -307,6 +331,7 @@ impl<C: Channel> Session<C> {
     /// Writes (a prefix of at most [`max_io`](Self::max_io) bytes of) `data` at
     /// `offset`; returns the count the server wrote.
     pub fn write(&mut self, fid: Fid, offset: u64, data: &[u8]) -> Result<usize, SessionError> {
+        self.read_ahead.changing(self.files.get(&fid).copied());
         let data = &data[..data.len().min(self.max_io())];
         match self.call(Request::Write { fid, offset, data })? {
             Reply::Write(count) if count as usize <= data.len() => Ok(count as usize),
@@ -399,6 +424,92 @@ impl<C: Channel> Session<C> {
     /// works on them together); returns the count, short only at the end of the file or
     /// when an error follows data (the error is then not reported).
     pub fn read_all(&mut self, fid: Fid, offset: u64, out: &mut [u8]) -> Result<usize, SessionError> {
+        let (served, ended) = self.read_ahead_serve(fid, offset, out)?;
+        if served == out.len() || ended {
+            return Ok(served);
+        }
+        let rest = &mut out[served..];
+        let at = offset + served as u64;
+        let read = self.read_now(fid, at, rest);
+        if let Ok(got) = read {
+            let file = self.files.get(&fid).copied();
+            let max = self.max_io();
+            self.read_ahead.read_done(fid, file, at, rest.len(), got, max);
+            self.read_more_ahead();
+        }
+        match read {
+            Ok(got) => Ok(served + got),
+            Err(_) if served > 0 => Ok(served),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// What the reads ahead hold for `out` at `offset` of `fid`: (bytes copied, whether
+    /// the file ends right after them).
+    fn read_ahead_serve(&mut self, fid: Fid, offset: u64, out: &mut [u8]) -> Result<(usize, bool), SessionError> {
+        self.settle_posted()?;
+        let mut done = 0;
+        while done < out.len() && self.read_ahead.serves(fid, offset + done as u64) {
+            while self.read_ahead.front_in_flight().is_some() {
+                match self.channel.wait_reply()? {
+                    Some(reply) => self.settle(reply),
+                    None => {
+                        self.read_ahead.stop();
+                        return Ok((done, false));
+                    }
+                }
+            }
+            match self.read_ahead.take(&mut out[done..]) {
+                Taken::Bytes { count, ended } => {
+                    done += count;
+                    if ended {
+                        self.read_ahead.stop();
+                        return Ok((done, true));
+                    }
+                }
+                Taken::Failed => {
+                    self.read_ahead.stop();
+                    break;
+                }
+            }
+            self.read_more_ahead();
+        }
+        Ok((done, false))
+    }
+
+    /// Sends the reads ahead the stream wants (nothing when the channel cannot post).
+    fn read_more_ahead(&mut self) {
+        if !self.channel.can_post() {
+            return;
+        }
+        while let Some(ask) = self.read_ahead.wanted() {
+            let tag = self.next_tag();
+            let mut message = Vec::with_capacity(32);
+            let request = Request::Read { fid: ask.fid, offset: ask.offset, count: ask.count as u32 };
+            if request.encode(tag, &mut message).is_err() {
+                self.read_ahead.stop();
+                return;
+            }
+            let buffer = self.read_ahead.buffer(ask.count + READ_OVERHEAD);
+            match self.channel.post(message, buffer) {
+                Ok(reply) => {
+                    self.read_ahead.sent(tag, &ask);
+                    if let Some(reply) = reply {
+                        let _ = self.read_ahead.arrived(tag, reply);
+                    }
+                }
+                Err(_) => {
+                    self.read_ahead.stop();
+                    return;
+                }
+            }
+        }
+        // The server should be reading while the guest takes what came before.
+        self.channel.kick();
+    }
+
+    /// [`read_all`](Self::read_all) without the reads ahead.
+    fn read_now(&mut self, fid: Fid, offset: u64, out: &mut [u8]) -> Result<usize, SessionError> {
         self.bulk(out.len(), |session, done, piece, count| {
             let at = offset + done as u64;
             if count == 1 {
@@ -456,6 +567,7 @@ impl<C: Channel> Session<C> {
     /// have been written too (as with any concurrent writes): only the count returned
     /// is promised.
     pub fn write_all(&mut self, fid: Fid, offset: u64, data: &[u8]) -> Result<usize, SessionError> {
+        self.read_ahead.changing(self.files.get(&fid).copied());
         self.bulk(data.len(), |session, done, piece, count| {
             let at = offset + done as u64;
             if count == 1 {
@@ -537,6 +649,7 @@ impl<C: Channel> Session<C> {
     }
 
     pub fn setattr(&mut self, fid: Fid, attr: SetAttr) -> Result<(), SessionError> {
+        self.read_ahead.changing(self.files.get(&fid).copied());
         match self.call(Request::Setattr { fid, attr })? {
             Reply::Setattr => Ok(()),
             _ => Err(SessionError::UnexpectedReply),
@@ -608,6 +721,7 @@ impl<C: Channel> Session<C> {
     /// Forgets `fid` on the server; the number is reused whatever the server says
     /// (a clunk releases the fid even when it reports an error).
     pub fn clunk(&mut self, fid: Fid) -> Result<(), SessionError> {
+        self.forget_fid(fid);
         for clone in self.posted.forget_source(fid) {
             self.clunk_later(clone);
         }
@@ -623,10 +737,17 @@ impl<C: Channel> Session<C> {
     /// Forgets `fid` on the server without waiting for the reply: the number is
     /// reused once the reply is in. Nothing the caller sends later can depend on it.
     pub fn clunk_later(&mut self, fid: Fid) {
+        self.forget_fid(fid);
         for clone in self.posted.forget_source(fid) {
             self.clunk_later(clone);
         }
         self.post(Request::Clunk { fid }, Purpose::Clunk(fid));
+    }
+
+    /// `fid` is about to be clunked: nothing read ahead or known about it stays.
+    fn forget_fid(&mut self, fid: Fid) {
+        self.files.remove(&fid);
+        self.read_ahead.forget(fid);
     }
 
     /// Walks a clone of directory `fid` ahead of its use by [`clone_fid`](Self::clone_fid)
@@ -645,7 +766,7 @@ impl<C: Channel> Session<C> {
         self.settle_posted()?;
         while self.posted.clone_in_flight(fid) {
             match self.channel.wait_reply()? {
-                Some(reply) => self.settle(&reply),
+                Some(reply) => self.settle(reply),
                 None => break,
             }
         }
@@ -661,10 +782,10 @@ impl<C: Channel> Session<C> {
         let mut message = Vec::with_capacity(32);
         let sent = request.encode(tag, &mut message).map_err(SessionError::from).and_then(|()| {
             self.posted.sent(tag, purpose);
-            self.channel.post(message, POSTED_REPLY_BYTES).map_err(SessionError::from)
+            self.channel.post(message, vec![0; POSTED_REPLY_BYTES]).map_err(SessionError::from)
         });
         match sent {
-            Ok(Some(reply)) => self.settle(&reply),
+            Ok(Some(reply)) => self.settle(reply),
             Ok(None) => {}
             Err(_) => {
                 // It never reached the server (or the channel broke).
@@ -678,15 +799,17 @@ impl<C: Channel> Session<C> {
     /// Settles the posted replies that have come in.
     fn settle_posted(&mut self) -> Result<(), SessionError> {
         while let Some(reply) = self.channel.take_reply()? {
-            self.settle(&reply);
+            self.settle(reply);
         }
         Ok(())
     }
 
-    /// Settles one reply to a posted request (a reply that does not decode settles
-    /// nothing: its fid stays taken, which is safe).
-    fn settle(&mut self, reply: &[u8]) {
-        let Ok((tag, decoded)) = codec::decode(reply) else { return };
+    /// Settles one reply to a posted request: a read ahead's is kept for the reader (a
+    /// reply that does not decode settles nothing: its fid stays taken, which is safe).
+    fn settle(&mut self, reply: Vec<u8>) {
+        let Some(tag) = reply.get(5..7).map(|tag| u16::from_le_bytes([tag[0], tag[1]])) else { return };
+        let Some(reply) = self.read_ahead.arrived(tag, reply) else { return };
+        let Ok((tag, decoded)) = codec::decode(&reply) else { return };
         match self.posted.settle(tag, &decoded) {
             Settled::Done => {}
             Settled::Free(fid) => self.free_fids.push(fid),
@@ -825,7 +948,7 @@ mod tests {
             self.script.exchange(request, reply)
         }
 
-        fn post(&mut self, request: Vec<u8>, _reply_bytes: usize) -> Result<Option<Vec<u8>>, ChannelError> {
+        fn post(&mut self, request: Vec<u8>, _reply: Vec<u8>) -> Result<Option<Vec<u8>>, ChannelError> {
             self.pending.push(request);
             Ok(None)
         }
@@ -868,6 +991,140 @@ mod tests {
         assert_eq!(s.walk(root, &found).map(|(fid, _)| fid), Ok(Fid(2)));
         assert_eq!(s.walk(root, &found).map(|(fid, _)| fid), Ok(Fid(1)));
         assert!(s.channel.script.steps.is_empty());
+    }
+
+    /// A server of one file over a posting channel: reads and writes work on `data`;
+    /// posted requests are answered at the next exchange or wait, as the device does.
+    struct FileServer {
+        data: Vec<u8>,
+        pending: Vec<Vec<u8>>,
+        answered: VecDeque<Vec<u8>>,
+        exchanged_reads: usize,
+        posted_reads: usize,
+    }
+
+    impl FileServer {
+        fn answer(&mut self, request: &[u8]) -> Vec<u8> {
+            let word = |at: usize| u32::from_le_bytes(request[at..at + 4].try_into().unwrap());
+            let offset = request.get(11..19).map_or(0, |at| u64::from_le_bytes(at.try_into().unwrap())) as usize;
+            let mut answer = match request[4] {
+                codec::kind::TVERSION => {
+                    let mut body = (1u32 << 20).to_le_bytes().to_vec();
+                    body.extend_from_slice(&8u16.to_le_bytes());
+                    body.extend_from_slice(b"9P2000.L");
+                    reply(101, &body)
+                }
+                codec::kind::TLOPEN => {
+                    let mut body = qid(0, 42);
+                    body.extend_from_slice(&0u32.to_le_bytes());
+                    reply(13, &body)
+                }
+                codec::kind::TREAD => {
+                    let end = (offset + word(19) as usize).min(self.data.len());
+                    let data = &self.data[offset.min(end)..end];
+                    let mut body = (data.len() as u32).to_le_bytes().to_vec();
+                    body.extend_from_slice(data);
+                    reply(117, &body)
+                }
+                codec::kind::TWRITE => {
+                    let bytes = &request[23..23 + word(19) as usize];
+                    self.data[offset..offset + bytes.len()].copy_from_slice(bytes);
+                    reply(119, &(bytes.len() as u32).to_le_bytes())
+                }
+                codec::kind::TCLUNK => reply(121, &[]),
+                other => panic!("request of type {other}"),
+            };
+            answer[5..7].copy_from_slice(&request[5..7]);
+            answer
+        }
+
+        fn answer_pending(&mut self) {
+            for request in core::mem::take(&mut self.pending) {
+                let answer = self.answer(&request);
+                self.answered.push_back(answer);
+            }
+        }
+    }
+
+    impl Channel for FileServer {
+        fn exchange(&mut self, request: &[u8], out: &mut [u8]) -> Result<usize, ChannelError> {
+            self.answer_pending();
+            self.exchanged_reads += usize::from(request[4] == codec::kind::TREAD);
+            let answer = self.answer(request);
+            out[..answer.len()].copy_from_slice(&answer);
+            Ok(answer.len())
+        }
+
+        fn can_post(&self) -> bool {
+            true
+        }
+
+        fn post(&mut self, request: Vec<u8>, _reply: Vec<u8>) -> Result<Option<Vec<u8>>, ChannelError> {
+            self.posted_reads += usize::from(request[4] == codec::kind::TREAD);
+            self.pending.push(request);
+            Ok(None)
+        }
+
+        fn take_reply(&mut self) -> Result<Option<Vec<u8>>, ChannelError> {
+            Ok(self.answered.pop_front())
+        }
+
+        fn wait_reply(&mut self) -> Result<Option<Vec<u8>>, ChannelError> {
+            if self.answered.is_empty() {
+                self.answer_pending();
+            }
+            Ok(self.answered.pop_front())
+        }
+    }
+
+    fn file_session(len: usize) -> (Session<FileServer>, Vec<u8>) {
+        let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        let server = FileServer {
+            data: data.clone(),
+            pending: Vec::new(),
+            answered: VecDeque::new(),
+            exchanged_reads: 0,
+            posted_reads: 0,
+        };
+        let mut s = Session::connect(server, 1 << 20).unwrap();
+        s.lopen(Fid(5), 0).unwrap();
+        (s, data)
+    }
+
+    #[test]
+    fn sequential_reads_are_served_from_reads_ahead_byte_exact() {
+        let (mut s, data) = file_session(1_000_003);
+        let mut got = Vec::new();
+        let mut buffer = [0u8; 65536];
+        loop {
+            let n = s.read_all(Fid(5), got.len() as u64, &mut buffer).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buffer[..n]);
+        }
+        assert!(got == data, "{} bytes read back, {} in the file", got.len(), data.len());
+        // The first two reads went out themselves; the rest came from 128 KiB pieces
+        // read ahead (the read at the very end finds the stream gone and asks itself).
+        assert!(s.channel.posted_reads >= 7, "{} reads ahead", s.channel.posted_reads);
+        assert!(s.channel.exchanged_reads <= 3, "{} reads waited for", s.channel.exchanged_reads);
+    }
+
+    #[test]
+    fn a_write_to_the_file_drops_what_was_read_ahead() {
+        let (mut s, data) = file_session(1 << 20);
+        let mut buffer = alloc::vec![0u8; 65536];
+        s.read_all(Fid(5), 0, &mut buffer).unwrap();
+        s.read_all(Fid(5), 65536, &mut buffer).unwrap();
+        assert!(s.channel.posted_reads > 0, "reading ahead");
+        assert_eq!(s.write(Fid(5), 150_000, b"XYZ"), Ok(3));
+        assert_eq!(s.read_all(Fid(5), 131072, &mut buffer), Ok(65536));
+        let mut expected = data[131072..196608].to_vec();
+        expected[150_000 - 131072..150_003 - 131072].copy_from_slice(b"XYZ");
+        assert!(buffer == expected, "the read after the write sees it");
+        // Clunking the fid abandons the stream; late replies are swallowed.
+        s.clunk(Fid(5)).unwrap();
+        assert!(!s.read_ahead.is_streaming());
     }
 
     #[test]

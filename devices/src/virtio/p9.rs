@@ -6,9 +6,9 @@
 //! `MmioTransport` itself. Buffers are the session's own (heap memory the `Hal` can
 //! share); waiting for a reply is the caller's policy (a callback), as for the serial
 //! device. Up to four requests are in flight together (a session's bulk reads and
-//! writes), besides up to [`MAX_POSTED`] posted ones (clunks, clones made ahead), whose
-//! buffers the device owns until their replies come in. A wait never gives up with the
-//! device holding a buffer, since the buffer would be freed under it.
+//! writes), besides up to [`MAX_POSTED`] posted ones (clunks, clones and reads made
+//! ahead), whose buffers the device owns until their replies come in. A wait never
+//! gives up with the device holding a buffer, since the buffer would be freed under it.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -252,12 +252,16 @@ impl<H: Hal> Channel for P9Device<H> {
         refused.map_or(Ok(()), Err)
     }
 
-    fn post(&mut self, request: Vec<u8>, reply_bytes: usize) -> Result<Option<Vec<u8>>, ChannelError> {
+    fn can_post(&self) -> bool {
+        true
+    }
+
+    fn post(&mut self, request: Vec<u8>, reply: Vec<u8>) -> Result<Option<Vec<u8>>, ChannelError> {
         while self.posted.len() >= MAX_POSTED {
             self.reap_one()?;
         }
         self.make_room(2)?;
-        let mut posted = Posted { token: 0, request, reply: alloc::vec![0; reply_bytes] };
+        let mut posted = Posted { token: 0, request, reply };
         // SAFETY: the buffers' heap memory stays where it is while `posted` owns them
         // (moving a Vec does not move its contents); `reap` takes them back with this
         // token before they are dropped, and a dropped device leaks them.
@@ -266,6 +270,12 @@ impl<H: Hal> Channel for P9Device<H> {
         self.posted.push(posted);
         self.unnotified = true;
         Ok(None)
+    }
+
+    fn kick(&mut self) {
+        if self.unnotified {
+            self.notify();
+        }
     }
 
     fn take_reply(&mut self) -> Result<Option<Vec<u8>>, ChannelError> {
