@@ -101,6 +101,20 @@ fn a_file_larger_than_guest_ram_streams_through() {
 }
 
 #[test]
+fn a_sequential_reader_sees_writes_and_truncation_ahead_of_it() {
+    // The kernel reads ahead of a sequential reader; what it read ahead must not hide
+    // a change made through another descriptor.
+    let dir = Scratch::new("dirs", "read-ahead");
+    let run = run_dirs(&["--timeout", "120"], &dir.0, "", &["read-while-writing"]);
+    run.expect_code(0);
+    assert_eq!(
+        run.stdout, "changed: \"written ahead of the reader\", after the cut: 65536 bytes, at 655360\n",
+        "{run}"
+    );
+    assert_eq!(std::fs::metadata(dir.path("stream.bin")).unwrap().len(), 640 << 10);
+}
+
+#[test]
 fn many_files_are_created_listed_renamed_and_removed() {
     let dir = Scratch::new("dirs", "many");
     let count = 10_000;

@@ -9,6 +9,9 @@
 //! - `readonly`: reads `input.txt` and tries to change the directory;
 //! - `sync-then-trap`: writes and syncs a file, then traps;
 //! - `sync-then-spin`: the same, then loops until `--timeout` ends it.
+//! - `read-while-writing`: reads a file sequentially (so the kernel reads ahead) while
+//!   another descriptor overwrites and then truncates what lies ahead; prints what the
+//!   reader saw there.
 use std::fs;
 use std::io::{Read, Write};
 
@@ -172,6 +175,35 @@ fn sync_then(end: &str) {
     }
 }
 
+/// Reads `/data/stream.bin` in 64 KiB steps through one descriptor while another
+/// changes the part not read yet: the reader must see every change.
+fn read_while_writing() {
+    use std::io::{Seek, SeekFrom};
+    let size = 4 << 20;
+    fs::write("/data/stream.bin", vec![b'a'; size]).expect("write stream.bin");
+    let mut reader = fs::File::open("/data/stream.bin").expect("open for reading");
+    let mut writer = fs::OpenOptions::new().write(true).open("/data/stream.bin").expect("open for writing");
+    let mut chunk = vec![0u8; 64 << 10];
+    // Four reads in a row: whatever lies ahead of offset 256 KiB may be read ahead.
+    for _ in 0..4 {
+        reader.read_exact(&mut chunk).expect("read");
+    }
+    writer.seek(SeekFrom::Start(300 << 10)).expect("seek");
+    writer.write_all(b"written ahead of the reader").expect("write ahead");
+    let mut seen = vec![0u8; 64 << 10];
+    reader.read_exact(&mut seen).expect("read the changed part");
+    let at = (300 << 10) - (256 << 10);
+    let changed = String::from_utf8_lossy(&seen[at..at + 27]).into_owned();
+    // Read on, then cut the file short ahead of the reader: it must hit the new end.
+    for _ in 0..4 {
+        reader.read_exact(&mut chunk).expect("read on");
+    }
+    writer.set_len(640 << 10).expect("truncate");
+    let mut rest = Vec::new();
+    reader.read_to_end(&mut rest).expect("read to the end");
+    println!("changed: {changed:?}, after the cut: {} bytes, at {}", rest.len(), reader.stream_position().unwrap());
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
@@ -182,6 +214,7 @@ fn main() {
         Some("readonly") => readonly(),
         Some("sync-then-trap") => sync_then("trap"),
         Some("sync-then-spin") => sync_then("spin"),
+        Some("read-while-writing") => read_while_writing(),
         other => panic!("unknown mode {other:?}"),
     }
 }
