@@ -1,13 +1,15 @@
 //! Sequential read-ahead for one open file at a time: after two reads back to back on
-//! the same fid, the next [`DEPTH`] pieces are asked for before the program wants
-//! them, so the server copies one while the guest takes the one before.
+//! the same fid, the next [`DEPTH`] pieces (twice the reads' size, at least
+//! [`MIN_PIECE`], at most what a message carries) are asked for before the program
+//! wants them, so the server copies one while the guest takes the one before.
 //!
 //! Pure bookkeeping (the session sends the requests): which reads are ahead, the
 //! replies that came in, and the tags of abandoned reads still in flight (reserved
 //! until their replies arrive). What was read ahead is given out only at the very
 //! offset it was read from; a write or size change to the same file (or to a fid of
 //! unknown file) drops it, so the guest never reads back older bytes than it wrote.
-//! Memory is bounded: at most `DEPTH` pieces of at most msize each.
+//! Memory is bounded: at most `DEPTH` pieces of at most msize each, and a buffer that
+//! cannot be had stops the reading ahead instead of failing anything.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -170,7 +172,7 @@ impl ReadAhead {
         let sequential = self.last == Some((fid, offset));
         self.last = (got == asked && got > 0).then_some((fid, offset + got as u64));
         if sequential && got == asked && got > 0 && self.stream.is_none() {
-            let piece = asked.max(MIN_PIECE).min(max_piece);
+            let piece = (2 * asked).max(MIN_PIECE).min(max_piece);
             let next = offset + got as u64;
             self.stream = Some(Stream { fid, file, piece, next, ended: false, ahead: VecDeque::new() });
         }
@@ -194,11 +196,13 @@ impl ReadAhead {
         }
     }
 
-    /// A reply buffer of `len` bytes (reused when one is spare).
-    pub fn buffer(&mut self, len: usize) -> Vec<u8> {
+    /// A reply buffer of `len` bytes (reused when one is spare); `None` when memory is
+    /// short (reading ahead is an optimization: it must never be what exhausts it).
+    pub fn buffer(&mut self, len: usize) -> Option<Vec<u8>> {
         let mut buffer = self.spare.pop().unwrap_or_default();
+        buffer.try_reserve_exact(len.saturating_sub(buffer.len())).ok()?;
         buffer.resize(len, 0);
-        buffer
+        Some(buffer)
     }
 
     /// Pieces are ahead (asked for or in).

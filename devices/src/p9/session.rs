@@ -490,7 +490,10 @@ impl<C: Channel> Session<C> {
                 self.read_ahead.stop();
                 return;
             }
-            let buffer = self.read_ahead.buffer(ask.count + READ_OVERHEAD);
+            let Some(buffer) = self.read_ahead.buffer(ask.count + READ_OVERHEAD) else {
+                self.read_ahead.stop();
+                break;
+            };
             match self.channel.post(message, buffer) {
                 Ok(reply) => {
                     self.read_ahead.sent(tag, &ask);
