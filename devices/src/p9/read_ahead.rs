@@ -1,6 +1,6 @@
 //! Sequential read-ahead for one open file at a time: after two reads back to back on
-//! the same fid, the next [`DEPTH`] pieces (twice the reads' size, at least
-//! [`MIN_PIECE`], at most what a message carries) are asked for before the program
+//! the same fid, the next [`DEPTH`] pieces (the reads' size, at least [`MIN_PIECE`],
+//! at most what a message carries) are asked for before the program
 //! wants them, so the server copies one while the guest takes the one before.
 //!
 //! Pure bookkeeping (the session sends the requests): which reads are ahead, the
@@ -172,7 +172,7 @@ impl ReadAhead {
         let sequential = self.last == Some((fid, offset));
         self.last = (got == asked && got > 0).then_some((fid, offset + got as u64));
         if sequential && got == asked && got > 0 && self.stream.is_none() {
-            let piece = (2 * asked).max(MIN_PIECE).min(max_piece);
+            let piece = asked.max(MIN_PIECE).min(max_piece);
             let next = offset + got as u64;
             self.stream = Some(Stream { fid, file, piece, next, ended: false, ahead: VecDeque::new() });
         }

@@ -19,7 +19,7 @@ use super::hal::KernelHal;
 
 /// The bytes per 9P message this kernel asks for: a read or write moves up to this
 /// much per device round trip (QEMU grants it; it caps at its own maximum otherwise).
-pub const MSIZE: u32 = 2 * 1024 * 1024 + 4096;
+pub const MSIZE: u32 = 1024 * 1024 + 4096;
 
 /// The most `--dir` devices (the launcher puts them on virtio-mmio buses 0..=5).
 pub const MAX_DEVICES: usize = 6;
