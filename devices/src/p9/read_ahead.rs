@@ -129,6 +129,14 @@ impl ReadAhead {
         self.last = None;
     }
 
+    /// A read of `fid` at `offset` is coming: a stream of that fid expecting another
+    /// offset (the reader seeked) is dropped.
+    pub fn moved(&mut self, fid: Fid, offset: u64) {
+        if self.stream.as_ref().is_some_and(|s| s.fid == fid) && !self.serves(fid, offset) {
+            self.stop();
+        }
+    }
+
     /// The stream reads `fid` and the reader is where it expects: `offset`.
     pub fn serves(&self, fid: Fid, offset: u64) -> bool {
         self.stream
@@ -171,7 +179,9 @@ impl ReadAhead {
     pub fn read_done(&mut self, fid: Fid, file: Option<u64>, offset: u64, asked: usize, got: usize, max_piece: usize) {
         let sequential = self.last == Some((fid, offset));
         self.last = (got == asked && got > 0).then_some((fid, offset + got as u64));
-        if sequential && got == asked && got > 0 && self.stream.is_none() {
+        // A new sequential reader takes over from an older stream of another fid.
+        if sequential && got == asked && got > 0 && self.stream.as_ref().is_none_or(|s| s.fid != fid) {
+            self.stop();
             let piece = asked.max(MIN_PIECE).min(max_piece);
             let next = offset + got as u64;
             self.stream = Some(Stream { fid, file, piece, next, ended: false, ahead: VecDeque::new() });
@@ -259,6 +269,26 @@ mod tests {
         assert!(ahead.serves(Fid(3), 8192 + 4096));
         // A reply that is not a read ahead's is given back.
         assert_eq!(ahead.arrived(7, alloc::vec![1]), Some(alloc::vec![1]));
+    }
+
+    #[test]
+    fn a_seek_or_another_sequential_reader_ends_the_stream() {
+        let mut ahead = ReadAhead::default();
+        let mut tag = 0;
+        ahead.read_done(Fid(1), None, 0, MIN_PIECE, MIN_PIECE, 1 << 20);
+        ahead.read_done(Fid(1), None, MIN_PIECE as u64, MIN_PIECE, MIN_PIECE, 1 << 20);
+        send_all(&mut ahead, &mut tag);
+        ahead.moved(Fid(2), 0);
+        ahead.moved(Fid(1), 2 * MIN_PIECE as u64);
+        assert!(ahead.is_streaming(), "another fid's read, or the expected offset, keep it");
+        ahead.moved(Fid(1), 0);
+        assert!(!ahead.is_streaming() && ahead.tag_in_use(1), "a seek drops it; its reads stay reserved");
+        ahead.read_done(Fid(1), None, 0, MIN_PIECE, MIN_PIECE, 1 << 20);
+        ahead.read_done(Fid(1), None, MIN_PIECE as u64, MIN_PIECE, MIN_PIECE, 1 << 20);
+        send_all(&mut ahead, &mut tag);
+        ahead.read_done(Fid(2), None, 0, MIN_PIECE, MIN_PIECE, 1 << 20);
+        ahead.read_done(Fid(2), None, MIN_PIECE as u64, MIN_PIECE, MIN_PIECE, 1 << 20);
+        assert_eq!(ahead.wanted().map(|ask| (ask.fid, ask.offset)), Some((Fid(2), 2 * MIN_PIECE as u64)));
     }
 
     #[test]

@@ -424,6 +424,8 @@ impl<C: Channel> Session<C> {
     /// works on them together); returns the count, short only at the end of the file or
     /// when an error follows data (the error is then not reported).
     pub fn read_all(&mut self, fid: Fid, offset: u64, out: &mut [u8]) -> Result<usize, SessionError> {
+        // A reader that moved elsewhere in the file drops what was read ahead for it.
+        self.read_ahead.moved(fid, offset);
         let (served, ended) = self.read_ahead_serve(fid, offset, out)?;
         if served == out.len() || ended {
             return Ok(served);
@@ -783,10 +785,11 @@ impl<C: Channel> Session<C> {
     fn post(&mut self, request: Request<'_>, purpose: Purpose) {
         let tag = self.next_tag();
         let mut message = Vec::with_capacity(32);
-        let sent = request.encode(tag, &mut message).map_err(SessionError::from).and_then(|()| {
-            self.posted.sent(tag, purpose);
-            self.channel.post(message, vec![0; POSTED_REPLY_BYTES]).map_err(SessionError::from)
-        });
+        self.posted.sent(tag, purpose);
+        let sent = match request.encode(tag, &mut message) {
+            Ok(()) => self.channel.post(message, vec![0; POSTED_REPLY_BYTES]).map_err(SessionError::from),
+            Err(error) => Err(error.into()),
+        };
         match sent {
             Ok(Some(reply)) => self.settle(reply),
             Ok(None) => {}
