@@ -159,6 +159,8 @@ pub struct Session<C: Channel> {
     read_ahead: ReadAhead,
     /// The file (qid path) behind each fid opened by `lopen` or `lcreate`.
     files: BTreeMap<Fid, u64>,
+    /// The pieces of the bulk write going out (posted one by one): tag, reply once in.
+    writes: Vec<(u16, Option<Vec<u8>>)>,
 }
 
 impl<C: Channel> Session<C> {
@@ -191,6 +193,7 @@ impl<C: Channel> Session<C> {
             posted: PostedRequests::default(),
             read_ahead: ReadAhead::default(),
             files: BTreeMap::new(),
+            writes: Vec::new(),
         })
     }
 
@@ -220,7 +223,8 @@ impl<C: Channel> Session<C> {
     fn next_tag(&mut self) -> u16 {
         loop {
             self.tag = if self.tag >= NOTAG - 1 { 0 } else { self.tag + 1 };
-            if !self.posted.tag_in_use(self.tag) && !self.read_ahead.tag_in_use(self.tag) {
+            let writing = self.writes.iter().any(|&(tag, _)| tag == self.tag);
+            if !writing && !self.posted.tag_in_use(self.tag) && !self.read_ahead.tag_in_use(self.tag) {
                 return self.tag;
             }
         }
@@ -577,10 +581,93 @@ impl<C: Channel> Session<C> {
             let at = offset + done as u64;
             if count == 1 {
                 session.write(fid, at, &data[done..]).map(|n| (n, n == 0))
+            } else if let Some(moved) = session.write_streamed(fid, at, &data[done..], piece, count) {
+                moved
             } else {
                 session.write_pieces(fid, at, &data[done..], piece, count)
             }
         })
+    }
+
+    /// As [`write_pieces`](Self::write_pieces), but each piece is posted as soon as it
+    /// is copied into its message, so the server writes one while the guest copies the
+    /// next; `None` when the channel cannot post or memory for the messages is short
+    /// (nothing was sent then).
+    fn write_streamed(
+        &mut self,
+        fid: Fid,
+        offset: u64,
+        data: &[u8],
+        piece: usize,
+        count: usize,
+    ) -> Option<Result<(usize, bool), SessionError>> {
+        if !self.channel.can_post() {
+            return None;
+        }
+        let mut messages = Vec::with_capacity(count);
+        for index in 0..count {
+            let mut message = Vec::new();
+            message.try_reserve_exact(piece.min(data.len() - index * piece) + WRITE_OVERHEAD).ok()?;
+            messages.push(message);
+        }
+        let mut wanted = [0; MAX_IN_FLIGHT];
+        let mut failed = None;
+        for (index, mut message) in messages.into_iter().enumerate() {
+            let start = index * piece;
+            wanted[index] = piece.min(data.len() - start);
+            let tag = self.next_tag();
+            let request =
+                Request::Write { fid, offset: offset + start as u64, data: &data[start..start + wanted[index]] };
+            if let Err(error) = request.encode(tag, &mut message) {
+                failed = Some(error.into());
+                break;
+            }
+            self.writes.push((tag, None));
+            match self.channel.post(message, vec![0; POSTED_REPLY_BYTES]) {
+                Ok(reply) => {
+                    if let Some(last) = self.writes.last_mut() {
+                        last.1 = reply;
+                    }
+                }
+                Err(error) => {
+                    self.writes.pop();
+                    failed = Some(error.into());
+                    break;
+                }
+            }
+            self.channel.kick();
+        }
+        // Every piece sent must be answered before the call returns (the data is the
+        // caller's, and a later write may overlap it).
+        while self.writes.iter().any(|(_, reply)| reply.is_none()) {
+            match self.channel.wait_reply() {
+                Ok(Some(reply)) => self.settle(reply),
+                Ok(None) | Err(_) => {
+                    self.writes.clear();
+                    return Some(Err(SessionError::Channel(ChannelError("a posted write was not answered"))));
+                }
+            }
+        }
+        let replies = core::mem::take(&mut self.writes);
+        let mut total = 0;
+        for (index, (tag, reply)) in replies.into_iter().enumerate() {
+            let written = match codec::decode(reply.as_deref().unwrap_or_default()) {
+                Ok((got, Reply::Write(written))) if got == tag && written as usize <= wanted[index] => written as usize,
+                _ if total > 0 => return Some(Ok((total, true))),
+                Ok((_, Reply::Lerror(errno))) => return Some(Err(SessionError::Server(errno))),
+                Ok(_) => return Some(Err(SessionError::UnexpectedReply)),
+                Err(error) => return Some(Err(error.into())),
+            };
+            total += written;
+            if written < wanted[index] {
+                return Some(Ok((total, true)));
+            }
+        }
+        match failed {
+            Some(_) if total > 0 => Some(Ok((total, true))),
+            Some(error) => Some(Err(error)),
+            None => Some(Ok((total, false))),
+        }
     }
 
     /// `count` writes of `piece` bytes in flight together; (bytes written as one run
@@ -814,6 +901,10 @@ impl<C: Channel> Session<C> {
     /// reply that does not decode settles nothing: its fid stays taken, which is safe).
     fn settle(&mut self, reply: Vec<u8>) {
         let Some(tag) = reply.get(5..7).map(|tag| u16::from_le_bytes([tag[0], tag[1]])) else { return };
+        if let Some((_, slot)) = self.writes.iter_mut().find(|(piece, slot)| *piece == tag && slot.is_none()) {
+            *slot = Some(reply);
+            return;
+        }
         let Some(reply) = self.read_ahead.arrived(tag, reply) else { return };
         let Ok((tag, decoded)) = codec::decode(&reply) else { return };
         match self.posted.settle(tag, &decoded) {
@@ -1007,6 +1098,7 @@ mod tests {
         answered: VecDeque<Vec<u8>>,
         exchanged_reads: usize,
         posted_reads: usize,
+        posted_writes: usize,
     }
 
     impl FileServer {
@@ -1065,8 +1157,13 @@ mod tests {
             true
         }
 
+        fn in_flight(&self) -> usize {
+            MAX_IN_FLIGHT
+        }
+
         fn post(&mut self, request: Vec<u8>, _reply: Vec<u8>) -> Result<Option<Vec<u8>>, ChannelError> {
             self.posted_reads += usize::from(request[4] == codec::kind::TREAD);
+            self.posted_writes += usize::from(request[4] == codec::kind::TWRITE);
             self.pending.push(request);
             Ok(None)
         }
@@ -1091,6 +1188,7 @@ mod tests {
             answered: VecDeque::new(),
             exchanged_reads: 0,
             posted_reads: 0,
+            posted_writes: 0,
         };
         let mut s = Session::connect(server, 1 << 20).unwrap();
         s.lopen(Fid(5), 0).unwrap();
@@ -1114,6 +1212,16 @@ mod tests {
         // read ahead (the read at the very end finds the stream gone and asks itself).
         assert!(s.channel.posted_reads >= 7, "{} reads ahead", s.channel.posted_reads);
         assert!(s.channel.exchanged_reads <= 3, "{} reads waited for", s.channel.exchanged_reads);
+    }
+
+    #[test]
+    fn a_bulk_write_goes_out_piece_by_piece_and_lands_whole() {
+        let (mut s, _) = file_session(2 << 20);
+        let data: Vec<u8> = (0..(1 << 20) + 5).map(|i| (i % 253) as u8).collect();
+        assert_eq!(s.write_all(Fid(5), 1000, &data), Ok(data.len()));
+        assert!(s.channel.data[1000..1000 + data.len()] == data[..], "every piece landed where it belongs");
+        assert_eq!(s.channel.posted_writes, MAX_IN_FLIGHT, "posted one by one, not exchanged");
+        assert!(s.writes.is_empty(), "nothing left waiting");
     }
 
     #[test]
