@@ -95,10 +95,7 @@ impl PostedRequests {
 
     /// A clone of `source` is ready or on its way.
     pub fn has_clone(&self, source: Fid) -> bool {
-        self.ready.iter().any(|&(from, _)| from == source)
-            || self.in_flight.iter().any(|&(_, purpose, orphaned)| {
-                !orphaned && matches!(purpose, Purpose::Clone { source: from, .. } if from == source)
-            })
+        self.ready.iter().any(|&(from, _)| from == source) || self.clone_in_flight(source)
     }
 
     /// A clone of `source` is on its way (not yet ready).

@@ -54,7 +54,7 @@ pub enum Taken {
     Failed,
 }
 
-/// A read ahead: the request to send and its reply buffer.
+/// A read the stream wants sent ahead.
 pub struct Ask {
     pub fid: Fid,
     pub offset: u64,
@@ -216,6 +216,7 @@ impl ReadAhead {
     }
 
     /// Pieces are ahead (asked for or in).
+    #[cfg(test)]
     pub fn is_streaming(&self) -> bool {
         self.stream.as_ref().is_some_and(|s| !s.ahead.is_empty())
     }
@@ -232,6 +233,13 @@ mod tests {
         frame.extend_from_slice(&(data.len() as u32).to_le_bytes());
         frame.extend_from_slice(data);
         frame
+    }
+
+    /// Two full reads of [`MIN_PIECE`] back to back from the start of `fid`'s file: a
+    /// stream starts after them.
+    fn two_full_reads(ahead: &mut ReadAhead, fid: Fid, file: Option<u64>) {
+        ahead.read_done(fid, file, 0, MIN_PIECE, MIN_PIECE, 1 << 20);
+        ahead.read_done(fid, file, MIN_PIECE as u64, MIN_PIECE, MIN_PIECE, 1 << 20);
     }
 
     /// Sends what the stream wants with tags from `next_tag`; returns the asks.
@@ -275,19 +283,16 @@ mod tests {
     fn a_seek_or_another_sequential_reader_ends_the_stream() {
         let mut ahead = ReadAhead::default();
         let mut tag = 0;
-        ahead.read_done(Fid(1), None, 0, MIN_PIECE, MIN_PIECE, 1 << 20);
-        ahead.read_done(Fid(1), None, MIN_PIECE as u64, MIN_PIECE, MIN_PIECE, 1 << 20);
+        two_full_reads(&mut ahead, Fid(1), None);
         send_all(&mut ahead, &mut tag);
         ahead.moved(Fid(2), 0);
         ahead.moved(Fid(1), 2 * MIN_PIECE as u64);
         assert!(ahead.is_streaming(), "another fid's read, or the expected offset, keep it");
         ahead.moved(Fid(1), 0);
         assert!(!ahead.is_streaming() && ahead.tag_in_use(1), "a seek drops it; its reads stay reserved");
-        ahead.read_done(Fid(1), None, 0, MIN_PIECE, MIN_PIECE, 1 << 20);
-        ahead.read_done(Fid(1), None, MIN_PIECE as u64, MIN_PIECE, MIN_PIECE, 1 << 20);
+        two_full_reads(&mut ahead, Fid(1), None);
         send_all(&mut ahead, &mut tag);
-        ahead.read_done(Fid(2), None, 0, MIN_PIECE, MIN_PIECE, 1 << 20);
-        ahead.read_done(Fid(2), None, MIN_PIECE as u64, MIN_PIECE, MIN_PIECE, 1 << 20);
+        two_full_reads(&mut ahead, Fid(2), None);
         assert_eq!(ahead.wanted().map(|ask| (ask.fid, ask.offset)), Some((Fid(2), 2 * MIN_PIECE as u64)));
     }
 
@@ -295,8 +300,7 @@ mod tests {
     fn the_end_of_the_file_stops_asking() {
         let mut ahead = ReadAhead::default();
         let mut tag = 0;
-        ahead.read_done(Fid(1), None, 0, MIN_PIECE, MIN_PIECE, 1 << 20);
-        ahead.read_done(Fid(1), None, MIN_PIECE as u64, MIN_PIECE, MIN_PIECE, 1 << 20);
+        two_full_reads(&mut ahead, Fid(1), None);
         let sent = send_all(&mut ahead, &mut tag);
         assert_eq!(sent.len(), DEPTH);
         assert_eq!(ahead.arrived(1, read_reply(1, &[5; 10])), None);
@@ -310,8 +314,7 @@ mod tests {
     fn writes_to_the_file_drop_what_was_read_ahead_and_abandoned_tags_stay_reserved() {
         let mut ahead = ReadAhead::default();
         let mut tag = 0;
-        ahead.read_done(Fid(1), Some(9), 0, MIN_PIECE, MIN_PIECE, 1 << 20);
-        ahead.read_done(Fid(1), Some(9), MIN_PIECE as u64, MIN_PIECE, MIN_PIECE, 1 << 20);
+        two_full_reads(&mut ahead, Fid(1), Some(9));
         send_all(&mut ahead, &mut tag);
         ahead.changing(Some(8));
         assert!(ahead.serves(Fid(1), 2 * MIN_PIECE as u64), "another file's write keeps the stream");
@@ -322,14 +325,12 @@ mod tests {
         assert_eq!(ahead.arrived(2, read_reply(2, &[1; 4])), None, "and its late reply is swallowed");
         assert!(!ahead.tag_in_use(2));
         // A write through a fid of unknown file drops the stream too.
-        ahead.read_done(Fid(1), Some(9), 0, MIN_PIECE, MIN_PIECE, 1 << 20);
-        ahead.read_done(Fid(1), Some(9), MIN_PIECE as u64, MIN_PIECE, MIN_PIECE, 1 << 20);
+        two_full_reads(&mut ahead, Fid(1), Some(9));
         send_all(&mut ahead, &mut tag);
         ahead.changing(None);
         assert!(ahead.wanted().is_none() && !ahead.is_streaming());
         // Clunking the fid ends it as well.
-        ahead.read_done(Fid(1), Some(9), 0, MIN_PIECE, MIN_PIECE, 1 << 20);
-        ahead.read_done(Fid(1), Some(9), MIN_PIECE as u64, MIN_PIECE, MIN_PIECE, 1 << 20);
+        two_full_reads(&mut ahead, Fid(1), Some(9));
         assert!(ahead.wanted().is_some());
         ahead.forget(Fid(1));
         assert!(ahead.wanted().is_none());
@@ -339,8 +340,7 @@ mod tests {
     fn a_failed_piece_is_reported_for_the_reader_to_retry() {
         let mut ahead = ReadAhead::default();
         let mut tag = 0;
-        ahead.read_done(Fid(1), None, 0, MIN_PIECE, MIN_PIECE, 1 << 20);
-        ahead.read_done(Fid(1), None, MIN_PIECE as u64, MIN_PIECE, MIN_PIECE, 1 << 20);
+        two_full_reads(&mut ahead, Fid(1), None);
         send_all(&mut ahead, &mut tag);
         let error = alloc::vec![11, 0, 0, 0, 7, 1, 0, 5, 0, 0, 0];
         assert_eq!(ahead.arrived(1, error), None);

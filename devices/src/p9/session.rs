@@ -137,6 +137,30 @@ impl From<ChannelError> for SessionError {
     }
 }
 
+/// `reply` decoded, checked to answer the request tagged `tag`.
+fn tagged(reply: &[u8], tag: u16) -> Result<Reply<'_>, SessionError> {
+    match codec::decode(reply)? {
+        (reply_tag, reply) if reply_tag == tag => Ok(reply),
+        _ => Err(SessionError::UnexpectedReply),
+    }
+}
+
+/// What a bulk transfer's piece moved, by its reply: `accept` takes a reply of the
+/// right kind and returns its count; `Ok(None)` when the piece failed after `total > 0`
+/// bytes of the run had moved (the run ends there).
+fn piece_moved(
+    reply: Result<Reply<'_>, SessionError>,
+    total: usize,
+    accept: impl FnOnce(Reply<'_>) -> Option<usize>,
+) -> Result<Option<usize>, SessionError> {
+    match reply {
+        Ok(Reply::Lerror(_)) | Err(_) if total > 0 => Ok(None),
+        Ok(Reply::Lerror(errno)) => Err(SessionError::Server(errno)),
+        Ok(reply) => accept(reply).map(Some).ok_or(SessionError::UnexpectedReply),
+        Err(error) => Err(error),
+    }
+}
+
 /// Linux errno values the client itself reports.
 pub mod errno {
     pub const ENOENT: u32 = 2;
@@ -239,11 +263,7 @@ impl<C: Channel> Session<C> {
             return Err(SessionError::Codec(CodecError::TooLarge));
         }
         let len = self.channel.exchange(&self.request, &mut self.reply)?;
-        let (reply_tag, reply) = codec::decode(&self.reply[..len.min(self.reply.len())])?;
-        if reply_tag != tag {
-            return Err(SessionError::UnexpectedReply);
-        }
-        match reply {
+        match tagged(&self.reply[..len.min(self.reply.len())], tag)? {
             Reply::Lerror(errno) => Err(SessionError::Server(errno)),
             reply => Ok(reply),
         }
@@ -374,11 +394,7 @@ impl<C: Channel> Session<C> {
     /// Batch reply `index` (of `length` bytes), checked against its request's tag.
     fn batch_reply(&self, index: usize, length: usize, tag: u16) -> Result<Reply<'_>, SessionError> {
         let reply = &self.batch_replies[index];
-        let (reply_tag, reply) = codec::decode(&reply[..length.min(reply.len())])?;
-        if reply_tag != tag {
-            return Err(SessionError::UnexpectedReply);
-        }
-        Ok(reply)
+        tagged(&reply[..length.min(reply.len())], tag)
     }
 
     /// Moves `len` bytes in batches: `step(session, done, piece, count)` moves the next
@@ -404,23 +420,6 @@ impl<C: Channel> Session<C> {
             }
         }
         Ok(total)
-    }
-
-    /// What batch reply `index` says a piece moved: `accept` takes a reply of the right
-    /// kind and returns its count; `Ok(None)` when the piece failed after `total > 0`
-    /// bytes of the run had moved (the run ends there).
-    fn piece_moved(
-        &self,
-        (index, length, tag): (usize, usize, u16),
-        total: usize,
-        accept: impl FnOnce(Reply<'_>) -> Option<usize>,
-    ) -> Result<Option<usize>, SessionError> {
-        match self.batch_reply(index, length, tag) {
-            Ok(Reply::Lerror(_)) | Err(_) if total > 0 => Ok(None),
-            Ok(Reply::Lerror(errno)) => Err(SessionError::Server(errno)),
-            Ok(reply) => accept(reply).map(Some).ok_or(SessionError::UnexpectedReply),
-            Err(error) => Err(error),
-        }
     }
 
     /// Reads at `offset` until `out` is full or the file ends, with up to
@@ -559,7 +558,7 @@ impl<C: Channel> Session<C> {
                 }
                 _ => None,
             };
-            let Some(read) = self.piece_moved((index, lengths[index], tags[index]), total, copy)? else {
+            let Some(read) = piece_moved(self.batch_reply(index, lengths[index], tags[index]), total, copy)? else {
                 return Ok((total, true));
             };
             total += read;
@@ -581,33 +580,32 @@ impl<C: Channel> Session<C> {
             let at = offset + done as u64;
             if count == 1 {
                 session.write(fid, at, &data[done..]).map(|n| (n, n == 0))
-            } else if let Some(moved) = session.write_streamed(fid, at, &data[done..], piece, count) {
-                moved
             } else {
                 session.write_pieces(fid, at, &data[done..], piece, count)
             }
         })
     }
 
-    /// As [`write_pieces`](Self::write_pieces), but each piece is posted as soon as it
-    /// is copied into its message, so the server writes one while the guest copies the
-    /// next; `None` when the channel cannot post or memory for the messages is short
-    /// (nothing was sent then).
-    fn write_streamed(
+    /// `count` writes of `piece` bytes, each posted as soon as it is copied into its
+    /// message, so the server writes one while the guest copies the next (a channel
+    /// that cannot post exchanges each at once); every piece is answered before this
+    /// returns. (Bytes written as one run from `offset`, whether a piece was short.)
+    fn write_pieces(
         &mut self,
         fid: Fid,
         offset: u64,
         data: &[u8],
         piece: usize,
         count: usize,
-    ) -> Option<Result<(usize, bool), SessionError>> {
-        if !self.channel.can_post() {
-            return None;
-        }
+    ) -> Result<(usize, bool), SessionError> {
         let mut messages = Vec::with_capacity(count);
         for index in 0..count {
             let mut message = Vec::new();
-            message.try_reserve_exact(piece.min(data.len() - index * piece) + WRITE_OVERHEAD).ok()?;
+            if message.try_reserve_exact(piece.min(data.len() - index * piece) + WRITE_OVERHEAD).is_err() {
+                // Memory is short: one piece through the session's own buffer.
+                let first = piece.min(data.len());
+                return self.write(fid, offset, &data[..first]).map(|written| (written, written < first));
+            }
             messages.push(message);
         }
         let mut wanted = [0; MAX_IN_FLIGHT];
@@ -644,61 +642,18 @@ impl<C: Channel> Session<C> {
                 Ok(Some(reply)) => self.settle(reply),
                 Ok(None) | Err(_) => {
                     self.writes.clear();
-                    return Some(Err(SessionError::Channel(ChannelError("a posted write was not answered"))));
+                    return Err(SessionError::Channel(ChannelError("a posted write was not answered")));
                 }
             }
         }
         let replies = core::mem::take(&mut self.writes);
         let mut total = 0;
         for (index, (tag, reply)) in replies.into_iter().enumerate() {
-            let written = match codec::decode(reply.as_deref().unwrap_or_default()) {
-                Ok((got, Reply::Write(written))) if got == tag && written as usize <= wanted[index] => written as usize,
-                _ if total > 0 => return Some(Ok((total, true))),
-                Ok((_, Reply::Lerror(errno))) => return Some(Err(SessionError::Server(errno))),
-                Ok(_) => return Some(Err(SessionError::UnexpectedReply)),
-                Err(error) => return Some(Err(error.into())),
-            };
-            total += written;
-            if written < wanted[index] {
-                return Some(Ok((total, true)));
-            }
-        }
-        match failed {
-            Some(_) if total > 0 => Some(Ok((total, true))),
-            Some(error) => Some(Err(error)),
-            None => Some(Ok((total, false))),
-        }
-    }
-
-    /// `count` writes of `piece` bytes in flight together; (bytes written as one run
-    /// from `offset`, whether a piece was short).
-    fn write_pieces(
-        &mut self,
-        fid: Fid,
-        offset: u64,
-        data: &[u8],
-        piece: usize,
-        count: usize,
-    ) -> Result<(usize, bool), SessionError> {
-        self.batch_buffers(count, READ_OVERHEAD + 64);
-        let mut tags = [0; MAX_IN_FLIGHT];
-        let mut wanted = [0; MAX_IN_FLIGHT];
-        for index in 0..count {
-            let start = index * piece;
-            wanted[index] = piece.min(data.len() - start);
-            tags[index] = self.next_tag();
-            let bytes = &data[start..start + wanted[index]];
-            Request::Write { fid, offset: offset + start as u64, data: bytes }
-                .encode(tags[index], &mut self.batch_requests[index])?;
-        }
-        let lengths = self.exchange_batch(count)?;
-        let mut total = 0;
-        for index in 0..count {
             let count = |reply: Reply<'_>| match reply {
                 Reply::Write(written) if written as usize <= wanted[index] => Some(written as usize),
                 _ => None,
             };
-            let Some(written) = self.piece_moved((index, lengths[index], tags[index]), total, count)? else {
+            let Some(written) = piece_moved(tagged(reply.as_deref().unwrap_or_default(), tag), total, count)? else {
                 return Ok((total, true));
             };
             total += written;
@@ -706,7 +661,11 @@ impl<C: Channel> Session<C> {
                 return Ok((total, true));
             }
         }
-        Ok((total, false))
+        match failed {
+            Some(_) if total > 0 => Ok((total, true)),
+            Some(error) => Err(error),
+            None => Ok((total, false)),
+        }
     }
 
     /// Reads up to `count` bytes of directory entries of open directory `fid` from
@@ -814,9 +773,6 @@ impl<C: Channel> Session<C> {
     /// (a clunk releases the fid even when it reports an error).
     pub fn clunk(&mut self, fid: Fid) -> Result<(), SessionError> {
         self.forget_fid(fid);
-        for clone in self.posted.forget_source(fid) {
-            self.clunk_later(clone);
-        }
         let result = match self.call(Request::Clunk { fid }) {
             Ok(Reply::Clunk) => Ok(()),
             Ok(_) => Err(SessionError::UnexpectedReply),
@@ -830,16 +786,17 @@ impl<C: Channel> Session<C> {
     /// reused once the reply is in. Nothing the caller sends later can depend on it.
     pub fn clunk_later(&mut self, fid: Fid) {
         self.forget_fid(fid);
-        for clone in self.posted.forget_source(fid) {
-            self.clunk_later(clone);
-        }
         self.post(Request::Clunk { fid }, Purpose::Clunk(fid));
     }
 
-    /// `fid` is about to be clunked: nothing read ahead or known about it stays.
+    /// `fid` is about to be clunked: nothing read ahead or known about it stays, and
+    /// the clones made ahead of it are clunked too.
     fn forget_fid(&mut self, fid: Fid) {
         self.files.remove(&fid);
         self.read_ahead.forget(fid);
+        for clone in self.posted.forget_source(fid) {
+            self.clunk_later(clone);
+        }
     }
 
     /// Walks a clone of directory `fid` ahead of its use by [`clone_fid`](Self::clone_fid)
@@ -1016,49 +973,67 @@ mod tests {
         assert_eq!(s.walk(root, &[]), Ok((Fid(1), None)));
     }
 
-    /// A channel that leaves posted requests unanswered until the next exchange or
-    /// wait goes out (as the device, which sees them with the next notification), and
-    /// answers them as QEMU would: a clone walk with no qids, a clunk with `Rclunk`.
-    struct Deferred {
-        script: Script,
+    /// The posted requests of a test channel, left unanswered until the channel's next
+    /// exchange or wait (as the device, which sees them with the next notification).
+    #[derive(Default)]
+    struct Postbox {
         pending: Vec<Vec<u8>>,
         answered: VecDeque<Vec<u8>>,
     }
 
-    impl Deferred {
-        fn answer_pending(&mut self) {
-            for request in self.pending.drain(..) {
-                let mut answer = match request[4] {
-                    codec::kind::TWALK => reply(111, &0u16.to_le_bytes()),
-                    codec::kind::TCLUNK => reply(121, &[]),
-                    other => panic!("posted request of type {other}"),
-                };
-                answer[5..7].copy_from_slice(&request[5..7]);
-                self.answered.push_back(answer);
+    impl Postbox {
+        fn answer_all(&mut self, mut answer: impl FnMut(&[u8]) -> Vec<u8>) {
+            for request in core::mem::take(&mut self.pending) {
+                let reply = answer(&request);
+                self.answered.push_back(reply);
             }
         }
+
+        /// What `wait_reply` gives: the oldest answer, answering the pending first if
+        /// there is none yet.
+        fn wait(&mut self, answer: impl FnMut(&[u8]) -> Vec<u8>) -> Option<Vec<u8>> {
+            if self.answered.is_empty() {
+                self.answer_all(answer);
+            }
+            self.answered.pop_front()
+        }
+    }
+
+    /// How QEMU answers the posted requests a session makes: a clone walk with no
+    /// qids, a clunk with `Rclunk`.
+    fn answer_posted(request: &[u8]) -> Vec<u8> {
+        let mut answer = match request[4] {
+            codec::kind::TWALK => reply(111, &0u16.to_le_bytes()),
+            codec::kind::TCLUNK => reply(121, &[]),
+            other => panic!("posted request of type {other}"),
+        };
+        answer[5..7].copy_from_slice(&request[5..7]);
+        answer
+    }
+
+    /// A scripted channel whose posted requests are answered as QEMU would.
+    struct Deferred {
+        script: Script,
+        posts: Postbox,
     }
 
     impl Channel for Deferred {
         fn exchange(&mut self, request: &[u8], reply: &mut [u8]) -> Result<usize, ChannelError> {
-            self.answer_pending();
+            self.posts.answer_all(answer_posted);
             self.script.exchange(request, reply)
         }
 
         fn post(&mut self, request: Vec<u8>, _reply: Vec<u8>) -> Result<Option<Vec<u8>>, ChannelError> {
-            self.pending.push(request);
+            self.posts.pending.push(request);
             Ok(None)
         }
 
         fn take_reply(&mut self) -> Result<Option<Vec<u8>>, ChannelError> {
-            Ok(self.answered.pop_front())
+            Ok(self.posts.answered.pop_front())
         }
 
         fn wait_reply(&mut self) -> Result<Option<Vec<u8>>, ChannelError> {
-            if self.answered.is_empty() {
-                self.answer_pending();
-            }
-            Ok(self.answered.pop_front())
+            Ok(self.posts.wait(answer_posted))
         }
     }
 
@@ -1076,12 +1051,12 @@ mod tests {
         walked.extend(qid(0, 7));
         steps.push_back((frame(Request::Walk { fid: Fid(0), newfid: Fid(2), names: &found }), reply(111, &walked)));
         steps.push_back((frame(Request::Walk { fid: Fid(0), newfid: Fid(1), names: &found }), reply(111, &walked)));
-        let channel = Deferred { script: Script { steps }, pending: Vec::new(), answered: VecDeque::new() };
+        let channel = Deferred { script: Script { steps }, posts: Postbox::default() };
         let mut s = Session::connect(channel, 65536).unwrap();
         let (root, _) = s.attach(b"", 0).unwrap();
         s.prepare_clone(root);
         s.prepare_clone(root);
-        assert_eq!(s.channel.pending.len(), 1, "one clone ahead per directory");
+        assert_eq!(s.channel.posts.pending.len(), 1, "one clone ahead per directory");
         // Taken once its walk is answered, without a walk of its own.
         assert_eq!(s.clone_fid(root), Ok(Fid(1)));
         s.clunk_later(Fid(1));
@@ -1094,61 +1069,53 @@ mod tests {
     /// posted requests are answered at the next exchange or wait, as the device does.
     struct FileServer {
         data: Vec<u8>,
-        pending: Vec<Vec<u8>>,
-        answered: VecDeque<Vec<u8>>,
+        posts: Postbox,
         exchanged_reads: usize,
         posted_reads: usize,
         posted_writes: usize,
     }
 
-    impl FileServer {
-        fn answer(&mut self, request: &[u8]) -> Vec<u8> {
-            let word = |at: usize| u32::from_le_bytes(request[at..at + 4].try_into().unwrap());
-            let offset = request.get(11..19).map_or(0, |at| u64::from_le_bytes(at.try_into().unwrap())) as usize;
-            let mut answer = match request[4] {
-                codec::kind::TVERSION => {
-                    let mut body = (1u32 << 20).to_le_bytes().to_vec();
-                    body.extend_from_slice(&8u16.to_le_bytes());
-                    body.extend_from_slice(b"9P2000.L");
-                    reply(101, &body)
-                }
-                codec::kind::TLOPEN => {
-                    let mut body = qid(0, 42);
-                    body.extend_from_slice(&0u32.to_le_bytes());
-                    reply(13, &body)
-                }
-                codec::kind::TREAD => {
-                    let end = (offset + word(19) as usize).min(self.data.len());
-                    let data = &self.data[offset.min(end)..end];
-                    let mut body = (data.len() as u32).to_le_bytes().to_vec();
-                    body.extend_from_slice(data);
-                    reply(117, &body)
-                }
-                codec::kind::TWRITE => {
-                    let bytes = &request[23..23 + word(19) as usize];
-                    self.data[offset..offset + bytes.len()].copy_from_slice(bytes);
-                    reply(119, &(bytes.len() as u32).to_le_bytes())
-                }
-                codec::kind::TCLUNK => reply(121, &[]),
-                other => panic!("request of type {other}"),
-            };
-            answer[5..7].copy_from_slice(&request[5..7]);
-            answer
-        }
-
-        fn answer_pending(&mut self) {
-            for request in core::mem::take(&mut self.pending) {
-                let answer = self.answer(&request);
-                self.answered.push_back(answer);
+    /// How the file server answers `request`, on the file's `data`.
+    fn serve(data: &mut [u8], request: &[u8]) -> Vec<u8> {
+        let word = |at: usize| u32::from_le_bytes(request[at..at + 4].try_into().unwrap());
+        let offset = request.get(11..19).map_or(0, |at| u64::from_le_bytes(at.try_into().unwrap())) as usize;
+        let mut answer = match request[4] {
+            codec::kind::TVERSION => {
+                let mut body = (1u32 << 20).to_le_bytes().to_vec();
+                body.extend_from_slice(&8u16.to_le_bytes());
+                body.extend_from_slice(b"9P2000.L");
+                reply(101, &body)
             }
-        }
+            codec::kind::TLOPEN => {
+                let mut body = qid(0, 42);
+                body.extend_from_slice(&0u32.to_le_bytes());
+                reply(13, &body)
+            }
+            codec::kind::TREAD => {
+                let end = (offset + word(19) as usize).min(data.len());
+                let read = &data[offset.min(end)..end];
+                let mut body = (read.len() as u32).to_le_bytes().to_vec();
+                body.extend_from_slice(read);
+                reply(117, &body)
+            }
+            codec::kind::TWRITE => {
+                let bytes = &request[23..23 + word(19) as usize];
+                data[offset..offset + bytes.len()].copy_from_slice(bytes);
+                reply(119, &(bytes.len() as u32).to_le_bytes())
+            }
+            codec::kind::TCLUNK => reply(121, &[]),
+            other => panic!("request of type {other}"),
+        };
+        answer[5..7].copy_from_slice(&request[5..7]);
+        answer
     }
 
     impl Channel for FileServer {
         fn exchange(&mut self, request: &[u8], out: &mut [u8]) -> Result<usize, ChannelError> {
-            self.answer_pending();
+            let data = &mut self.data;
+            self.posts.answer_all(|posted| serve(data, posted));
             self.exchanged_reads += usize::from(request[4] == codec::kind::TREAD);
-            let answer = self.answer(request);
+            let answer = serve(&mut self.data, request);
             out[..answer.len()].copy_from_slice(&answer);
             Ok(answer.len())
         }
@@ -1164,19 +1131,17 @@ mod tests {
         fn post(&mut self, request: Vec<u8>, _reply: Vec<u8>) -> Result<Option<Vec<u8>>, ChannelError> {
             self.posted_reads += usize::from(request[4] == codec::kind::TREAD);
             self.posted_writes += usize::from(request[4] == codec::kind::TWRITE);
-            self.pending.push(request);
+            self.posts.pending.push(request);
             Ok(None)
         }
 
         fn take_reply(&mut self) -> Result<Option<Vec<u8>>, ChannelError> {
-            Ok(self.answered.pop_front())
+            Ok(self.posts.answered.pop_front())
         }
 
         fn wait_reply(&mut self) -> Result<Option<Vec<u8>>, ChannelError> {
-            if self.answered.is_empty() {
-                self.answer_pending();
-            }
-            Ok(self.answered.pop_front())
+            let data = &mut self.data;
+            Ok(self.posts.wait(|posted| serve(data, posted)))
         }
     }
 
@@ -1184,8 +1149,7 @@ mod tests {
         let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
         let server = FileServer {
             data: data.clone(),
-            pending: Vec::new(),
-            answered: VecDeque::new(),
+            posts: Postbox::default(),
             exchanged_reads: 0,
             posted_reads: 0,
             posted_writes: 0,

@@ -142,9 +142,7 @@ impl<H: Hal> P9Device<H> {
 
     /// Waits until the device answers one posted request (there must be one).
     fn reap_one(&mut self) -> Result<(), ChannelError> {
-        if self.unnotified {
-            self.notify();
-        }
+        self.kick();
         loop {
             match self.queue.peek_used() {
                 Some(token) if self.reap(token)? => return Ok(()),
@@ -182,23 +180,9 @@ impl<H: Hal> Drop for P9Device<H> {
 
 impl<H: Hal> Channel for P9Device<H> {
     fn exchange(&mut self, request: &[u8], reply: &mut [u8]) -> Result<usize, ChannelError> {
-        self.make_room(2)?;
-        // SAFETY: both buffers stay borrowed (alive and untouched) until `pop_used`
-        // below gives them back: this function does not return before that.
-        let token = unsafe { self.queue.add(&[request], &mut [reply]) }.map_err(|_| ChannelError("queue full"))?;
-        self.notify();
-        loop {
-            match self.queue.peek_used() {
-                Some(used) if used == token => break,
-                Some(used) if self.reap(used)? => {}
-                Some(_) => return Err(ChannelError("the device returned another buffer")),
-                None => (self.wait)(),
-            }
-        }
-        // SAFETY: the same buffers `add` lent with this token.
-        let len = unsafe { self.queue.pop_used(token, &[request], &mut [reply]) }
-            .map_err(|_| ChannelError("the device returned another buffer"))?;
-        Ok(len as usize)
+        let mut length = [0];
+        self.exchange_batch(&[request], &mut [reply], &mut length)?;
+        Ok(length[0])
     }
 
     fn in_flight(&self) -> usize {

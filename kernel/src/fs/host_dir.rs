@@ -142,6 +142,16 @@ impl HostDir {
         qid.path
     }
 
+    /// Lends node `ino`'s own fid out as a handle.
+    fn lend(&mut self, ino: Ino, fid: Fid) -> Handle {
+        if let Some(node) = self.nodes.get_mut(&ino) {
+            node.lent = true;
+        }
+        let handle = u64::from(fid.0);
+        self.lent.insert(handle, ino);
+        handle
+    }
+
     /// `dir/name` is gone: forget the entry, and the node too when nothing holds it
     /// (the host may give its inode number to another file).
     fn forget_entry(&mut self, dir: Ino, name: &[u8]) {
@@ -225,25 +235,24 @@ impl FileSystem for HostDir {
             (false, true) => (open_flags::WRONLY, Access { read: false, write: true }),
             (true, true) => (open_flags::RDWR, Access { read: true, write: true }),
         };
-        let node = self.nodes.get_mut(&ino).ok_or(Errno::BadF)?;
-        let (fid, lent) = (node.fid, node.lent);
-        let lend = match node.opened {
-            Some(open) if !lent => (!access.read || open.read) && (!access.write || open.write),
-            _ => false,
-        };
-        // The node's fid is free and not open yet: open it (no clone needed). Never a
-        // directory's: other nodes are walked from it.
-        let unopened = !lent && node.opened.is_none() && node.filetype != filetype::DIRECTORY;
-        if lend || unopened {
-            if !lend {
-                self.with(|session| session.lopen(fid, flags | open_flags::NOFOLLOW))?;
+        let node = self.nodes.get(&ino).ok_or(Errno::BadF)?;
+        let fid = node.fid;
+        // The node's own fid serves when nothing else has it (and never a directory's:
+        // other nodes are walked from it): as it is when open with enough access,
+        // opened now when not open at all. Otherwise a clone is opened.
+        let free = !node.lent && node.filetype != filetype::DIRECTORY;
+        match node.opened {
+            Some(open) if free && (open.read || !access.read) && (open.write || !access.write) => {
+                return Ok(self.lend(ino, fid));
             }
-            let node = self.nodes.get_mut(&ino).ok_or(Errno::BadF)?;
-            node.opened = node.opened.or(Some(granted));
-            node.lent = true;
-            let handle = u64::from(fid.0);
-            self.lent.insert(handle, ino);
-            return Ok(handle);
+            None if free => {
+                self.with(|session| session.lopen(fid, flags | open_flags::NOFOLLOW))?;
+                if let Some(node) = self.nodes.get_mut(&ino) {
+                    node.opened = Some(granted);
+                }
+                return Ok(self.lend(ino, fid));
+            }
+            _ => {}
         }
         let opened = self.with(|session| {
             let (clone, _) = session.walk(fid, &[])?;
