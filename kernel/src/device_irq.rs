@@ -13,7 +13,7 @@
 //! APIC, like QEMU's, delivers an edge-triggered line on every assertion, even while
 //! the line stays high, so the device's interrupt status is never acknowledged.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use spin::Mutex;
 use wasmetal_arch::ioapic::{IOAPIC_DEFAULT_PHYS, IoApic, IoApicError, Line, Trigger};
@@ -24,10 +24,12 @@ use wasmetal_arch::trap_frame::vector;
 pub enum Device {
     /// The virtio-net card.
     Net,
+    /// The serial device carrying stdio.
+    Serial,
 }
 
 impl Device {
-    const ALL: [Device; 1] = [Device::Net];
+    const ALL: [Device; 2] = [Device::Net, Device::Serial];
 
     fn index(self) -> usize {
         self as usize
@@ -62,6 +64,7 @@ const TRIGGER: Trigger = Trigger::EdgeHigh;
 
 static IOAPIC: Mutex<Option<IoApic>> = Mutex::new(None);
 static TAKEN: [AtomicU64; Device::ALL.len()] = [const { AtomicU64::new(0) }; Device::ALL.len()];
+static ROUTED: [AtomicBool; Device::ALL.len()] = [const { AtomicBool::new(false) }; Device::ALL.len()];
 
 /// Routes `line` (the slot's `virtio_mmio.device=..:IRQ`) to `device`'s vector on this
 /// CPU, edge-triggered, active high (how QEMU's virtio-mmio drives microvm's lines).
@@ -80,7 +83,13 @@ pub fn route(device: Device, line: u32) -> Result<(), IrqError> {
     let apic_id = crate::timer::apic_id() as u8;
     wasmetal_arch::cpu::without_interrupts(|| ioapic.route(Line(line), device.vector(), apic_id, TRIGGER))
         .map_err(IrqError::Route)?;
+    ROUTED[device.index()].store(true, Ordering::Release);
     Ok(())
+}
+
+/// Whether `device`'s line is routed (its waits can halt until it interrupts).
+pub fn routed(device: Device) -> bool {
+    ROUTED[device.index()].load(Ordering::Acquire)
 }
 
 /// Called by the interrupt handler for `vector`: true when it is a device's (counted,

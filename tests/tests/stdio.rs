@@ -110,8 +110,9 @@ fn stdin_reaches_eof_when_empty_and_when_closed_later() {
     run.expect_code(0);
     assert_eq!(run.stdout, format!("0 bytes, fnv1a {FNV_OFFSET:016x}\n"), "{run}");
 
-    // Data arriving slowly, after the program started waiting, then the end.
-    let mut child = command(&["--timeout", "300"], "stdin", &[])
+    // Data arriving slowly, after the program started waiting (and had spun out its
+    // time and halted: the device's interrupt must wake it), then the end.
+    let mut child = command(&["--verbose", "--timeout", "300"], "stdin", &[])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -128,6 +129,22 @@ fn stdin_reaches_eof_when_empty_and_when_closed_later() {
     assert_eq!(output.status.code(), Some(0));
     let expected = format!("13 bytes, fnv1a {:016x}\n", fnv1a(FNV_OFFSET, b"first\nsecond\n"));
     assert_eq!(String::from_utf8_lossy(&output.stdout), expected);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (interrupts, by_interrupt) = stdio_wakeups(&stderr);
+    assert!(interrupts > 0, "the serial device never interrupted:\n{stderr}");
+    assert!(by_interrupt > 0, "no stdin wait was ended by the device's interrupt:\n{stderr}");
+}
+
+/// From the kernel's `stdio:` line at the end of a `--verbose` run: (the serial
+/// device's interrupts, device waits ended by an interrupt).
+fn stdio_wakeups(stderr: &str) -> (u64, u64) {
+    let line =
+        stderr.lines().find(|line| line.contains("stdio: ")).unwrap_or_else(|| panic!("no stdio line:\n{stderr}"));
+    let after = |phrase: &str| -> u64 {
+        let rest = &line[line.find(phrase).unwrap_or_else(|| panic!("{phrase}: {line}")) + phrase.len()..];
+        rest.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    (after("stdio: "), after("waits woken "))
 }
 
 #[test]

@@ -115,6 +115,24 @@ pub enum Wait {
     Abort,
 }
 
+/// The caller's waiting policy, called while the driver waits for its device.
+pub trait Waiting {
+    /// One step of waiting; `Abort` ends the wait.
+    fn wait(&mut self) -> Wait;
+
+    /// Whether the next step halts the CPU until an interrupt: the driver then lets
+    /// the device interrupt first. A policy that spins or sleeps on the clock says no.
+    fn halts_next(&mut self) -> bool {
+        false
+    }
+}
+
+impl<F: FnMut() -> Wait> Waiting for F {
+    fn wait(&mut self) -> Wait {
+        self()
+    }
+}
+
 /// The transport, shared by the ports for notifications only (never held while waiting).
 type SharedTransport = Arc<spin::Mutex<MmioTransport<'static>>>;
 
@@ -147,8 +165,10 @@ struct Receiver<H: Hal> {
 }
 
 impl<H: Hal> Receiver<H> {
-    fn new(queue: VirtQueue<H, RECEIVE_BUFFERS>, index: u16, bytes: usize) -> Self {
+    fn new(mut queue: VirtQueue<H, RECEIVE_BUFFERS>, index: u16, bytes: usize) -> Self {
         let each = (bytes / RECEIVE_BUFFERS).max(1);
+        // Quiet until a reader waits (see `wait_for_input`).
+        queue.set_dev_notify(false);
         Receiver {
             queue,
             index,
@@ -220,6 +240,32 @@ impl<H: Hal> Receiver<H> {
         let _ = self.finish();
         self.filled.iter().any(|&(_, at, received)| at < received)
     }
+
+    /// One wait for input: the device may interrupt while `wait` runs, unless a buffer
+    /// came back already (then no wait at all).
+    fn wait_for_input(&mut self, wait: &mut dyn Waiting) -> Wait {
+        if self.readable() {
+            return Wait::Continue;
+        }
+        armed_wait(&mut self.queue, wait)
+    }
+}
+
+/// One step of `wait`; when the step halts the CPU, with the device allowed to
+/// interrupt as it gives a buffer of `queue` back (and no step at all when one is back
+/// already: its interrupt may have been suppressed). The queue is quiet otherwise: a
+/// busy device costs no interrupts while the driver spins or works.
+fn armed_wait<H: Hal, const SIZE: usize>(queue: &mut VirtQueue<H, SIZE>, wait: &mut dyn Waiting) -> Wait {
+    if !wait.halts_next() {
+        return wait.wait();
+    }
+    queue.set_dev_notify(true);
+    // The flag must be visible before the used ring is read again: a buffer given back
+    // after this look interrupts, one given back before it is seen here.
+    core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+    let verdict = if queue.can_pop() { Wait::Continue } else { wait.wait() };
+    queue.set_dev_notify(false);
+    verdict
 }
 
 /// A transmit the device has not given back yet: its token and where its bytes sit in
@@ -266,13 +312,19 @@ pub type Clock = fn() -> u64;
 /// (a VM exit) per gathered piece instead of one per write.
 const NOTIFY_HOLDOFF_NS: u64 = 200_000;
 
+/// Waits for room in a full ring between two repeated notifications (a wait lasts
+/// until the device gives a piece back, or about a millisecond when it does not).
+const ROOM_WAITS_PER_NOTIFY: u32 = 64;
+
 /// Writes smaller than this are gathered into one piece of at most this size (the host
 /// then moves one buffer, not one per write), handed to the device after the holdoff,
 /// when full, before a larger write, or when the caller kicks.
 const COALESCE_BYTES: usize = 4096;
 
 impl<H: Hal, const SIZE: usize> Transmitter<H, SIZE> {
-    fn new(queue: VirtQueue<H, SIZE>, index: u16, bytes: usize, max_piece: usize, clock: Clock) -> Self {
+    fn new(mut queue: VirtQueue<H, SIZE>, index: u16, bytes: usize, max_piece: usize, clock: Clock) -> Self {
+        // Quiet until the driver waits for room (see `armed_wait`).
+        queue.set_dev_notify(false);
         Transmitter {
             notified_ns: 0,
             clock,
@@ -332,7 +384,7 @@ impl<H: Hal, const SIZE: usize> Transmitter<H, SIZE> {
         &mut self,
         chunk: &[u8],
         transport: &SharedTransport,
-        wait: &mut dyn FnMut() -> Wait,
+        wait: &mut dyn Waiting,
     ) -> Result<bool, SerialError> {
         let Some(at) = self.wait_for_room(chunk.len(), transport, wait)? else { return Ok(false) };
         self.ring[at..at + chunk.len()].copy_from_slice(chunk);
@@ -345,18 +397,22 @@ impl<H: Hal, const SIZE: usize> Transmitter<H, SIZE> {
         &mut self,
         len: usize,
         transport: &SharedTransport,
-        wait: &mut dyn FnMut() -> Wait,
+        wait: &mut dyn Waiting,
     ) -> Result<Option<usize>, SerialError> {
+        let mut waits = 0u32;
         loop {
             self.reclaim()?;
             if let Some(at) = self.room(len) {
                 return Ok(Some(at));
             }
-            // Full: the device must be working on what it has; make sure it knows.
-            if self.unannounced {
+            // Full: the device must be working on what it has; make sure it knows, and
+            // now and then again (a notification that raced with the device going idle
+            // must not leave the ring full forever).
+            if self.unannounced || waits % ROOM_WAITS_PER_NOTIFY == ROOM_WAITS_PER_NOTIFY - 1 {
                 self.notify(transport);
             }
-            if wait() == Wait::Abort {
+            waits = waits.wrapping_add(1);
+            if armed_wait(&mut self.queue, wait) == Wait::Abort {
                 return Ok(None);
             }
         }
@@ -395,7 +451,7 @@ impl<H: Hal, const SIZE: usize> Transmitter<H, SIZE> {
         &mut self,
         bytes: &[u8],
         transport: &SharedTransport,
-        wait: &mut dyn FnMut() -> Wait,
+        wait: &mut dyn Waiting,
     ) -> Result<bool, SerialError> {
         if self.gathering.is_some_and(|(_, len)| len + bytes.len() > COALESCE_BYTES) {
             self.publish(transport)?;
@@ -420,7 +476,7 @@ impl<H: Hal, const SIZE: usize> Transmitter<H, SIZE> {
         &mut self,
         bytes: &[u8],
         transport: &SharedTransport,
-        wait: &mut dyn FnMut() -> Wait,
+        wait: &mut dyn Waiting,
     ) -> Result<usize, SerialError> {
         if bytes.len() < COALESCE_BYTES.min(self.max_piece + 1) && self.ring.len() >= 4 * COALESCE_BYTES {
             return Ok(if self.gather(bytes, transport, wait)? { bytes.len() } else { 0 });
@@ -448,7 +504,7 @@ impl<H: Hal, const SIZE: usize> Transmitter<H, SIZE> {
     }
 
     /// Waits until the device has taken everything queued; false when `wait` gave up.
-    fn flush(&mut self, transport: &SharedTransport, wait: &mut dyn FnMut() -> Wait) -> Result<bool, SerialError> {
+    fn flush(&mut self, transport: &SharedTransport, wait: &mut dyn Waiting) -> Result<bool, SerialError> {
         self.publish(transport)?;
         let mut waits = 0u32;
         loop {
@@ -462,7 +518,7 @@ impl<H: Hal, const SIZE: usize> Transmitter<H, SIZE> {
                 self.notify(transport);
             }
             waits = waits.wrapping_add(1);
-            if wait() == Wait::Abort {
+            if armed_wait(&mut self.queue, wait) == Wait::Abort {
                 return Ok(false);
             }
         }
@@ -497,10 +553,16 @@ impl<H: Hal> Port<H> {
         self.receiver.readable()
     }
 
+    /// One step of waiting for bytes to arrive: calls `wait` (unless some are there)
+    /// with the device allowed to interrupt when they do.
+    pub fn wait_for_input(&mut self, wait: &mut dyn Waiting) -> Wait {
+        self.receiver.wait_for_input(wait)
+    }
+
     /// Writes `bytes`, returning once the device has them all queued (it reads them
     /// from the staging ring as the host drains the port), or when `wait` (called while
     /// the ring is full) aborts: then the count queued.
-    pub fn write(&mut self, bytes: &[u8], wait: &mut dyn FnMut() -> Wait) -> Result<usize, SerialError> {
+    pub fn write(&mut self, bytes: &[u8], wait: &mut dyn Waiting) -> Result<usize, SerialError> {
         self.transmitter.write(bytes, &self.transport, wait)
     }
 
@@ -510,7 +572,7 @@ impl<H: Hal> Port<H> {
     }
 
     /// Waits until the device has taken every byte written; false when `wait` aborts.
-    pub fn flush(&mut self, wait: &mut dyn FnMut() -> Wait) -> Result<bool, SerialError> {
+    pub fn flush(&mut self, wait: &mut dyn Waiting) -> Result<bool, SerialError> {
         self.transmitter.flush(&self.transport, wait)
     }
 }
@@ -568,7 +630,7 @@ pub struct Control<H: Hal> {
 unsafe impl<H: Hal> Send for Control<H> {}
 
 impl<H: Hal> Control<H> {
-    fn send(&mut self, id: u32, event: u16, value: u16, wait: &mut dyn FnMut() -> Wait) -> Result<bool, SerialError> {
+    fn send(&mut self, id: u32, event: u16, value: u16, wait: &mut dyn Waiting) -> Result<bool, SerialError> {
         let mut message = [0u8; CONTROL_MESSAGE];
         message[0..4].copy_from_slice(&id.to_le_bytes());
         message[4..6].copy_from_slice(&event.to_le_bytes());
@@ -595,7 +657,7 @@ pub fn open<H: Hal>(
     mut transport: MmioTransport<'static>,
     ids: &[u32],
     clock: Clock,
-    wait: &mut dyn FnMut() -> Wait,
+    wait: &mut dyn Waiting,
 ) -> Result<(Control<H>, Vec<Port<H>>), SerialError> {
     if transport.device_type() != DeviceType::Console {
         return Err(SerialError::NotAConsole(transport.device_type()));
@@ -666,7 +728,7 @@ pub fn open<H: Hal>(
             }
             Some(_) => {}
             None => {
-                if wait() == Wait::Abort {
+                if wait.wait() == Wait::Abort {
                     return Err(SerialError::PortsMissing);
                 }
             }

@@ -65,6 +65,10 @@ fn serial(slots: &[MmioSlot], base: u64) -> Result<stdio::Consoles, DeviceError>
     let ids = [STDOUT_PORT, STDERR_PORT, STDIN_PORT, CONTROL_PORT];
     let (control, ports) = serial::open::<KernelHal>(transport, &ids, crate::timer::monotonic_ns, &mut wait)
         .map_err(|error| DeviceError::Serial(base, error))?;
+    // Without the interrupt stdio still works: its waits then end on timer ticks.
+    if let Err(error) = crate::device_irq::route(crate::device_irq::Device::Serial, slot.irq) {
+        crate::log!("stdio: interrupt line {} not routed ({error}); waits end on ticks", slot.irq);
+    }
     let mut ports = ports.into_iter();
     let mut next = || ports.next().ok_or(DeviceError::Serial(base, SerialError::PortsMissing));
     Ok(stdio::Consoles { control_channel: control, stdout: next()?, stderr: next()?, stdin: next()?, control: next()? })

@@ -8,7 +8,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use spin::Mutex;
 use wasmetal_devices::stdio_link::{Decoder, GUEST_READY, OutStream, Read};
-use wasmetal_devices::virtio::serial::{Control, Port, Wait};
+use wasmetal_devices::virtio::serial::{Control, Port, Wait, Waiting};
 
 use super::hal::KernelHal;
 
@@ -90,12 +90,12 @@ pub enum StdinRead {
 }
 
 /// Locks `lock` without spinning on a holder that waits for its device: yields instead.
-fn lock<T>(lock: &'static Mutex<T>, wait: &mut dyn FnMut() -> Wait) -> Option<spin::MutexGuard<'static, T>> {
+fn lock<T>(lock: &'static Mutex<T>, wait: &mut dyn Waiting) -> Option<spin::MutexGuard<'static, T>> {
     loop {
         if let Some(guard) = lock.try_lock() {
             return Some(guard);
         }
-        if wait() == Wait::Abort {
+        if wait.wait() == Wait::Abort {
             return None;
         }
     }
@@ -137,7 +137,7 @@ pub fn kick_outputs() {
 
 /// Waits until the device has taken everything written to stdout and stderr (the VM is
 /// about to end); false when `wait` gave up or a stream's device failed.
-pub fn flush_outputs(wait: &mut dyn FnMut() -> Wait) -> bool {
+pub fn flush_outputs(wait: &mut dyn Waiting) -> bool {
     if !present() {
         return true;
     }
@@ -153,7 +153,7 @@ pub fn flush_outputs(wait: &mut dyn FnMut() -> Wait) -> bool {
 
 /// Writes all of `bytes` to `stream`; returns once the device has them queued (it
 /// takes them as the host drains the port; [`flush_outputs`] waits for that).
-pub fn write(stream: OutStream, bytes: &[u8], wait: &mut dyn FnMut() -> Wait) -> Result<(), WriteError> {
+pub fn write(stream: OutStream, bytes: &[u8], wait: &mut dyn Waiting) -> Result<(), WriteError> {
     poll_control();
     let (target, closed) =
         if stream == OutStream::Stdout { (&STDOUT, &STDOUT_CLOSED) } else { (&STDERR, &STDERR_CLOSED) };
@@ -170,7 +170,7 @@ pub fn write(stream: OutStream, bytes: &[u8], wait: &mut dyn FnMut() -> Wait) ->
 }
 
 /// Reads stdin into `out`, waiting (through `wait`) until data or the end arrives.
-pub fn read_stdin(out: &mut [u8], wait: &mut dyn FnMut() -> Wait) -> StdinRead {
+pub fn read_stdin(out: &mut [u8], wait: &mut dyn Waiting) -> StdinRead {
     let Some(mut guard) = lock(&STDIN, wait) else { return StdinRead::Interrupted };
     let Some(input) = guard.as_mut() else { return StdinRead::Eof };
     loop {
@@ -182,7 +182,7 @@ pub fn read_stdin(out: &mut [u8], wait: &mut dyn FnMut() -> Wait) -> StdinRead {
             Read::Closed(_) => {}
             Read::Pending => {
                 kick_outputs();
-                if wait() == Wait::Abort {
+                if console.wait_for_input(wait) == Wait::Abort {
                     return StdinRead::Interrupted;
                 }
             }
@@ -195,4 +195,19 @@ pub fn stdin_ready() -> bool {
     let Some(mut guard) = STDIN.try_lock() else { return false };
     let Some(input) = guard.as_mut() else { return true };
     input.decoder.ended() || input.console.readable()
+}
+
+/// Logs how stdio's device waits went (after the programs ran: the tests read it to
+/// check that a reader blocked on stdin is woken by the device, not by the clock).
+pub fn log_stats() {
+    if !present() {
+        return;
+    }
+    let (by_device, by_time) = crate::sched::device_wait::wake_counts();
+    crate::stat!(
+        "stdio: {} interrupts, waits woken {} by interrupt {} by time",
+        crate::device_irq::taken(crate::device_irq::Device::Serial),
+        by_device,
+        by_time
+    );
 }

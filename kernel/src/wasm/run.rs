@@ -150,6 +150,7 @@ pub fn run(initrd: &'static [u8], epoch_ns: Option<u64>, seed: Option<[u8; 32]>)
     let finished = crate::sched::run();
     crate::net::deliver_before_exit();
     crate::net::log_stats();
+    crate::virtio::stdio::log_stats();
     wasmetal_arch::cpu::disable_interrupts();
     detach_epoch();
     for (name, status) in &finished {
