@@ -30,14 +30,20 @@ pub struct IoCase {
     pub total: u64,
 }
 
-/// The cases of the report: 64 KiB and 4 KiB calls moving 64 MiB, 1-byte calls moving 1 MiB.
+/// Bytes most cases move.
+const SHORT_TOTAL: u64 = 64 << 20;
+
+/// The cases of the report: 64 KiB and 4 KiB calls moving 64 MiB, 1-byte calls moving
+/// 1 MiB, and 64 KiB calls to stdout moving 1 GiB (a run long enough for the host's
+/// scheduler to settle where the threads of both sides run).
 pub fn cases() -> Vec<IoCase> {
     let mut cases = Vec::new();
     for kind in [IoKind::Stdout, IoKind::Stderr, IoKind::Stdin] {
-        cases.push(IoCase { kind, chunk: 64 << 10, total: 64 << 20 });
-        cases.push(IoCase { kind, chunk: 4 << 10, total: 64 << 20 });
+        cases.push(IoCase { kind, chunk: 64 << 10, total: SHORT_TOTAL });
+        cases.push(IoCase { kind, chunk: 4 << 10, total: SHORT_TOTAL });
         cases.push(IoCase { kind, chunk: 1, total: 1 << 20 });
     }
+    cases.push(IoCase { kind: IoKind::Stdout, chunk: 64 << 10, total: 1 << 30 });
     cases
 }
 
@@ -50,6 +56,9 @@ impl IoCase {
             IoKind::Stdin => "stdin",
         };
         let chunk = if self.chunk >= 1024 { format!("{} KiB", self.chunk >> 10) } else { format!("{} B", self.chunk) };
+        if self.total > SHORT_TOTAL {
+            return format!("{kind} {chunk} x {} MiB", self.total >> 20);
+        }
         format!("{kind} {chunk}")
     }
 
