@@ -93,12 +93,11 @@ fn wasmtime_ns(engine: &Engine, case: &IoCase, placement: Placement) -> u64 {
     if let Some(cpu) = &pinned {
         set_affinity(cpu);
     }
-    let far_cpu = pinned;
     // The far end: drain output, or feed input.
     let (guest_fd, far): (OwnedFd, std::thread::JoinHandle<()>) = match case.kind {
         IoKind::Stdout | IoKind::Stderr => {
             let drain = std::thread::spawn(move || {
-                if let Some(cpu) = &far_cpu {
+                if let Some(cpu) = &pinned {
                     set_affinity(cpu);
                 }
                 let mut reader = std::fs::File::from(reader);
@@ -110,7 +109,7 @@ fn wasmtime_ns(engine: &Engine, case: &IoCase, placement: Placement) -> u64 {
         IoKind::Stdin => {
             let input = case.stdin();
             let feed = std::thread::spawn(move || {
-                if let Some(cpu) = &far_cpu {
+                if let Some(cpu) = &pinned {
                     set_affinity(cpu);
                 }
                 let mut writer = std::fs::File::from(writer);

@@ -52,6 +52,15 @@ impl std::fmt::Display for Run {
     }
 }
 
+/// The number that follows `phrase` in one of the kernel's stat lines (`net: ...`,
+/// `stdio: ...`); panics with the line when the phrase or the number is missing.
+#[track_caller]
+pub fn number_after(line: &str, phrase: &str) -> u64 {
+    let at = line.find(phrase).unwrap_or_else(|| panic!("no {phrase:?} in {line:?}")) + phrase.len();
+    let word = line[at..].split_whitespace().next().unwrap_or("");
+    word.trim_end_matches(',').parse().unwrap_or_else(|_| panic!("no number after {phrase:?} in {line:?}"))
+}
+
 /// The launcher binary under test.
 pub struct Launcher {
     binary: PathBuf,

@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use wasmetal_tests::Launcher;
 use wasmetal_tests::programs::program;
+use wasmetal_tests::{Launcher, number_after};
 
 /// How long a client waits on one read before the test fails instead of hanging.
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -142,11 +142,7 @@ fn net_wakeups(stderr: &str) -> (u64, u64, u64) {
         let at = words.iter().position(|w| w.trim_end_matches(',') == word).unwrap_or_else(|| panic!("{word}: {line}"));
         words[at - 1].parse().unwrap()
     };
-    let after = |phrase: &str| -> u64 {
-        let rest = &line[line.find(phrase).unwrap_or_else(|| panic!("{phrase}: {line}")) + phrase.len()..];
-        rest.split_whitespace().next().unwrap().parse().unwrap()
-    };
-    (number_before("interrupts"), after("waits woken "), after("by interrupt "))
+    (number_before("interrupts"), number_after(line, "waits woken "), number_after(line, "by interrupt "))
 }
 
 /// A task blocked on the network is woken by the card's interrupt, not only by its time

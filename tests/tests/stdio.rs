@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use wasmetal_tests::programs::program;
-use wasmetal_tests::{Launcher, Run};
+use wasmetal_tests::{Launcher, Run, number_after};
 
 const TRAP: i32 = 134;
 
@@ -140,11 +140,7 @@ fn stdin_reaches_eof_when_empty_and_when_closed_later() {
 fn stdio_wakeups(stderr: &str) -> (u64, u64) {
     let line =
         stderr.lines().find(|line| line.contains("stdio: ")).unwrap_or_else(|| panic!("no stdio line:\n{stderr}"));
-    let after = |phrase: &str| -> u64 {
-        let rest = &line[line.find(phrase).unwrap_or_else(|| panic!("{phrase}: {line}")) + phrase.len()..];
-        rest.split_whitespace().next().unwrap().parse().unwrap()
-    };
-    (after("stdio: "), after("waits woken "))
+    (number_after(line, "stdio: "), number_after(line, "waits woken "))
 }
 
 #[test]

@@ -81,6 +81,9 @@ const DEVICE_WAIT_NS: u64 = 1_000_000;
 pub struct Waiter {
     deadline_tick: Option<u64>,
     started_ns: u64,
+    /// `halts_next` told the driver this step halts (it let the device interrupt), so
+    /// the step does; decided once, so the driver and the step never disagree.
+    halt_next: bool,
     /// Device events up to just before the caller last looked at its device: an
     /// interrupt after that ends the next halt at once, so no wake-up is lost.
     mark: EventMark,
@@ -88,7 +91,12 @@ pub struct Waiter {
 
 impl Waiter {
     pub fn new(deadline_tick: Option<u64>) -> Self {
-        Waiter { deadline_tick, started_ns: crate::timer::monotonic_ns(), mark: device_wait::events() }
+        Waiter {
+            deadline_tick,
+            started_ns: crate::timer::monotonic_ns(),
+            halt_next: false,
+            mark: device_wait::events(),
+        }
     }
 
     /// Whether spinning is over: a lone task then halts (or sleeps) instead.
@@ -103,12 +111,13 @@ impl Waiting for Waiter {
             return Wait::Abort;
         }
         let now = crate::timer::monotonic_ns();
-        if !crate::sched::alone() {
-            crate::sched::yield_now();
-        } else if !self.spun_out(now) {
-            core::hint::spin_loop();
-        } else if device_irq::routed(device_irq::Device::Serial) {
+        if core::mem::take(&mut self.halt_next) {
             device_wait::wait_for_device(self.mark, now + DEVICE_WAIT_NS);
+        } else if !crate::sched::alone() {
+            crate::sched::yield_now();
+        } else if !self.spun_out(now) || device_irq::routed(device_irq::Device::Serial) {
+            // Past the spin with the line routed, only a step the driver armed halts.
+            core::hint::spin_loop();
         } else {
             crate::virtio::stdio::kick_outputs();
             crate::sched::sleep_until(now + 1_000_000);
@@ -119,7 +128,8 @@ impl Waiting for Waiter {
     }
 
     fn halts_next(&mut self) -> bool {
-        self.spun_out(crate::timer::monotonic_ns()) && device_irq::routed(device_irq::Device::Serial)
+        self.halt_next = self.spun_out(crate::timer::monotonic_ns()) && device_irq::routed(device_irq::Device::Serial);
+        self.halt_next
     }
 }
 
